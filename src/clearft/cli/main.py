@@ -1,0 +1,71 @@
+"""`clearft` entry point. Each command lives in its own module under clearft.cli with two
+functions: ``add_parser(subparsers)`` and ``run(args) -> int``. Command modules import only
+argparse-level things at module scope; the work (and heavy imports) happens inside run."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+
+from clearft import __version__
+from clearft.errors import ClearftError
+
+# Order = order in --help.
+COMMANDS = [
+    "score",
+    "filter",
+    "correct",
+    "finetune",
+    "eval",
+    "run",
+    "report",
+    "export",
+    "generate",
+    "backends",
+    "version",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clearft",
+        description=(
+            "Find, filter and fix bad targets in LLM fine-tuning data (CLEAR: "
+            "confidence-based LLM evaluation and rectification)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"clearft {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module_name = f"clearft.cli.{name}_cmd"
+        if importlib.util.find_spec(module_name) is None:
+            continue  # a command still being built
+        importlib.import_module(module_name).add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ClearftError as exc:
+        print(f"clearft {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"clearft {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

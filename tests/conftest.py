@@ -1,0 +1,42 @@
+"""Shared fixtures. Unit tests use the scripted fake backend; tests marked `slow` run the
+real embedded default model (loaded once per session) and run in CI too."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clearft.backends.fake import FakeBackend
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# Nothing in the tests may reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def fake() -> FakeBackend:
+    return FakeBackend()
+
+
+@pytest.fixture(scope="session")
+def default_backend() -> Iterator[object]:
+    """The embedded SmolLM2-135M-Instruct through llama.cpp, shared by every slow test."""
+    from clearft.backends.registry import load_backend
+
+    backend = load_backend("llamacpp")
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not beside the project")
+    return SHARED_DATA
