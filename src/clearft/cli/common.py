@@ -10,7 +10,7 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("input data")
     g.add_argument("--format", dest="data_format", default=None,
                    help="record format (auto-detected by default): prompt-response, prompt-completion, "
-                        "question-answer, alpaca, messages, sharegpt, columns")
+                        "question-answer, multiple-choice, alpaca, messages, sharegpt, columns")
     g.add_argument("--file-type", default=None,
                    help="jsonl, json, csv, parquet or hf (a datasets save_to_disk folder); default: from the path")
     g.add_argument("--prompt-col", default=None, help="column holding the prompt")

@@ -1,0 +1,144 @@
+"""Seeded noise injection for benchmarks: known-bad targets to measure detection against.
+
+    python bench/noise.py banking77 --rate 0.2 --seed 0 --n 200 -o DIR
+    python bench/noise.py gsm8k --rate 0.2 --seed 0 --n 500 -o DIR
+
+writes, in DIR:
+  <name>_noisy.jsonl         the noisy records ({"id", "prompt", "response"} for banking77,
+                             {"id", "question", "answer"} for gsm8k), in a seeded random order
+  <name>_noisy.changed.json  a JSON list of the ids whose target was changed (to measure only)
+  <name>_noisy.clean.jsonl   the same records with their original targets (to measure only)
+
+banking77: a `rate` share of the rows get another intent, drawn at random from the other 76.
+gsm8k: a `rate` share of the rows swap worked solutions among themselves (a derangement, so
+every chosen row ends up with another question's solution).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+BANKING77_PROMPT = "Classify the intent of this banking customer query. Query: {text}\nIntent:"
+
+
+def pick_rows(total: int, n: int | None, rng: random.Random) -> list[int]:
+    """n distinct row indices in a seeded random order (all rows, shuffled, if n is None)."""
+    n = total if n is None else min(n, total)
+    return rng.sample(range(total), n)
+
+
+def pick_changed(n: int, rate: float, rng: random.Random) -> list[int]:
+    """Positions to corrupt: round(rate * n) of them, sorted."""
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"rate must be in [0, 1], got {rate}")
+    return sorted(rng.sample(range(n), round(rate * n)))
+
+
+def swap_labels(labels: Sequence[str], choices: Sequence[str], rate: float,
+                rng: random.Random) -> tuple[list[str], list[int]]:
+    """Replace a `rate` share of labels by a different label from `choices`."""
+    noisy = list(labels)
+    changed = pick_changed(len(labels), rate, rng)
+    for i in changed:
+        noisy[i] = rng.choice([c for c in choices if c != labels[i]])
+    return noisy, changed
+
+
+def swap_between_rows(values: Sequence[str], rate: float,
+                      rng: random.Random) -> tuple[list[str], list[int]]:
+    """Swap a `rate` share of values among themselves so that none keeps its own."""
+    noisy = list(values)
+    chosen = pick_changed(len(values), rate, rng)
+    if len(chosen) == 1:  # nothing to swap with: take a value from a row not chosen
+        others = [i for i in range(len(values)) if i != chosen[0]]
+        if others:
+            noisy[chosen[0]] = values[rng.choice(others)]
+    else:
+        order = list(chosen)
+        rng.shuffle(order)
+        for k, i in enumerate(order):
+            noisy[i] = values[order[(k + 1) % len(order)]]
+    changed = [i for i in chosen if noisy[i] != values[i]]  # equal values would be no noise
+    return noisy, changed
+
+
+def banking77(source: Path, n: int | None, rate: float, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """(noisy records, clean records, changed ids) from banking77's train split."""
+    with open(source / "banking77" / "train.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    categories = json.loads((source / "banking77" / "categories.json").read_text(encoding="utf-8"))
+    rng = random.Random(seed)
+    picked = pick_rows(len(rows), n, rng)
+    clean = [{"id": f"banking77-{i}", "prompt": BANKING77_PROMPT.format(text=rows[i]["text"]),
+              "response": rows[i]["category"]} for i in picked]
+    labels, changed = swap_labels([r["response"] for r in clean], categories, rate, rng)
+    noisy = [{**r, "response": label} for r, label in zip(clean, labels, strict=True)]
+    return noisy, clean, [clean[i]["id"] for i in changed]
+
+
+def gsm8k(source: Path, n: int | None, rate: float, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """(noisy records, clean records, changed ids) from GSM8K's train split."""
+    with open(source / "gsm8k" / "train.jsonl", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    rng = random.Random(seed)
+    picked = pick_rows(len(rows), n, rng)
+    clean = [{"id": f"gsm8k-{i}", "question": rows[i]["question"], "answer": rows[i]["answer"]}
+             for i in picked]
+    answers, changed = swap_between_rows([r["answer"] for r in clean], rate, rng)
+    noisy = [{**r, "answer": a} for r, a in zip(clean, answers, strict=True)]
+    return noisy, clean, [clean[i]["id"] for i in changed]
+
+
+MAKERS = {"banking77": banking77, "gsm8k": gsm8k}
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def make_noisy(name: str, out_dir: Path, *, rate: float = 0.2, seed: int = 0, n: int | None = None,
+               source: Path = SHARED_DATA) -> dict[str, Path]:
+    """Write the noisy file, the changed ids and the clean copy; returns their paths."""
+    noisy, clean, changed = MAKERS[name](source, n, rate, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"noisy": out_dir / f"{name}_noisy.jsonl",
+             "changed": out_dir / f"{name}_noisy.changed.json",
+             "clean": out_dir / f"{name}_noisy.clean.jsonl"}
+    write_jsonl(paths["noisy"], noisy)
+    write_jsonl(paths["clean"], clean)
+    paths["changed"].write_text(json.dumps(changed, indent=0) + "\n", encoding="utf-8")
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dataset", choices=sorted(MAKERS))
+    p.add_argument("--rate", type=float, default=0.2, help="share of rows whose target is changed")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=int, default=None, help="rows to sample (default: all)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    p.add_argument("--source", type=Path, default=SHARED_DATA, help="the shared data folder")
+    args = p.parse_args(argv)
+    if not (args.source / args.dataset).is_dir():
+        print(f"noise.py: no {args.dataset} data under {args.source}", file=sys.stderr)
+        return 1
+    paths = make_noisy(args.dataset, args.out, rate=args.rate, seed=args.seed, n=args.n, source=args.source)
+    changed = json.loads(paths["changed"].read_text(encoding="utf-8"))
+    print(f"wrote {paths['noisy']} ({len(changed)} of the rows changed), {paths['changed']}, {paths['clean']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

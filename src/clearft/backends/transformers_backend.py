@@ -1,0 +1,287 @@
+"""Any local Hugging Face causal LM folder, or a GGUF file (transformers de-quantizes it),
+run with torch. CPU by default, CUDA when available. Never runs remote code, never
+downloads (local files only).
+
+* Greedy requests (temperature 0) are decoded in left-padded batches, and their n samples
+  are one decode copied n times (greedy samples are identical by definition).
+* Sampled requests decode one sample at a time after ``transformers.set_seed(seed + i)``,
+  so sample i is reproducible and independent of n and of the batch around it.
+* Log-likelihood is exact: one forward pass over prompt + continuation, in right-padded
+  batches, summing the continuation tokens' log-probabilities.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from clearft.backends.base import (
+    Backend,
+    Capabilities,
+    Completion,
+    GenerateRequest,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    Message,
+)
+from clearft.deps import require
+from clearft.errors import ClearftError
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """Text up to (not including) the earliest stop string, as OpenAI-style servers return."""
+    cut = len(text)
+    for s in stop:
+        if s:
+            at = text.find(s)
+            if at != -1:
+                cut = min(cut, at)
+    return text[:cut]
+
+
+def plain_prompt(messages: Sequence[Message]) -> str:
+    """A prompt for models without a chat template: role-labelled turns, then 'assistant:'."""
+    turns = [f"{m['role']}: {m['content']}" for m in messages]
+    return "\n\n".join(turns) + "\n\nassistant:"
+
+
+def _folder_identity(folder: Path) -> str:
+    h = hashlib.sha256()
+    for name in ("config.json", "generation_config.json", "tokenizer_config.json"):
+        f = folder / name
+        if f.is_file():
+            h.update(f.read_bytes())
+    for f in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        h.update(f"{f.name}:{f.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+class TransformersBackend(Backend):
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        batch_size: int = 8,
+        concurrency: int | None = None,  # accepted for CLI symmetry: the batch size here
+    ) -> None:
+        from clearft.models import default_gguf_path, file_identity
+
+        torch = require("torch", "the transformers backend")
+        transformers = require("transformers", "the transformers backend")
+        path = Path(model) if model else default_gguf_path()
+        if not path.exists():
+            raise ClearftError(f"no model folder or GGUF file at {path}")
+        load: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False}
+        if path.is_file():  # a GGUF: transformers reads it from its folder by file name
+            require("gguf", "loading a GGUF file with transformers")
+            folder, load["gguf_file"] = path.parent, path.name
+            self._model_id = f"gguf:{path.name}:{file_identity(path)}"
+        else:
+            folder = path
+            self._model_id = f"hf:{path.name}:{_folder_identity(path)}"
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        torch_dtype = getattr(torch, dtype) if dtype else (
+            torch.float32 if self.device == "cpu" else torch.bfloat16
+        )
+        self.batch_size = max(1, int(concurrency or batch_size))
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), **load)
+        self.model = transformers.AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=torch_dtype, **load
+        ).to(self.device)
+        self.model.eval()
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._has_template = bool(getattr(self.tokenizer, "chat_template", None))
+        self._max_context = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            loglikelihood=True,
+            top_logprobs=True,
+            chat_template=self._has_template,
+            seeded_sampling=True,
+            max_context=self._max_context,
+        )
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    def close(self) -> None:
+        self.model = None
+        self.tokenizer = None
+
+    # -- prompts ----------------------------------------------------------------------
+
+    def render_chat(self, messages: list[Message], assistant_prefix: str = "") -> str:
+        if self._has_template:
+            text = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        else:
+            text = plain_prompt(messages)
+        return str(text) + assistant_prefix
+
+    def _ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    # -- generate -----------------------------------------------------------------------
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
+        out: list[Completion | None] = [None] * len(requests)
+        greedy = [r for r, req in enumerate(requests) if req.temperature <= 0]
+        for start in range(0, len(greedy), self.batch_size):
+            idx = greedy[start : start + self.batch_size]
+            try:
+                for r, comp in zip(idx, self._greedy_batch([requests[r] for r in idx]), strict=True):
+                    out[r] = comp
+            except Exception as exc:  # fall back to one at a time so one bad row stays alone
+                for r in idx:
+                    out[r] = self._guarded(lambda rr=r: self._greedy_batch([requests[rr]])[0])
+                del exc
+        for r, req in enumerate(requests):
+            if out[r] is None:
+                out[r] = self._guarded(lambda req=req: self._sampled(req))
+        return [c for c in out if c is not None]
+
+    @staticmethod
+    def _guarded(fn: Any) -> Completion:
+        try:
+            result: Completion = fn()
+            return result
+        except Exception as exc:
+            return Completion(texts=[], error=f"{type(exc).__name__}: {exc}")
+
+    def _decode(self, prompts: list[str], req: GenerateRequest, sample: bool) -> tuple[list[str], list[dict[str, float]], list[int], list[int]]:
+        """Decode prompts together (left padding); texts, first-token top logprobs, token counts."""
+        torch = require("torch")
+        tok = self.tokenizer
+        encoded = [self._ids(p) for p in prompts]
+        width = max(len(e) for e in encoded)
+        pad = tok.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.device)
+        attention = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.device)
+        gen_args: dict[str, Any] = {
+            "max_new_tokens": req.max_tokens,
+            "do_sample": sample,
+            "pad_token_id": pad,
+            "return_dict_in_generate": True,
+            "output_logits": bool(req.top_logprobs),
+        }
+        if sample:
+            gen_args.update(temperature=req.temperature, top_k=0, top_p=1.0)
+        if req.stop:
+            gen_args.update(stop_strings=list(req.stop), tokenizer=tok)
+        with torch.no_grad():
+            result = self.model.generate(input_ids=input_ids, attention_mask=attention, **gen_args)
+        new = result.sequences[:, width:]
+        texts, counts = [], []
+        ends = self._end_ids()
+        for row in new.tolist():
+            # A row ends at its first end-of-turn token; what follows is padding.
+            cut = next((k for k, t in enumerate(row) if t in ends), None)
+            ids = row if cut is None else row[:cut]
+            counts.append(len(row) if cut is None else cut + 1)
+            texts.append(cut_at_stop(tok.decode(ids, skip_special_tokens=True), req.stop))
+        tops: list[dict[str, float]] = [{} for _ in prompts]
+        if req.top_logprobs:
+            first = torch.log_softmax(result.logits[0].float(), dim=-1)
+            values, indices = first.topk(req.top_logprobs, dim=-1)
+            tops = [
+                {tok.decode([int(i)]): float(v) for v, i in zip(vs, ix, strict=True)}
+                for vs, ix in zip(values.tolist(), indices.tolist(), strict=True)
+            ]
+        return texts, tops, [len(e) for e in encoded], counts
+
+    def _end_ids(self) -> set[int]:
+        ends = self.model.generation_config.eos_token_id
+        ids = set(ends if isinstance(ends, list) else [ends])
+        ids.add(self.tokenizer.eos_token_id)
+        ids.add(self.tokenizer.pad_token_id)
+        return {int(i) for i in ids if i is not None}
+
+    def _greedy_batch(self, reqs: Sequence[GenerateRequest]) -> list[Completion]:
+        # Requests in one batch share decode settings; group by them.
+        groups: dict[str, list[int]] = {}
+        for k, req in enumerate(reqs):
+            settings = f"{req.max_tokens}|{req.stop}|{req.top_logprobs}"
+            groups.setdefault(settings, []).append(k)
+        out: list[Completion | None] = [None] * len(reqs)
+        for members in groups.values():
+            first = reqs[members[0]]
+            prompts = [self.render_chat(reqs[k].messages, reqs[k].assistant_prefix) for k in members]
+            texts, tops, n_prompt, n_out = self._decode(prompts, first, sample=False)
+            for j, k in enumerate(members):
+                n = reqs[k].n
+                out[k] = Completion(
+                    texts=[texts[j]] * n,
+                    first_token_logprobs=[tops[j]] * n if reqs[k].top_logprobs else None,
+                    prompt_tokens=n_prompt[j],
+                    completion_tokens=n_out[j],
+                )
+        return [c for c in out if c is not None]
+
+    def _sampled(self, req: GenerateRequest) -> Completion:
+        transformers = require("transformers")
+        prompt = self.render_chat(req.messages, req.assistant_prefix)
+        texts, tops, n_prompt, n_out = [], [], 0, 0
+        for i in range(req.n):
+            transformers.set_seed(req.seed + i)
+            t, top, p, c = self._decode([prompt], req, sample=True)
+            texts.append(t[0])
+            tops.append(top[0])
+            n_prompt += p[0]
+            n_out += c[0]
+        return Completion(
+            texts=texts,
+            first_token_logprobs=tops if req.top_logprobs else None,
+            prompt_tokens=n_prompt,
+            completion_tokens=n_out,
+        )
+
+    # -- loglikelihood ------------------------------------------------------------------
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        out: list[LoglikelihoodResult] = []
+        for start in range(0, len(requests), self.batch_size):
+            batch = requests[start : start + self.batch_size]
+            try:
+                out.extend(self._loglikelihood_batch(batch))
+            except Exception:  # retry one by one so the error stays with its row
+                for req in batch:
+                    try:
+                        out.extend(self._loglikelihood_batch([req]))
+                    except Exception as exc:
+                        out.append(LoglikelihoodResult(0.0, 0, error=f"{type(exc).__name__}: {exc}"))
+        return out
+
+    def _loglikelihood_batch(self, reqs: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        torch = require("torch")
+        pairs = [
+            (self._ids(self.render_chat(r.messages, r.assistant_prefix)), self._ids(r.continuation))
+            for r in reqs
+        ]
+        rows = [p + c for p, c in pairs]
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.device)
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.device)
+        with torch.no_grad():
+            logprobs = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+        out = []
+        for b, (p, c) in enumerate(pairs):
+            if not c:
+                out.append(LoglikelihoodResult(0.0, 0))
+                continue
+            # The token at position t is predicted by the logits at t - 1.
+            positions = torch.arange(len(p) - 1, len(p) + len(c) - 1, device=self.device)
+            targets = torch.tensor(c, device=self.device)
+            total = logprobs[b, positions, targets].sum().item()
+            out.append(LoglikelihoodResult(logprob=float(total), n_tokens=len(c)))
+        return out

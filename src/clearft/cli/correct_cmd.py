@@ -1,0 +1,119 @@
+"""`clearft correct`: Auto-Correct (CLEAR step 4) — the fine-tuned model proposes, the base
+model judges in both orders, and a target is replaced only on a confident verdict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from clearft.cli.common import add_data_args
+
+if TYPE_CHECKING:
+    from clearft.correction.config import CorrectConfig
+
+
+def add_judge_args(p: argparse.ArgumentParser) -> None:
+    """Options of the Auto-Correct judge (shared with `clearft run`)."""
+    g = p.add_argument_group("judge (Auto-Correct)")
+    g.add_argument("--eta", type=float, default=None,
+                   help="replace only when the judge prefers the candidate with confidence above this (0.8)")
+    g.add_argument("--judge-samples", type=int, default=None,
+                   help="sampled verdicts per order, for the consistency part (3)")
+    g.add_argument("--judge-sample-style", choices=["direct", "cot"], default=None,
+                   help="direct (default): the letter right after 'answer: '; cot: explanation first")
+    g.add_argument("--judge-beta", type=float, default=None,
+                   help="weight of verdict consistency against reflection (0.7)")
+    g.add_argument("--no-judge-reflection", action="store_true", help="skip self-reflection on the verdict")
+    g.add_argument("--no-judge-explanation", action="store_true",
+                   help="skip the judge's written explanation (kept for the audit)")
+    g.add_argument("--judge-no-logprobs", action="store_true",
+                   help="read generated letters even where the backend gives log-probabilities")
+    g.add_argument("--candidate-max-tokens", type=int, default=None,
+                   help="tokens per candidate (default: from the longest target)")
+
+
+def correct_config(args: argparse.Namespace, seed: int = 0) -> CorrectConfig:
+    from clearft.correction.config import CorrectConfig
+
+    values = {
+        "eta": args.eta, "samples": args.judge_samples, "sample_style": args.judge_sample_style,
+        "beta": args.judge_beta, "candidate_max_tokens": args.candidate_max_tokens,
+        "batch_size": getattr(args, "batch_size", None),
+    }
+    config = CorrectConfig(seed=seed, **{k: v for k, v in values.items() if v is not None})
+    config.reflection = not args.no_judge_reflection
+    config.explain = not args.no_judge_explanation
+    if args.judge_no_logprobs:
+        config.use_logprobs = "never"
+    return config
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "correct", help="Auto-Correct: replace targets the judge confidently finds worse than the "
+                        "fine-tuned model's answer",
+        description="DATA is the filter's dropped file (every row gets a candidate), or a scored file "
+                    "with --threshold (rows below it do), or any file with --all. OUT gets the rows "
+                    "that go back into training: confidently corrected rows (with "
+                    "clearft_original_response and clearft_correction, to audit and undo) and rows "
+                    "that were never low. Low rows without a confident correction go to "
+                    "<OUT stem>.uncorrected.<ext>.",
+    )
+    p.add_argument("data", help="rows to correct (the dropped file by default)")
+    p.add_argument("-o", "--output", required=True, help="where to write the corrected rows")
+    p.add_argument("--model", required=True,
+                   help="the fine-tuned model that writes candidates: a merged model folder "
+                        "(transformers), a .gguf file (llamacpp), or a name with --candidate-backend")
+    p.add_argument("--candidate-backend", default=None,
+                   help="backend serving --model (default: transformers for a folder, llamacpp for a .gguf)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="DATA is a scored file: rows with confidence below this are the low ones")
+    p.add_argument("--all", dest="all_rows", action="store_true",
+                   help="give every row a candidate, not only the low ones")
+    p.add_argument("--uncorrected", default=None, help="side file for low rows left uncorrected")
+    p.add_argument("--seed", type=int, default=0, help="seed of the judge's sampled verdicts (0)")
+    p.add_argument("--batch-size", type=int, default=None, help="rows per batched backend call (32)")
+    add_judge_args(p)
+    g = p.add_argument_group("judge model (the base model)")
+    g.add_argument("--judge-backend", default="llamacpp", help="llamacpp (default), transformers, openai")
+    g.add_argument("--judge-model", default=None,
+                   help="the judge's model (default: the embedded SmolLM2-135M-Instruct)")
+    g.add_argument("--base-url", default=None, help="openai backend: server URL")
+    g.add_argument("--api-key-env", default=None, help="openai backend: environment variable holding the key")
+    g.add_argument("--concurrency", type=int, default=None, help="parallel sequences or requests")
+    g.add_argument("--cache", default=None,
+                   help="SQLite call cache (default: .clearft-cache/calls.sqlite); 'off' disables")
+    add_data_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from clearft.backends.cache import open_backend
+    from clearft.cli.common import data_options
+    from clearft.correction import correct_file
+    from clearft.evaluation import resolve_model
+
+    config = correct_config(args, seed=args.seed)
+    name, cand_opts = resolve_model(args.model, args.candidate_backend)
+    judge_opts = {k: v for k, v in {"model": args.judge_model, "base_url": args.base_url,
+                                     "api_key_env": args.api_key_env,
+                                     "concurrency": args.concurrency}.items() if v}
+    judge = open_backend(args.judge_backend, cache=args.cache, **judge_opts)
+    candidate = open_backend(name, cache=args.cache, **cand_opts)
+    try:
+        summary = correct_file(
+            args.data, args.output, judge, config,
+            candidate_backend=candidate, threshold=args.threshold, all_rows=args.all_rows,
+            uncorrected=args.uncorrected, data_options=data_options(args),
+            progress=lambda m: print(m, file=sys.stderr),
+        )
+    finally:
+        candidate.close()
+        judge.close()
+    print(f"{summary.replaced} of {summary.judged} judged rows replaced "
+          f"({summary.rows} rows read, {summary.low} low); wrote {summary.written} rows to "
+          f"{summary.output}; {summary.left_out} low rows left out in {summary.uncorrected}")
+    print("reasons: " + json.dumps(summary.reasons, sort_keys=True))
+    return 0

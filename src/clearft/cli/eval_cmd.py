@@ -1,0 +1,58 @@
+"""`clearft eval MODEL [MODEL ...] --test TEST`: accuracy of each model on a held-out set,
+with the metric the targets need, as a before/after table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from clearft.cli.common import add_data_args, data_options
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="accuracy of one or more models on a held-out test set")
+    p.add_argument("models", nargs="+",
+                   help="'default' (embedded GGUF, llamacpp), a model folder (transformers), a .gguf "
+                        "file, or a model name with --backend openai")
+    p.add_argument("--test", required=True, help="held-out test data (any format clearft reads)")
+    p.add_argument("--metric", default="auto",
+                   help="auto (default: from the targets), choice, gsm8k, number, json, label, text")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N test rows")
+    p.add_argument("--max-tokens", type=int, default=None,
+                   help="tokens to generate (default: from the longest target)")
+    p.add_argument("--backend", default=None,
+                   help="force a backend for every model (llamacpp, transformers, openai); "
+                        "default: chosen from each MODEL")
+    p.add_argument("--base-url", default=None, help="openai backend: server URL")
+    p.add_argument("--api-key-env", default=None, help="openai backend: env variable holding the key")
+    p.add_argument("--cache", default=None,
+                   help="SQLite call cache (default .clearft-cache/calls.sqlite); 'off' disables")
+    p.add_argument("--out", default=None,
+                   help="write per-row predictions here (JSONL); with several models, one file each "
+                        "(MODEL index appended)")
+    p.add_argument("--json", dest="json_out", default=None, help="write the summary as JSON here")
+    add_data_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from clearft.evaluation import evaluate, results_table
+    from clearft.evaluation.runner import write_rows
+
+    options = {k: v for k, v in {"base_url": args.base_url, "api_key_env": args.api_key_env}.items() if v}
+    results = []
+    for i, model in enumerate(args.models):
+        result = evaluate(model, args.test, backend=args.backend, metric=args.metric, limit=args.limit,
+                          max_tokens=args.max_tokens, cache=args.cache, backend_options=options,
+                          **data_options(args))
+        results.append(result)
+        if args.out:
+            out = Path(args.out)
+            if len(args.models) > 1:
+                out = out.with_name(f"{out.stem}.{i}{out.suffix or '.jsonl'}")
+            write_rows(out, result)
+    print(results_table(results))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps([r.to_dict() for r in results], indent=2, default=str))
+    return 0

@@ -1,0 +1,125 @@
+"""`clearft run`: the whole CLEAR loop in one resumable command (score, filter, fine-tune,
+correct, fine-tune again, evaluate), every stage's output kept in RUN_DIR."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from clearft.cli.common import add_backend_args, add_data_args
+from clearft.cli.correct_cmd import add_judge_args
+
+FINETUNE_FLAGS = {  # flag -> (FinetuneConfig field, type)
+    "--epochs": ("epochs", float),
+    "--learning-rate": ("learning_rate", float),
+    "--train-batch-size": ("batch_size", int),
+    "--grad-accum": ("grad_accum", int),
+    "--lora-r": ("lora_r", int),
+    "--max-steps": ("max_steps", int),
+    "--max-seq-len": ("max_seq_len", int),
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run", help="the whole loop: score, filter, fine-tune, correct, fine-tune again, evaluate",
+        description="Runs CLEAR end to end and keeps every stage's output in RUN_DIR (scored, kept, "
+                    "dropped, model_filtered/, candidates, corrected, model_corrected/, eval_*.json, "
+                    "summary.json). Killed at any moment, the same command resumes from the last "
+                    "finished stage (state.json) and row (the call cache in RUN_DIR).",
+    )
+    p.add_argument("input", help="the noisy fine-tuning data")
+    p.add_argument("--test", default=None, help="held-out test set; without it nothing is evaluated")
+    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="the run directory")
+    p.add_argument("--seed", type=int, default=0, help="one seed for every stage (0)")
+    p.add_argument("--iterations", type=int, default=1, help="rounds of correct + fine-tune (1)")
+    p.add_argument("--baseline-full", action="store_true",
+                   help="also fine-tune on the full noisy data, for comparison")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and a cost estimate, then stop")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g = p.add_argument_group("score and filter")
+    g.add_argument("--method", default=None, help="scoring method (see `clearft score --help`; auto)")
+    g.add_argument("--preset", default=None, help="scoring preset: base, low, medium, high, best")
+    g.add_argument("--fraction", type=float, default=None, help="drop this fraction, lowest first (0.5)")
+    g.add_argument("--threshold", type=float, default=None, help="drop rows with confidence below this")
+    g.add_argument("--auto-threshold", action="store_true", help="let the filter choose the cut")
+    g = p.add_argument_group("fine-tune")
+    for flag, (field, kind) in FINETUNE_FLAGS.items():
+        g.add_argument(flag, dest=f"ft_{field}", type=kind, default=None, help=f"FinetuneConfig.{field}")
+    g.add_argument("--finetune-set", action="append", default=[], metavar="KEY=JSON",
+                   help="any other FinetuneConfig field, e.g. --finetune-set lora_dropout=0.1")
+    g.add_argument("--finetune-command", default=None,
+                   help="external trainer instead of the built-in one, e.g. "
+                        "\"mytrain --data {data} --out {output}\"")
+    g.add_argument("--base-model", default=None,
+                   help="Hugging Face folder to fine-tune (default: the embedded model, rebuilt)")
+    g = p.add_argument_group("correct")
+    g.add_argument("--candidate-backend", default="transformers",
+                   help="backend serving the fine-tuned models for candidates (transformers)")
+    g.add_argument("--correct-all", action="store_true", help="candidates for every row, not only dropped ones")
+    add_judge_args(p)
+    g = p.add_argument_group("evaluate")
+    g.add_argument("--metric", default="auto", help="evaluation metric (auto)")
+    g.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test rows")
+    g.add_argument("--eval-backend", default=None, help="backend for fine-tuned models (auto)")
+    g.add_argument("--no-eval-untuned", action="store_true", help="skip evaluating the untuned model")
+    add_data_args(p)
+    add_backend_args(p)
+    p.set_defaults(func=run)
+
+
+def finetune_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from clearft.errors import ClearftError
+
+    values: dict[str, Any] = {}
+    for field, _ in FINETUNE_FLAGS.values():
+        value = getattr(args, f"ft_{field}")
+        if value is not None:
+            values[field] = value
+    for item in args.finetune_set:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ClearftError(f"--finetune-set wants KEY=VALUE, got {item!r}")
+        try:
+            values[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key.strip()] = raw
+    return values
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    from clearft.cli.common import backend_options, data_options
+    from clearft.cli.correct_cmd import correct_config
+    from clearft.pipeline import RunConfig
+
+    return RunConfig(
+        seed=args.seed, backend=args.backend, backend_options=backend_options(args),
+        candidate_backend=args.candidate_backend, eval_backend=args.eval_backend, cache=args.cache,
+        data_options={k: v for k, v in data_options(args).items() if v is not None},
+        method=args.method, preset=args.preset, fraction=args.fraction, threshold=args.threshold,
+        auto_threshold=args.auto_threshold, finetune=finetune_overrides(args),
+        finetune_command=args.finetune_command, base_model=args.base_model,
+        correct=correct_config(args, seed=args.seed), correct_all=args.correct_all,
+        iterations=args.iterations, baseline_full=args.baseline_full,
+        eval_untuned=not args.no_eval_untuned, eval_limit=args.eval_limit, metric=args.metric,
+        progress=not args.no_progress,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from clearft.pipeline import format_plan, plan_run, run_pipeline, summary_table
+
+    config = build_config(args)
+    if args.dry_run:
+        plan = plan_run(Path(args.input), Path(args.test) if args.test else None, config)
+        print(format_plan(plan))
+        return 0
+    summary = run_pipeline(args.input, args.test, args.output, config,
+                           log=lambda m: print(m, file=sys.stderr))
+    print(summary_table(summary))
+    print(f"\nEverything is in {args.output} (summary.json).")
+    return 0

@@ -1,0 +1,33 @@
+"""Auto-Correct (CLEAR step 4): the fine-tuned model proposes, the base model judges in both
+orders, and a target is replaced only when the judge is confident the candidate is better."""
+
+from clearft.correction.candidates import Candidate, generate_candidates
+from clearft.correction.config import CorrectConfig
+from clearft.correction.correct import (
+    CORRECTION_COL,
+    ORIGINAL_COL,
+    Correction,
+    CorrectSummary,
+    correct_examples,
+    correct_file,
+    judge_candidates,
+    write_candidates,
+)
+from clearft.correction.judge import JudgeResult, Pair, judge_pairs
+
+__all__ = [
+    "CORRECTION_COL",
+    "ORIGINAL_COL",
+    "Candidate",
+    "CorrectConfig",
+    "CorrectSummary",
+    "Correction",
+    "JudgeResult",
+    "Pair",
+    "correct_examples",
+    "correct_file",
+    "generate_candidates",
+    "judge_candidates",
+    "judge_pairs",
+    "write_candidates",
+]

@@ -1,0 +1,48 @@
+"""Settings of Auto-Correct (recorded with every output)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+SAMPLE_STYLES = ("direct", "cot")
+
+
+@dataclass
+class CorrectConfig:
+    # Replace a target only when the judge prefers the candidate with confidence above eta (paper: 0.8).
+    eta: float = 0.8
+    # Weight of sampled-verdict consistency against reflection, as in the scorer (SPEC 1).
+    beta: float = 0.7
+    # Sampled verdicts per order (so 2 * samples in all), at temperature 1.
+    samples: int = 3
+    # "direct": the sample is the letter drawn right after "answer: " (a few tokens);
+    # "cot": the judge writes its explanation first (SPEC's template; ~100x the tokens).
+    # (choice) direct by default: the small default model rarely finishes a CoT in budget.
+    sample_style: str = "direct"
+    sample_max_tokens: int = 128  # cot samples only
+    reflection: bool = True
+    # One greedy explanation per order, kept for the audit (and the verdict when the
+    # backend has no log-probabilities).
+    explain: bool = True
+    explain_max_tokens: int = 128
+    # "auto": letter probabilities when the backend reports top log-probabilities.
+    use_logprobs: str = "auto"  # auto | always | never
+    candidate_max_tokens: int | None = None  # None: from the longest target in the data
+    seed: int = 0
+    batch_size: int = 32  # rows per backend call batch (does not change results)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.eta <= 1.0:
+            raise ValueError(f"eta must be in [0, 1], got {self.eta}")
+        if not 0.0 <= self.beta <= 1.0:
+            raise ValueError(f"beta must be in [0, 1], got {self.beta}")
+        if self.sample_style not in SAMPLE_STYLES:
+            raise ValueError(f"sample_style must be one of {SAMPLE_STYLES}, got {self.sample_style!r}")
+        if self.use_logprobs not in ("auto", "always", "never"):
+            raise ValueError(f"use_logprobs must be auto, always or never, got {self.use_logprobs!r}")
+        if self.samples < 0 or self.batch_size < 1:
+            raise ValueError("samples must be >= 0 and batch_size >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,259 @@
+"""Auto-Correct over examples and files: candidates, judging, the replace rule, audit columns.
+
+Which rows are *low* (filtered out, SPEC 2.4): every row of a dropped file, or the rows of a
+scored file whose confidence is below a threshold. Low rows get a candidate; with
+``all_rows`` every row does. The output holds the rows that go back into training: rows that
+were never low (unchanged unless confidently corrected) and low rows that got a confident
+correction. Low rows without one stay out, in a side file, with the judge's evidence.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clearft.backends.base import Backend
+from clearft.correction import verdicts as v
+from clearft.correction.candidates import Candidate, generate_candidates
+from clearft.correction.config import CorrectConfig
+from clearft.correction.judge import JudgeResult, Pair, judge_pairs
+from clearft.data.example import Example
+
+ORIGINAL_COL = "clearft_original_response"
+CORRECTION_COL = "clearft_correction"
+CANDIDATE_COL = "clearft_candidate"
+CANDIDATE_ERROR_COL = "clearft_candidate_error"
+
+
+@dataclass
+class Correction:
+    id: str
+    candidate: str | None
+    replaced: bool
+    reason: str
+    judge: JudgeResult | None = None
+
+    def audit(self) -> dict[str, Any]:
+        """The `clearft_correction` column: enough to audit the decision and undo it."""
+        j = self.judge
+        return {
+            "candidate": self.candidate,
+            "replaced": self.replaced,
+            "reason": self.reason,
+            "judge_confidence": j.confidence if j else None,
+            "preference": j.preference if j else None,
+            "consistency": j.consistency if j else None,
+            "reflection": j.reflection if j else None,
+            "verdicts": j.verdicts if j else [],
+            "explanation": j.explanation if j else "",
+            "unknown": j.unknown if j else 0,
+            "errors": j.errors if j else [],
+        }
+
+
+@dataclass
+class CorrectSummary:
+    rows: int = 0
+    low: int = 0
+    judged: int = 0
+    replaced: int = 0
+    written: int = 0  # rows in the output
+    left_out: int = 0  # low rows without a confident correction
+    reasons: dict[str, int] = field(default_factory=dict)
+    output: str = ""
+    uncorrected: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def normalise(text: str) -> str:
+    """For "is the candidate the same as the target": case, spacing, a final full stop."""
+    return re.sub(r"\s+", " ", text).strip().rstrip(".").strip().casefold()
+
+
+def judge_candidates(
+    examples: Sequence[Example],
+    candidates: Sequence[Candidate],
+    judge_backend: Backend,
+    config: CorrectConfig,
+) -> list[Correction]:
+    """Judge each example's candidate against its target and apply the replace rule."""
+    out: list[Correction | None] = [None] * len(examples)
+    to_judge: list[int] = []
+    for i, (ex, cand) in enumerate(zip(examples, candidates, strict=True)):
+        if cand.text is None or not cand.text.strip():
+            out[i] = Correction(ex.id, cand.text, False, v.CANDIDATE_ERROR)
+        elif normalise(cand.text) == normalise(ex.response):
+            out[i] = Correction(ex.id, cand.text, False, v.CANDIDATE_SAME)
+        else:
+            to_judge.append(i)
+    pairs = [Pair(examples[i].prompt_text, examples[i].response, candidates[i].text or "")
+             for i in to_judge]
+    for i, result in zip(to_judge, judge_pairs(pairs, judge_backend, config), strict=True):
+        reason = v.decide(result.preference, result.confidence, config.eta)
+        out[i] = Correction(examples[i].id, candidates[i].text, reason == v.REPLACED, reason, result)
+    return [c for c in out if c is not None]
+
+
+def correct_examples(
+    examples: Sequence[Example],
+    candidate_backend: Backend,
+    judge_backend: Backend,
+    config: CorrectConfig | None = None,
+) -> list[Correction]:
+    """Auto-Correct in memory: greedy candidates from the fine-tuned model, then the judge."""
+    config = config or CorrectConfig()
+    cands = generate_candidates(examples, candidate_backend, max_tokens=config.candidate_max_tokens,
+                                seed=config.seed, batch_size=config.batch_size)
+    return judge_candidates(examples, cands, judge_backend, config)
+
+
+def confidence_of(record: dict[str, Any]) -> float | None:
+    """The scorer's `confidence` column, tolerant of CSV strings and empty cells."""
+    value = record.get("confidence")
+    if value is None or value == "":
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def is_low(record: dict[str, Any], threshold: float | None) -> bool:
+    """Was the row filtered out? A `clearft_keep` column (set by the loop) says so; else,
+    with a threshold, a confidence below it; without one every row is low (the input is
+    the filter's dropped file)."""
+    keep = record.get("clearft_keep")
+    if keep is not None and keep != "":
+        return str(keep).strip().lower() in ("false", "0", "no")
+    if threshold is None:
+        return True
+    c = confidence_of(record)
+    return c is None or c < threshold
+
+
+def audited_record(base: dict[str, Any], correction: Correction, original: str) -> dict[str, Any]:
+    rec = dict(base)
+    rec[ORIGINAL_COL] = original if correction.replaced else None
+    rec[CORRECTION_COL] = correction.audit()
+    return rec
+
+
+def default_side_path(output: str | Path, suffix: str = "uncorrected") -> Path:
+    out = Path(output)
+    return out.with_name(f"{out.stem}.{suffix}{out.suffix}")
+
+
+def candidate_of(record: dict[str, Any]) -> Candidate:
+    text = record.get(CANDIDATE_COL)
+    err = record.get(CANDIDATE_ERROR_COL) or None
+    return Candidate(str(record.get("id", "")), None if text in (None, "") or err else str(text), err)
+
+
+def read_examples(path: str | Path, data_options: dict[str, Any] | None = None) -> tuple[Any, list[Example]]:
+    """(dataset, its examples); an empty file (no row was dropped) is no examples, not an error."""
+    from clearft.data import open_dataset
+
+    p = Path(path)
+    if p.is_file() and p.stat().st_size == 0:
+        return None, []
+    ds = open_dataset(str(p), **(data_options or {}))
+    return ds, list(ds)
+
+
+def correct_file(
+    data: str | Path,
+    output: str | Path,
+    judge_backend: Backend,
+    config: CorrectConfig | None = None,
+    *,
+    candidate_backend: Backend | None = None,
+    threshold: float | None = None,
+    all_rows: bool = False,
+    uncorrected: str | Path | None = None,
+    data_options: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CorrectSummary:
+    """Auto-Correct a file and write the rows that go back into training to `output`.
+
+    Candidates come from `candidate_backend`, or, when it is None, from a `clearft_candidate`
+    column already in `data` (the loop's candidates file). Low rows left without a confident
+    correction go to `uncorrected` (default: <output stem>.uncorrected.<ext>).
+    """
+    from clearft.data import write_records
+
+    config = config or CorrectConfig()
+    ds, examples = read_examples(data, data_options)
+    low = [is_low(ex.record, threshold) for ex in examples]
+    chosen = [i for i, ex in enumerate(examples) if all_rows or low[i]]
+    chosen_examples = [examples[i] for i in chosen]
+    if progress:
+        progress(f"Auto-Correct: {len(chosen)} of {len(examples)} rows get a candidate")
+    if candidate_backend is not None:
+        cands = generate_candidates(chosen_examples, candidate_backend,
+                                    max_tokens=config.candidate_max_tokens, seed=config.seed,
+                                    batch_size=config.batch_size)
+    else:
+        cands = [candidate_of(ex.record) for ex in chosen_examples]
+    corrections = dict(zip(chosen, judge_candidates(chosen_examples, cands, judge_backend, config),
+                           strict=True))
+
+    kept_rows: list[dict[str, Any]] = []
+    left_rows: list[dict[str, Any]] = []
+    for i, ex in enumerate(examples):
+        corr = corrections.get(i)
+        if corr is None:
+            kept_rows.append(dict(ex.record))
+            continue
+        base = ex.record
+        if corr.replaced and corr.candidate is not None:
+            base = ds.with_response(ex, corr.candidate)
+        rec = audited_record(base, corr, ex.response)
+        rec.pop(CANDIDATE_COL, None)
+        rec.pop(CANDIDATE_ERROR_COL, None)
+        (kept_rows if corr.replaced or not low[i] else left_rows).append(rec)
+
+    side = Path(uncorrected) if uncorrected else default_side_path(output)
+    write_records(str(output), kept_rows)
+    write_records(str(side), left_rows)
+    reasons = Counter(c.reason for c in corrections.values())
+    return CorrectSummary(
+        rows=len(examples), low=sum(low), judged=sum(1 for c in corrections.values() if c.judge),
+        replaced=reasons.get(v.REPLACED, 0), written=len(kept_rows), left_out=len(left_rows),
+        reasons=dict(sorted(reasons.items())), output=str(output), uncorrected=str(side),
+        settings={**config.to_dict(), "threshold": threshold, "all_rows": all_rows,
+                  "judge": judge_backend.describe(),
+                  "candidate": candidate_backend.describe() if candidate_backend else "from data"},
+    )
+
+
+def write_candidates(
+    data: str | Path,
+    output: str | Path,
+    candidate_backend: Backend,
+    config: CorrectConfig | None = None,
+    *,
+    data_options: dict[str, Any] | None = None,
+) -> int:
+    """The loop's candidates stage: every row of `data` plus its greedy candidate column."""
+    from clearft.data import write_records
+
+    config = config or CorrectConfig()
+    _, examples = read_examples(data, data_options)
+    cands = generate_candidates(examples, candidate_backend, max_tokens=config.candidate_max_tokens,
+                                seed=config.seed, batch_size=config.batch_size)
+    rows = []
+    for ex, cand in zip(examples, cands, strict=True):
+        rec = dict(ex.record)
+        rec[CANDIDATE_COL] = cand.text
+        rec[CANDIDATE_ERROR_COL] = cand.error
+        rows.append(rec)
+    return int(write_records(str(output), rows) or len(rows))

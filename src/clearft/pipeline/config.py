@@ -1,0 +1,64 @@
+"""Settings of a whole CLEAR run (`clearft run`); recorded in state.json and summary.json.
+
+A rerun in the same RUN_DIR must use the same settings (state.json checks it), so that its
+outputs equal an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from clearft.correction.config import CorrectConfig
+
+# Settings that do not change any output (left out of the resume check).
+COSMETIC = ("progress",)
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    # The base model: scores the data and judges corrections (SPEC 2.1, 2.4).
+    backend: str = "llamacpp"
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    # Serves the fine-tuned models (merged Hugging Face folders) for candidates.
+    candidate_backend: str = "transformers"
+    # Backend for evaluating fine-tuned models; the untuned model is evaluated as "default".
+    eval_backend: str | None = None
+    cache: str | None = None  # None: RUN_DIR/calls.sqlite; "off": no call cache
+    data_options: dict[str, Any] = field(default_factory=dict)
+    # score + filter
+    method: str | None = None
+    preset: str | None = None
+    score_options: dict[str, Any] = field(default_factory=dict)
+    fraction: float | None = None
+    threshold: float | None = None
+    auto_threshold: bool = False
+    # fine-tune (FinetuneConfig field overrides) or an external trainer command
+    finetune: dict[str, Any] = field(default_factory=dict)
+    finetune_command: str | None = None
+    base_model: str | None = None  # a Hugging Face folder to fine-tune; default: the embedded model
+    # correct
+    correct: CorrectConfig = field(default_factory=CorrectConfig)
+    correct_all: bool = False
+    iterations: int = 1
+    # evaluate
+    baseline_full: bool = False
+    eval_untuned: bool = True
+    eval_limit: int | None = None
+    metric: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ValueError("iterations must be >= 1")
+        self.correct.seed = self.seed
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def fingerprint(self) -> dict[str, Any]:
+        d = self.to_dict()
+        for key in COSMETIC:
+            d.pop(key, None)
+        return d

@@ -1,0 +1,109 @@
+"""The stage functions the loop calls, gathered in one object so tests can swap in fakes.
+
+The defaults call the public APIs of the other packages (scoring, filtering, training,
+evaluation, backends); each imports its heavy libraries only when called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clearft.backends.base import Backend
+from clearft.pipeline.config import RunConfig
+
+ScoreFn = Callable[[Path, Path, Backend, RunConfig], dict[str, Any]]
+FilterFn = Callable[[Path, Path, Path, RunConfig], dict[str, Any]]
+FinetuneFn = Callable[[Path, Path, RunConfig], Path]
+EvaluateFn = Callable[[str, Path, RunConfig], dict[str, Any]]
+OpenBackendFn = Callable[..., Backend]
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    if obj is None:
+        return {}
+    if isinstance(obj, dict):
+        return obj
+    if hasattr(obj, "to_dict"):
+        return dict(obj.to_dict())
+    if hasattr(obj, "__dict__"):
+        return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
+    return {"value": obj}
+
+
+def _data_options(config: RunConfig) -> dict[str, Any]:
+    return {k: v for k, v in config.data_options.items() if v is not None}
+
+
+def default_score(input_path: Path, output: Path, backend: Backend, config: RunConfig) -> dict[str, Any]:
+    from clearft.scoring import make_config, score_file
+
+    score_config = make_config(config.preset or "medium", method=config.method, seed=config.seed,
+                               **config.score_options)
+    summary = score_file(str(input_path), str(output), backend, score_config,
+                         progress=config.progress, **_data_options(config))
+    return {**_as_dict(summary), "model_id": backend.model_id}
+
+
+def default_filter(scored: Path, kept: Path, dropped: Path, config: RunConfig) -> dict[str, Any]:
+    from clearft.filtering import filter_file
+
+    fraction = config.fraction
+    if fraction is None and config.threshold is None and not config.auto_threshold:
+        fraction = 0.5  # the paper drops the lower half
+    summary = filter_file(str(scored), str(kept), threshold=config.threshold, fraction=fraction,
+                          dropped_path=str(dropped))
+    return _as_dict(summary)
+
+
+def default_finetune(data: Path, out_dir: Path, config: RunConfig) -> Path:
+    from clearft.training import FinetuneConfig, finetune, finetune_external
+
+    if config.finetune_command:
+        return Path(finetune_external(config.finetune_command, str(data), str(out_dir)))
+    values = {"seed": config.seed, **config.finetune}
+    if not config.progress:
+        values.setdefault("progress", False)
+    ft = FinetuneConfig.from_dict(values)
+    return Path(finetune(str(data), str(out_dir), ft, base_model=config.base_model,
+                         **_data_options(config)))
+
+
+def untuned_reference(config: RunConfig) -> str:
+    """The model before fine-tuning, served like the fine-tuned ones (same weights the
+    trainer starts from, same backend), so the comparison is like for like."""
+    if config.base_model:
+        return config.base_model
+    from clearft.training import ensure_base_model
+
+    return str(ensure_base_model())
+
+
+def default_evaluate(model: str, test: Path, config: RunConfig) -> dict[str, Any]:
+    from clearft.evaluation import evaluate
+
+    if model == "default":
+        model = untuned_reference(config)
+    options = {k: v for k, v in _data_options(config).items() if k != "on_error"}
+    result = evaluate(model, str(test), backend=config.eval_backend, metric=config.metric,
+                      limit=config.eval_limit, cache=config.cache, progress=config.progress, **options)
+    return {"metric": result.metric, "accuracy": result.accuracy, "n": result.n, "model": model,
+            "unparsed": getattr(result, "unparsed", None), "errors": getattr(result, "errors", None),
+            "rows": result.rows}
+
+
+def default_open_backend(name: str, cache: str | None = None, **options: Any) -> Backend:
+    from clearft.backends.cache import open_backend
+
+    return open_backend(name, cache=cache, **options)
+
+
+@dataclass
+class Toolkit:
+    score: ScoreFn = default_score
+    filter: FilterFn = default_filter
+    finetune: FinetuneFn = default_finetune
+    evaluate: EvaluateFn = default_evaluate
+    open_backend: OpenBackendFn = default_open_backend

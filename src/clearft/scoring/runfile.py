@@ -1,0 +1,216 @@
+"""score_file: score a whole dataset file, resumably, and write it back with the scores.
+
+The run, in order: validate every record (before any model call); resolve the method;
+score batch after batch, appending each finished batch to a journal beside the output
+(``<output>.partial.jsonl``, flushed and fsynced) so a killed run resumes where it
+stopped; write the output atomically; record the settings in ``<output>.meta.json``;
+remove the journal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from clearft.backends.base import Backend
+from clearft.data.example import Example
+from clearft.scoring.config import DATASET_METHODS, ScoreConfig
+from clearft.scoring.engine import check_backend, estimate, resolve_method, score_examples
+from clearft.scoring.result import ScoreResult, ScoreSummary
+
+BackendSource = Backend | Callable[[], Backend] | None
+
+
+def journal_path(output: str | Path) -> Path:
+    return Path(f"{output}.partial.jsonl")
+
+
+def meta_path(output: str | Path) -> Path:
+    return Path(f"{output}.meta.json")
+
+
+def _row_key(ex: Example) -> str:
+    return f"{ex.line}:{ex.id}"
+
+
+def fingerprint(config: ScoreConfig, method: str, backend: Backend | None) -> str:
+    """What decides a score: settings (not the batch size: scores do not depend on it) and
+    the model. Journal entries written under another fingerprint are not reused."""
+    settings = config.to_dict()
+    settings.pop("batch_size", None)
+    settings["method"] = method
+    settings["model"] = backend.model_id if backend is not None else None
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def load_journal(path: Path, fp: str) -> dict[str, dict[str, Any]]:
+    """Finished rows of an earlier run with the same fingerprint. A torn last line (the
+    run was killed mid-write) is ignored."""
+    done: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return done
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if entry.get("fingerprint") == fp:
+                done[entry["key"]] = entry["result"]
+    return done
+
+
+class Journal:
+    def __init__(self, path: Path, fp: str) -> None:
+        self.path, self.fp = path, fp
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = self.path.open("a", encoding="utf-8")
+
+    def append(self, items: list[tuple[str, ScoreResult]]) -> None:
+        for key, result in items:
+            self._f.write(json.dumps({"fingerprint": self.fp, "key": key, "result": result.columns()},
+                                     ensure_ascii=False, default=str) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _batches(items: Iterator[Example], size: int) -> Iterator[list[Example]]:
+    batch: list[Example] = []
+    for ex in items:
+        batch.append(ex)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def score_file(
+    input: str | Path,
+    output: str | Path,
+    backend: BackendSource,
+    config: ScoreConfig,
+    *,
+    format: str | None = None,
+    file_type: str | None = None,
+    prompt_col: str | None = None,
+    response_col: str | None = None,
+    id_col: str | None = None,
+    on_error: str = "raise",
+    rejects_path: str | Path | None = None,
+    output_file_type: str | None = None,
+    dry_run: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> ScoreSummary:
+    """Score every record of `input` and write them, with the score columns, to `output`.
+
+    `backend` may be a Backend, a function that builds one (called only if the method
+    needs a model: embedding-knn does not), or None for embedding-knn.
+    """
+    from clearft.data import open_dataset, write_records
+
+    config.validate()
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    started = time.monotonic()
+    ds = open_dataset(input, format=format, file_type=file_type, prompt_col=prompt_col,
+                      response_col=response_col, id_col=id_col, on_error=on_error,
+                      rejects_path=str(rejects_path) if rejects_path else None)
+    n_rows = ds.validate()  # every record checked before a single token is spent
+    method = resolve_method(config, [ex.response for ex in ds])
+    model: Backend | None = None
+    if method not in DATASET_METHODS:
+        model = backend() if callable(backend) and not isinstance(backend, Backend) else backend
+    check_backend(method, model)
+    summary = ScoreSummary(output=str(output), method=method, rows=n_rows)
+
+    if dry_run:
+        summary.dry_run = True
+        summary.estimate = estimate(list(ds), method, config, model)
+        return summary
+
+    usage = summary.usage
+    results: dict[str, dict[str, Any]] = {}
+    if method in DATASET_METHODS:
+        examples = list(ds)
+        for ex, r in zip(examples, score_examples(examples, None, config, usage, method=method), strict=True):
+            results[_row_key(ex)] = r.columns()
+    else:
+        fp = fingerprint(config, method, model)
+        jpath = journal_path(output)
+        results = load_journal(jpath, fp)
+        summary.reused = sum(1 for ex in ds if _row_key(ex) in results)
+        if summary.reused:
+            log(f"resuming: {summary.reused} rows already scored in {jpath}")
+        journal = Journal(jpath, fp)
+        similarity = None
+        if method in ("bsdetector", "consistency") and config.k:
+            from clearft.scoring.similarity import get_similarity
+
+            similarity = get_similarity(config.similarity, config.nli_model)
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_rows, initial=summary.reused, unit="row", file=sys.stderr,
+                   disable=not progress, dynamic_ncols=True, desc=f"score ({method})")
+        try:
+            todo = (ex for ex in ds if _row_key(ex) not in results)
+            for batch in _batches(todo, config.batch_size):
+                scored = score_examples(batch, model, config, usage, similarity, method)
+                journal.append([(_row_key(ex), r) for ex, r in zip(batch, scored, strict=True)])
+                for ex, r in zip(batch, scored, strict=True):
+                    results[_row_key(ex)] = r.columns()
+                bar.update(len(batch))
+                bar.set_postfix(tokens=usage.prompt_tokens + usage.completion_tokens, refresh=False)
+        finally:
+            bar.close()
+            journal.close()
+
+    records = []
+    for ex in ds:
+        columns = results[_row_key(ex)]
+        records.append({**ex.record, **columns})
+        summary.failed += columns.get("clearft_error") is not None
+        summary.unknown_outputs += int((columns.get("clearft_evidence") or {}).get("unknown", 0) or 0)
+    summary.scored = len(records) - summary.failed
+    write_records(str(output), records, file_type=output_file_type)
+    summary.seconds = time.monotonic() - started
+    _write_meta(output, input, method, config, model, summary)
+    if method not in DATASET_METHODS:
+        journal_path(output).unlink(missing_ok=True)
+    return summary
+
+
+def _write_meta(output: str | Path, input: str | Path, method: str, config: ScoreConfig,
+                model: Backend | None, summary: ScoreSummary) -> None:
+    from clearft import __version__
+
+    meta = {
+        "clearft_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "input": str(input),
+        "output": str(output),
+        "method": method,
+        "preset": config.preset,
+        "alpha": config.alpha,
+        "beta": config.beta,
+        "k": config.k,
+        "rounds": config.rounds,
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "backend": model.describe() if model is not None else None,
+        "summary": summary.to_dict(),
+    }
+    path = meta_path(output)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,163 @@
+"""The llama.cpp backend: pure payload/parse helpers, then the real embedded model (slow)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clearft.backends.base import Completion, GenerateRequest, LoglikelihoodRequest
+from clearft.backends.llamacpp import (
+    chat_payload,
+    forced_logprob,
+    map_in_threads,
+    merge_samples,
+    parse_sample,
+    raw_payload,
+    server_error,
+    token_grammar,
+)
+from clearft.errors import ClearftError
+
+CHAT = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+# ---------------------------------------------------------------------------------------
+# Pure helpers
+
+
+def test_token_grammar_forces_the_exact_ids() -> None:
+    assert token_grammar([38634, 314]) == "root ::= <[38634]> <[314]>"
+    with pytest.raises(ValueError):
+        token_grammar([])
+
+
+def test_chat_payload_is_one_sample_with_seed_plus_i() -> None:
+    req = GenerateRequest(CHAT, n=4, temperature=0.7, max_tokens=9, stop=["\n"], seed=100, top_logprobs=3)
+    assert chat_payload(req, 2) == {
+        "messages": CHAT,
+        "temperature": 0.7,
+        "max_tokens": 9,
+        "seed": 102,
+        "n": 1,
+        "stop": ["\n"],
+        "logprobs": True,
+        "top_logprobs": 3,
+    }
+
+
+def test_raw_payload_asks_for_n_probs() -> None:
+    req = GenerateRequest(CHAT, top_logprobs=5, assistant_prefix="Answer:")
+    payload = raw_payload("PROMPT", req, 0)
+    assert payload["prompt"] == "PROMPT" and payload["n_probs"] == 5
+    assert "messages" not in payload and "stop" not in payload
+
+
+def _choice_with_top(tokens: dict[str, float]) -> dict[str, Any]:
+    top = [{"token": t, "logprob": lp} for t, lp in tokens.items()]
+    return {"logprobs": {"content": [{"id": 1, "token": "A", "logprob": -0.1, "top_logprobs": top}]}}
+
+
+def test_parse_sample_reads_chat_and_raw_replies() -> None:
+    chat = {
+        "choices": [{"message": {"content": "Paris"}, **_choice_with_top({"A": -0.1, "B": -2.0})}],
+        "usage": {"prompt_tokens": 30, "completion_tokens": 2},
+    }
+    assert parse_sample(chat, want_top=True) == Completion(
+        texts=["Paris"], first_token_logprobs=[{"A": -0.1, "B": -2.0}], prompt_tokens=30, completion_tokens=2
+    )
+    raw = {"choices": [{"text": " Paris"}], "usage": {"prompt_tokens": 5, "completion_tokens": 1}}
+    assert parse_sample(raw, want_top=False) == Completion(texts=[" Paris"], prompt_tokens=5, completion_tokens=1)
+
+
+def test_parse_sample_turns_a_server_error_into_an_error_result() -> None:
+    reply = {"error": {"code": 400, "message": "failed to parse grammar"}}
+    assert server_error(reply) == "failed to parse grammar"
+    assert parse_sample(reply, want_top=False).error == "failed to parse grammar"
+    assert server_error("garbage") is not None
+
+
+def test_merge_samples_keeps_order_and_sums_tokens() -> None:
+    req = GenerateRequest(CHAT, n=2, top_logprobs=1)
+    a = Completion(["x"], [{"A": -1.0}], prompt_tokens=10, completion_tokens=3)
+    b = Completion(["y"], [{"B": -2.0}], prompt_tokens=10, completion_tokens=4)
+    assert merge_samples(req, [a, b]) == Completion(["x", "y"], [{"A": -1.0}, {"B": -2.0}], 20, 7)
+    assert merge_samples(req, [a, Completion([], error="boom")]).error == "boom"
+
+
+def test_forced_logprob_sums_and_checks_the_tokens() -> None:
+    reply = {"choices": [{"logprobs": {"content": [{"id": 5, "logprob": -1.0}, {"id": 6, "logprob": -0.5}]}}]}
+    result = forced_logprob(reply, [5, 6])
+    assert (result.logprob, result.n_tokens, result.ok) == (-1.5, 2, True)
+    assert not forced_logprob(reply, [5, 7]).ok
+
+
+def test_map_in_threads_keeps_input_order() -> None:
+    assert map_in_threads(lambda x: x * x, list(range(20)), workers=4) == [x * x for x in range(20)]
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    from clearft.backends.llamacpp import LlamaCppBackend
+
+    with pytest.raises(ClearftError, match="no GGUF model file"):
+        LlamaCppBackend(model=tmp_path / "nope.gguf")
+
+
+# ---------------------------------------------------------------------------------------
+# The real embedded model
+
+
+@pytest.mark.slow
+def test_generate_returns_text_and_token_counts(default_backend: Any) -> None:
+    out = default_backend.generate([GenerateRequest(CHAT, max_tokens=16), GenerateRequest(CHAT, n=2, max_tokens=8, temperature=1.0)])
+    assert [len(c.texts) for c in out] == [1, 2]
+    assert all(c.ok for c in out)
+    assert out[0].texts[0].strip()
+    assert 0 < out[0].completion_tokens <= 16 and out[0].prompt_tokens > 5
+    assert default_backend.capabilities.loglikelihood and default_backend.capabilities.max_context == 2048
+
+
+@pytest.mark.slow
+def test_seeds_are_reproducible_per_sample(default_backend: Any) -> None:
+    req = GenerateRequest(CHAT, n=3, temperature=1.0, max_tokens=16, seed=42)
+    first = default_backend.generate([req])[0].texts
+    again = default_backend.generate([req])[0].texts
+    alone = default_backend.generate([req.single(2)])[0].texts
+    assert first == again
+    assert alone == [first[2]]  # sample i does not depend on how many were asked for
+    assert len(set(first)) > 1  # different seeds, different samples
+
+
+@pytest.mark.slow
+def test_top_logprobs_of_a_choice_letter(default_backend: Any) -> None:
+    question = [{"role": "user", "content": "Which is a fruit? (A) apple (B) chair (C) rock. Reply with one letter."}]
+    req = GenerateRequest(question, max_tokens=1, top_logprobs=5, assistant_prefix="The answer is (")
+    comp = default_backend.generate([req])[0]
+    top = comp.first_token_logprobs[0]
+    assert len(top) == 5
+    assert all(lp <= 0 for lp in top.values())
+    assert sum(math.exp(lp) for lp in top.values()) <= 1.0 + 1e-6
+    letters = {t.strip() for t in top}
+    assert {"A", "B", "C"} & letters  # the letters are among the likeliest next tokens
+
+
+@pytest.mark.slow
+def test_loglikelihood_prefers_the_likely_continuation(default_backend: Any) -> None:
+    likely = LoglikelihoodRequest(CHAT, "The capital of France is Paris.")
+    unlikely = LoglikelihoodRequest(CHAT, "The capital of France is Banana.")
+    with_prefix = LoglikelihoodRequest(CHAT, " Paris", assistant_prefix="The capital of France is")
+    a, b, c = default_backend.loglikelihood([likely, unlikely, with_prefix])
+    assert a.ok and b.ok and c.ok
+    assert a.logprob > b.logprob
+    assert a.n_tokens == 7 and b.n_tokens == 8  # " Banana" is two tokens
+    assert -2.0 < c.logprob < 0  # " Paris" right after that prefix is near certain
+    alone = default_backend.loglikelihood([unlikely])[0]
+    assert alone.logprob == pytest.approx(b.logprob, abs=0.05)  # no batch-size effect
+
+
+@pytest.mark.slow
+def test_empty_continuation_scores_zero(default_backend: Any) -> None:
+    result = default_backend.loglikelihood([LoglikelihoodRequest(CHAT, "")])[0]
+    assert (result.logprob, result.n_tokens, result.ok) == (0.0, 0, True)

@@ -1,0 +1,172 @@
+"""Auto-Correct over files: the replace rule, audit columns, what stays out (fake backends)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clearft.backends.base import GenerateRequest
+from clearft.backends.fake import FakeBackend
+from clearft.correction import CORRECTION_COL, ORIGINAL_COL, CorrectConfig, correct_file
+from clearft.correction.correct import correct_examples
+from clearft.data import Example
+
+from .test_correct_judge import candidate_judge, letter_for
+
+# The fine-tuned model "knows" the right labels.
+TRUTH = {"q1": "positive", "q2": "negative", "q3": "neutral", "q4": "positive"}
+
+
+def fine_tuned() -> FakeBackend:
+    return FakeBackend(responder=lambda req, i: TRUTH[req.messages[-1]["content"]])
+
+
+def truth_judge() -> FakeBackend:
+    """Prefers whichever response is the true label; sure of it."""
+
+    def reply(req: GenerateRequest, i: int) -> str:
+        text = req.messages[-1]["content"]
+        q = text.split("\n")[0].removeprefix("Question: ")
+        if "Proposed judgment" in text:
+            return "A"
+        return letter_for(req, TRUTH[q])
+
+    return FakeBackend(responder=reply)
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def dropped(tmp_path):
+    path = tmp_path / "dropped.jsonl"
+    write_jsonl(path, [
+        {"id": "1", "prompt": "q1", "response": "negative", "confidence": 0.1},  # wrong: fixed
+        {"id": "2", "prompt": "q2", "response": "negative", "confidence": 0.2},  # right already
+        {"id": "3", "prompt": "q3", "response": "positive", "confidence": 0.3},  # wrong: fixed
+    ])
+    return path
+
+
+def test_confident_corrections_replace_and_keep_an_audit_trail(tmp_path, dropped):
+    out = tmp_path / "corrected.jsonl"
+    summary = correct_file(dropped, out, truth_judge(), CorrectConfig(), candidate_backend=fine_tuned())
+    rows = read_jsonl(out)
+    assert [r["id"] for r in rows] == ["1", "3"]
+    assert [r["response"] for r in rows] == ["positive", "neutral"]
+    assert [r[ORIGINAL_COL] for r in rows] == ["negative", "positive"]
+    audit = rows[0][CORRECTION_COL]
+    assert audit["candidate"] == "positive" and audit["replaced"] is True
+    assert audit["judge_confidence"] > 0.8
+    assert {d["order"] for d in audit["verdicts"]} == {"original_first", "candidate_first"}
+    assert "explanation" in audit
+    assert rows[0]["confidence"] == 0.1  # every input column is kept
+    # Row 2: the candidate equals the target, so no confident correction: it stays out.
+    left = read_jsonl(tmp_path / "corrected.uncorrected.jsonl")
+    assert [r["id"] for r in left] == ["2"]
+    assert left[0][CORRECTION_COL]["reason"] == "candidate_same"
+    assert left[0][ORIGINAL_COL] is None
+    assert summary.replaced == 2 and summary.left_out == 1 and summary.written == 2
+
+
+def test_eta_decides(tmp_path, dropped):
+    # Judge prefers the candidate but reflection says "not sure": C = 0.7 * 1 + 0.3 * 0.5 = 0.85.
+    def reply(req, i):
+        if "Proposed judgment" in req.messages[-1]["content"]:
+            return "C"
+        q = req.messages[-1]["content"].split("\n")[0].removeprefix("Question: ")
+        return letter_for(req, TRUTH[q])
+
+    out = tmp_path / "c.jsonl"
+    s = correct_file(dropped, out, FakeBackend(responder=reply), CorrectConfig(eta=0.8),
+                     candidate_backend=fine_tuned())
+    assert s.replaced == 2
+    s = correct_file(dropped, out, FakeBackend(responder=reply), CorrectConfig(eta=0.9),
+                     candidate_backend=fine_tuned())
+    assert s.replaced == 0 and read_jsonl(out) == []
+    left = read_jsonl(tmp_path / "c.uncorrected.jsonl")
+    assert {r[CORRECTION_COL]["reason"] for r in left} == {"judge_not_confident", "candidate_same"}
+    assert all(r["response"] == r["response"] for r in left)
+
+
+def test_a_judge_preferring_the_original_changes_nothing(tmp_path, dropped):
+    out = tmp_path / "c.jsonl"
+    judge = candidate_judge("negative")  # always picks the response "negative"
+    s = correct_file(dropped, out, judge, CorrectConfig(), candidate_backend=fine_tuned())
+    # Row 1 keeps "negative"; row 3 ("positive" vs "neutral") meets a judge that says "B" in
+    # both orders: pure position bias, which the two orders cancel.
+    assert s.replaced == 0
+    assert s.reasons == {"candidate_same": 1, "judge_does_not_prefer_candidate": 2}
+    left = {r["id"]: r for r in read_jsonl(tmp_path / "c.uncorrected.jsonl")}
+    assert left["3"][CORRECTION_COL]["preference"] == 0.5
+    assert left["1"][CORRECTION_COL]["preference"] == 0.0
+
+
+def test_threshold_and_all_rows_select_what_gets_a_candidate(tmp_path):
+    scored = tmp_path / "scored.jsonl"
+    write_jsonl(scored, [
+        {"id": "1", "prompt": "q1", "response": "negative", "confidence": 0.1},
+        {"id": "4", "prompt": "q4", "response": "neutral", "confidence": 0.9},
+    ])
+    cand = fine_tuned()
+    out = tmp_path / "c.jsonl"
+    s = correct_file(scored, out, truth_judge(), candidate_backend=cand, threshold=0.5)
+    rows = read_jsonl(out)
+    # Row 1 was low and got fixed; row 4 was not low: it stays, untouched, without a candidate.
+    assert [(r["id"], r["response"]) for r in rows] == [("1", "positive"), ("4", "neutral")]
+    assert len([c for c in cand.calls if isinstance(c, GenerateRequest)]) == 1
+    assert s.low == 1
+    s = correct_file(scored, out, truth_judge(), candidate_backend=fine_tuned(), threshold=0.5,
+                     all_rows=True)
+    assert [(r["id"], r["response"]) for r in read_jsonl(out)] == [("1", "positive"), ("4", "positive")]
+    assert s.replaced == 2
+
+
+def test_candidates_can_come_from_a_column(tmp_path):
+    data = tmp_path / "cands.jsonl"
+    write_jsonl(data, [{"id": "1", "prompt": "q1", "response": "negative", "clearft_candidate": "positive",
+                        "clearft_candidate_error": None}])
+    out = tmp_path / "c.jsonl"
+    correct_file(data, out, truth_judge())
+    [row] = read_jsonl(out)
+    assert row["response"] == "positive" and "clearft_candidate" not in row
+
+
+def test_a_failed_candidate_is_an_error_reason_not_a_crash(tmp_path, dropped):
+    broken = FakeBackend(fail_when=lambda req: req.messages[-1]["content"] == "q1",
+                         responder=lambda req, i: TRUTH[req.messages[-1]["content"]])
+    out = tmp_path / "c.jsonl"
+    s = correct_file(dropped, out, truth_judge(), candidate_backend=broken)
+    assert s.reasons.get("candidate_error") == 1 and s.replaced == 1
+
+
+def test_multiple_choice_csv_keeps_its_format(tmp_path):
+    path = tmp_path / "dropped.csv"
+    path.write_text('question,options,answer\n"q1","[""negative"", ""neutral"", ""positive""]",A\n')
+
+    def letter_model(req, i):
+        return "C"
+
+    def judge(req, i):
+        if "Proposed judgment" in req.messages[-1]["content"]:
+            return "A"
+        return letter_for(req, "C")
+
+    out = tmp_path / "corrected.csv"
+    correct_file(path, out, FakeBackend(responder=judge), candidate_backend=FakeBackend(responder=letter_model))
+    text = out.read_text()
+    header = text.splitlines()[0].split(",")
+    assert header[:3] == ["question", "options", "answer"]
+    assert ",C," in text.splitlines()[1] or text.splitlines()[1].split(",")[3] == "C"
+
+
+def test_correct_examples_in_memory():
+    exs = [Example("1", [{"role": "user", "content": "q1"}], "negative")]
+    [c] = correct_examples(exs, fine_tuned(), truth_judge())
+    assert c.replaced and c.candidate == "positive" and c.audit()["replaced"] is True

@@ -1,0 +1,81 @@
+"""bench/noise.py (seeded noise injection) and the bundled banking77 slice it made."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from clearft.data import open_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "data"
+
+
+def load_noise():  # bench/ is scripts, not a package
+    spec = importlib.util.spec_from_file_location("clearft_bench_noise", ROOT / "bench" / "noise.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+noise = load_noise()
+
+
+def test_swap_labels_changes_exactly_the_rate_and_never_to_itself() -> None:
+    labels = [f"l{i % 7}" for i in range(100)]
+    noisy, changed = noise.swap_labels(labels, sorted(set(labels)), 0.2, random.Random(0))
+    assert len(changed) == 20
+    assert [i for i in range(100) if noisy[i] != labels[i]] == changed
+    again, changed_again = noise.swap_labels(labels, sorted(set(labels)), 0.2, random.Random(0))
+    assert (again, changed_again) == (noisy, changed)  # seeded
+    other, _ = noise.swap_labels(labels, sorted(set(labels)), 0.2, random.Random(1))
+    assert other != noisy
+
+
+def test_swap_between_rows_is_a_derangement_of_the_chosen() -> None:
+    values = [f"solution {i}" for i in range(50)]
+    noisy, changed = noise.swap_between_rows(values, 0.2, random.Random(3))
+    assert len(changed) == 10
+    assert [i for i in range(50) if noisy[i] != values[i]] == changed
+    assert Counter(noisy) == Counter(values)  # the same solutions, moved between questions
+    with pytest.raises(ValueError):
+        noise.swap_between_rows(values, 1.5, random.Random(0))
+
+
+def test_bundled_slice_matches_its_changed_list() -> None:
+    ds = open_dataset(EXAMPLES / "banking77_noisy.jsonl")
+    assert (ds.format.name, ds.id_col) == ("prompt-response", "id")
+    noisy = {ex.id: ex for ex in ds}
+    clean = {ex.id: ex.response for ex in open_dataset(EXAMPLES / "banking77_noisy.clean.jsonl")}
+    changed = json.loads((EXAMPLES / "banking77_noisy.changed.json").read_text())
+    assert len(noisy) == 200 and len(changed) == 40
+    assert sorted(i for i, ex in noisy.items() if ex.response != clean[i]) == sorted(changed)
+    first = next(iter(noisy.values()))
+    assert first.prompt_text.startswith("Classify the intent of this banking customer query. Query: ")
+    assert first.prompt_text.endswith("\nIntent:")
+    assert "CC BY 4.0" in (EXAMPLES / "LICENSE-banking77.txt").read_text()
+
+
+def test_bundled_slice_is_what_the_script_makes(shared_data: Path, tmp_path: Path) -> None:
+    assert noise.main(["banking77", "--rate", "0.2", "--seed", "0", "--n", "200", "-o", str(tmp_path)]) == 0
+    for name in ["banking77_noisy.jsonl", "banking77_noisy.changed.json", "banking77_noisy.clean.jsonl"]:
+        assert (tmp_path / name).read_bytes() == (EXAMPLES / name).read_bytes(), name
+
+
+def test_gsm8k_noise_swaps_solutions(shared_data: Path, tmp_path: Path) -> None:
+    paths = noise.make_noisy("gsm8k", tmp_path, rate=0.2, seed=0, n=100)
+    noisy = {ex.id: ex for ex in open_dataset(paths["noisy"])}
+    clean = {ex.id: ex for ex in open_dataset(paths["clean"])}
+    changed = json.loads(paths["changed"].read_text())
+    assert len(changed) == 20
+    assert all(noisy[i].response != clean[i].response for i in changed)
+    assert all(noisy[i].response == clean[i].response for i in noisy if i not in changed)
+    assert {noisy[i].response for i in changed} == {clean[i].response for i in changed}

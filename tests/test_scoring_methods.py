@@ -1,0 +1,208 @@
+"""Scoring methods with the scripted fake backend: schema, batching, unknowns, failures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from clearft.backends.base import GenerateRequest
+from clearft.backends.fake import FakeBackend
+from clearft.data.example import Example
+from clearft.errors import CapabilityError
+from clearft.scoring import Usage, make_config, resolve_method, score_examples
+from clearft.scoring.prompts import COT_TEMPLATE
+from clearft.scoring.similarity import ExactSimilarity
+
+EXACT = ExactSimilarity()
+
+
+def _examples(n: int = 6) -> list[Example]:
+    return [
+        Example(f"row{i}", [{"role": "user", "content": f"What is {i} + {i}?"}], str(2 * i) if i % 3 else "wrong")
+        for i in range(n)
+    ]
+
+
+def _is_sample(req: GenerateRequest) -> bool:
+    return COT_TEMPLATE in req.messages[-1]["content"]
+
+
+def _right_answer(req: GenerateRequest) -> str:
+    q = req.messages[-1]["content"].rsplit("What is ", 1)[1]
+    return str(2 * int(q.split(" +")[0]))
+
+
+def honest_responder(req: GenerateRequest, i: int) -> str:
+    """Samples answer the sum correctly; reflections (sampled) say A when the proposed
+    answer is right, B otherwise."""
+    if _is_sample(req):
+        return f"explanation: adding. answer: {_right_answer(req)}"
+    content = req.messages[-1]["content"]
+    proposed = content.split("Proposed Answer: ", 1)[1].split(".", 1)[0]
+    return "explanation: checked, answer: " + ("A" if proposed == _right_answer(req) else "B")
+
+
+def honest_logprobs(req: GenerateRequest) -> dict[str, float]:
+    content = req.messages[-1]["content"]
+    proposed = content.split("Proposed Answer: ", 1)[1].split(".", 1)[0]
+    good = proposed == _right_answer(req)
+    return {" A": math.log(0.9 if good else 0.1), " B": math.log(0.1 if good else 0.9)}
+
+
+def test_bsdetector_separates_right_from_wrong_targets_sampled_letters() -> None:
+    backend = FakeBackend(responder=honest_responder, logprobs=False)
+    config = make_config(method="bsdetector")
+    results = score_examples(_examples(), backend, config, similarity=EXACT)
+    for ex, r in zip(_examples(), results, strict=True):
+        assert r.error is None and r.method == "bsdetector"
+        good = ex.response != "wrong"
+        assert r.consistency == pytest.approx(1.0 if good else 0.0)
+        assert r.self_reflection == pytest.approx(1.0 if good else 0.0)
+        assert r.confidence == pytest.approx(1.0 if good else 0.0)
+        ev = r.evidence
+        assert len(ev["samples"]) == 5 and ev["unknown"] == 0
+        assert set(ev["samples"][0]) >= {"text", "answer", "similarity", "exact_match"}
+        assert [x["round"] for x in ev["reflections"]] == [1, 2]
+        assert ev["reflections"][0]["verdict"] == ("A" if good else "B")
+        assert ev["reflections"][0]["explanation"] == "checked"
+        assert ev["reflections"][0]["probs"] is None
+
+
+def test_reflection_reads_letter_probabilities_when_offered() -> None:
+    backend = FakeBackend(responder=lambda req, i: "A", choice_logprobs=honest_logprobs)
+    config = make_config(method="self-reflection")
+    results = score_examples(_examples(3), backend, config)
+    reflection_calls = [c for c in backend.calls if isinstance(c, GenerateRequest)]
+    assert all(c.top_logprobs > 0 and c.assistant_prefix == "answer: " and c.max_tokens == 1 for c in reflection_calls)
+    assert results[0].self_reflection == pytest.approx(0.1)  # "wrong" target
+    assert results[1].self_reflection == pytest.approx(0.9)
+    assert results[1].evidence["reflections"][0]["probs"]["A"] == pytest.approx(0.9)
+    assert results[1].consistency is None and results[1].evidence["samples"] == []
+
+
+def test_all_rows_of_a_batch_go_in_one_generate_call() -> None:
+    calls: list[int] = []
+
+    class Counting(FakeBackend):
+        def generate(self, requests):  # type: ignore[no-untyped-def]
+            calls.append(len(requests))
+            return super().generate(requests)
+
+    backend = Counting(responder=honest_responder, logprobs=False)
+    score_examples(_examples(6), backend, make_config(method="bsdetector"), similarity=EXACT)
+    assert calls == [6 * 3]  # one sample request (n=5) + two reflection rounds per row
+
+
+def test_scores_do_not_depend_on_batch_size() -> None:
+    def responder(req: GenerateRequest, i: int) -> str:
+        # Replies depend only on the request's seed: what a seeded sampler does.
+        letter = "ABC"[req.seed % 3]
+        return f"explanation: e, answer: {letter}" if not _is_sample(req) else f"answer: {req.seed % 7}"
+
+    config = make_config(method="bsdetector")
+    examples = _examples(7)
+    whole = score_examples(examples, FakeBackend(responder=responder, logprobs=False), config, similarity=EXACT)
+    pieces = []
+    for size in (1, 2, 4):
+        backend = FakeBackend(responder=responder, logprobs=False)
+        got = []
+        for i in range(0, len(examples), size):
+            got += score_examples(examples[i:i + size], backend, config, similarity=EXACT)
+        pieces.append([r.columns() for r in got])
+    assert all(p == [r.columns() for r in whole] for p in pieces)
+
+
+def test_unparseable_outputs_are_retried_then_unknown_not_guessed() -> None:
+    backend = FakeBackend(responder=lambda req, i: "I think it is probably fine." if not _is_sample(req) else "answer: 2",
+                          logprobs=False)
+    config = make_config(method="bsdetector", max_retries=2)
+    (r,) = score_examples(_examples(2)[1:], backend, config, similarity=EXACT)
+    reflections = r.evidence["reflections"]
+    assert [x["verdict"] for x in reflections] == ["unknown", "unknown"]
+    assert all(x["attempts"] == 3 and x["raw"] for x in reflections)
+    assert r.self_reflection is None
+    assert r.evidence["unknown"] == 2
+    assert r.confidence == r.consistency  # the unknown part does not pretend to be a verdict
+    # 1 sample request + 2 reflections, then 2 re-asks of each reflection
+    assert len(backend.calls) == 3 + 2 * 2
+
+
+def test_a_row_with_no_parseable_output_at_all_gets_an_error_not_a_score() -> None:
+    backend = FakeBackend(responder=lambda req, i: "", logprobs=False)
+    (r,) = score_examples(_examples(1), backend, make_config(method="bsdetector", max_retries=1), similarity=EXACT)
+    assert r.confidence is None and "no parseable model output" in (r.error or "")
+
+
+def test_failing_row_gets_an_error_record_and_the_batch_goes_on() -> None:
+    backend = FakeBackend(responder=honest_responder, logprobs=False,
+                          fail_when=lambda req: "What is 2 +" in req.messages[-1]["content"])
+    results = score_examples(_examples(4), backend, make_config(method="bsdetector"), similarity=EXACT)
+    assert results[2].confidence is None and results[2].error == "scripted failure"
+    assert all(r.error is None and r.confidence is not None for i, r in enumerate(results) if i != 2)
+
+
+def test_a_batch_that_raises_is_scored_row_by_row() -> None:
+    class Fragile(FakeBackend):
+        def generate(self, requests):  # type: ignore[no-untyped-def]
+            if any("What is 1 +" in r.messages[-1]["content"] for r in requests):
+                raise RuntimeError("tokenizer exploded")
+            return super().generate(requests)
+
+    results = score_examples(_examples(3), Fragile(responder=honest_responder, logprobs=False),
+                             make_config(method="bsdetector"), similarity=EXACT)
+    assert results[1].error == "RuntimeError: tokenizer exploded"
+    assert results[0].error is None and results[2].error is None
+
+
+def test_perplexity_and_ifd() -> None:
+    def scorer(req):  # type: ignore[no-untyped-def]
+        return -1.0 if req.messages[-1]["content"] else -2.0  # the prompt helps: IFD < 1
+
+    backend = FakeBackend(scorer=scorer)
+    (p,) = score_examples(_examples(1), backend, make_config(method="perplexity"))
+    assert p.confidence == pytest.approx(math.exp(-1.0 / 1))
+    assert p.evidence["perplexity"] == pytest.approx(math.e)
+    (i,) = score_examples(_examples(1), backend, make_config(method="ifd"))
+    assert i.evidence["ifd"] == pytest.approx(math.exp(1.0) / math.exp(2.0))
+    assert i.confidence == pytest.approx(1 / (1 + i.evidence["ifd"]))
+    assert i.confidence > 0.5
+
+
+def test_perplexity_needs_loglikelihood_before_any_call() -> None:
+    backend = FakeBackend(logprobs=False)
+    with pytest.raises(CapabilityError):
+        score_examples(_examples(2), backend, make_config(method="perplexity"))
+    assert backend.calls == []
+
+
+def test_judge_rating_expected_value_from_probabilities() -> None:
+    backend = FakeBackend(responder=lambda req, i: "5",
+                          choice_logprobs=lambda req: {"5": math.log(0.5), "1": math.log(0.5)})
+    (r,) = score_examples(_examples(1), backend, make_config(method="judge-rating"))
+    assert r.evidence["rating"] == pytest.approx(3.0)
+    assert r.confidence == pytest.approx(0.5)
+
+
+def test_judge_rating_sampled_and_unknown() -> None:
+    ok = FakeBackend(responder=lambda req, i: "rating: 4, explanation: fine", logprobs=False)
+    (r,) = score_examples(_examples(1), ok, make_config(method="judge-rating"))
+    assert r.confidence == pytest.approx(0.75)
+    bad = FakeBackend(responder=lambda req, i: "Great answer!", logprobs=False)
+    (u,) = score_examples(_examples(1), bad, make_config(method="judge-rating", max_retries=1))
+    assert u.confidence is None and u.evidence["unknown"] == 1 and "no parseable rating" in (u.error or "")
+
+
+def test_auto_picks_embedding_knn_for_labels_only() -> None:
+    config = make_config()
+    assert resolve_method(config, ["pos", "neg"] * 10) == "embedding-knn"
+    assert resolve_method(config, [f"a long free-form answer number {i}" for i in range(20)]) == "bsdetector"
+    assert resolve_method(config, ["pos", "neg"]) == "bsdetector"  # too few rows to cross-validate
+
+
+def test_usage_counts_tokens() -> None:
+    usage = Usage()
+    score_examples(_examples(2), FakeBackend(responder=honest_responder, logprobs=False),
+                   make_config(method="bsdetector"), usage, similarity=EXACT)
+    assert usage.calls == 1 and usage.requests == 6
+    assert usage.prompt_tokens > 0 and usage.completion_tokens > 0

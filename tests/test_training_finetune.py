@@ -1,0 +1,201 @@
+"""Built-in LoRA fine-tuning: determinism, resume, refusal to reuse a different model, config.
+
+Unit tests train a tiny random Llama (2 layers, the default model's tokenizer) for a couple of
+steps; the slow test fine-tunes the real default model on 24 FPB rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clearft.data.example import Example
+from clearft.errors import ClearftError
+from clearft.training import FinetuneConfig, ensure_base_model, finetune, is_finished
+from clearft.training.sft import example_to_row, rows_fingerprint
+
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+
+
+def rows(n: int) -> list[Example]:
+    words = ["positive", "negative", "neutral"]
+    return [
+        Example(id=str(i), messages=[{"role": "user", "content": f"Sentence {i}: sentiment?"}],
+                response=words[i % 3])
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer random Llama with SmolLM2's tokenizer and chat template, saved as a folder."""
+    import transformers
+
+    from clearft.models import default_gguf_path
+
+    gguf = default_gguf_path()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config = transformers.LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        tie_word_embeddings=True,
+    )
+    transformers.set_seed(0)
+    model = transformers.LlamaForCausalLM(config)
+    path = tmp_path_factory.mktemp("tiny-base")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def tiny_config(**overrides: object) -> FinetuneConfig:
+    values = dict(max_steps=2, batch_size=4, grad_accum=1, lora_r=4, lora_alpha=8,
+                  max_seq_len=128, progress=False, device="cpu")
+    values.update(overrides)
+    return FinetuneConfig(**values)  # type: ignore[arg-type]
+
+
+def adapter_tensors(model_dir: Path) -> dict[str, object]:
+    from safetensors.torch import load_file
+
+    return load_file(str(model_dir / "adapter" / "adapter_model.safetensors"))
+
+
+def test_same_seed_same_data_gives_the_same_adapter(tiny_base: Path, tmp_path: Path) -> None:
+    import torch
+
+    a = finetune(rows(8), tmp_path / "a", tiny_config(), base_model=tiny_base)
+    b = finetune(rows(8), tmp_path / "b", tiny_config(), base_model=tiny_base)
+    c = finetune(rows(8), tmp_path / "c", tiny_config(seed=1), base_model=tiny_base)
+    ta, tb, tc = adapter_tensors(a), adapter_tensors(b), adapter_tensors(c)
+    assert ta.keys() == tb.keys() and len(ta) > 0
+    assert all(torch.equal(ta[k], tb[k]) for k in ta)  # type: ignore[arg-type]
+    assert not all(torch.equal(ta[k], tc[k]) for k in ta)  # type: ignore[arg-type]
+
+
+def test_finished_folder_is_reused_and_records_the_run(tiny_base: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    assert finetune(rows(8), out, tiny_config(), base_model=tiny_base) == out
+    assert is_finished(out)
+    assert not (tmp_path / ".m.partial").exists()
+    meta = json.loads((out / "clearft-finetune.json").read_text())
+    assert meta["steps"] == 2 and meta["n_examples"] == 8
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [1, 2]
+    assert (out / "config.json").is_file() and (out / "adapter" / "adapter_config.json").is_file()
+    weights = out / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    assert finetune(rows(8), out, tiny_config(), base_model=tiny_base) == out
+    assert weights.stat().st_mtime_ns == stamp  # not trained again
+
+    with pytest.raises(ClearftError, match="other data"):
+        finetune(rows(9), out, tiny_config(), base_model=tiny_base)
+    with pytest.raises(ClearftError, match="other data"):
+        finetune(rows(8), out, tiny_config(learning_rate=1e-4), base_model=tiny_base)
+
+
+def test_adapter_only_and_non_model_folder(tiny_base: Path, tmp_path: Path) -> None:
+    out = finetune(rows(4), tmp_path / "m", tiny_config(merge=False, max_steps=1),
+                   base_model=tiny_base)
+    assert out == tmp_path / "m" / "adapter"
+    assert not (tmp_path / "m" / "config.json").exists()
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("mine")
+    with pytest.raises(ClearftError, match="not a finished clearft model"):
+        finetune(rows(4), junk, tiny_config(), base_model=tiny_base)
+
+
+def test_loss_is_only_on_the_response(tiny_base: Path) -> None:
+    """TRL's completion mask covers the target tokens (plus end of turn), never the prompt."""
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_base)
+    row = example_to_row(rows(1)[0])
+    prompt_ids = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True,
+                                               tokenize=True)
+    full_ids = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True)
+    if isinstance(prompt_ids, dict) or hasattr(prompt_ids, "keys"):
+        prompt_ids, full_ids = prompt_ids["input_ids"], full_ids["input_ids"]
+    assert full_ids[: len(prompt_ids)] == prompt_ids  # the prompt is a prefix: a clean cut
+    completion = tokenizer.decode(full_ids[len(prompt_ids):])
+    assert completion.startswith("positive")
+
+
+def test_rows_and_fingerprint_are_pure() -> None:
+    ex = rows(1)[0]
+    assert example_to_row(ex) == {
+        "prompt": [{"role": "user", "content": "Sentence 0: sentiment?"}],
+        "completion": [{"role": "assistant", "content": "positive"}],
+    }
+    assert rows_fingerprint([example_to_row(e) for e in rows(3)]) == rows_fingerprint(
+        [example_to_row(e) for e in rows(3)])
+    assert rows_fingerprint([example_to_row(e) for e in rows(3)]) != rows_fingerprint(
+        [example_to_row(e) for e in rows(2)])
+
+
+def test_config_from_dict_and_cli_precedence(tmp_path: Path) -> None:
+    import argparse
+
+    from clearft.cli.finetune_cmd import add_parser, build_config
+
+    with pytest.raises(ClearftError, match="lora_rank"):
+        FinetuneConfig.from_dict({"lora_rank": 8})
+    cfg_file = tmp_path / "ft.json"
+    cfg_file.write_text(json.dumps({"lora_r": 4, "epochs": 3, "learning_rate": 5e-4}))
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["finetune", "d.jsonl", "-o", "m", "--config", str(cfg_file),
+                              "--epochs", "2", "--target-modules", "q_proj,v_proj", "--quiet"])
+    cfg = build_config(args)
+    assert (cfg.lora_r, cfg.epochs, cfg.learning_rate) == (4, 2.0, 5e-4)  # flag beats file
+    assert cfg.target_modules == ["q_proj", "v_proj"] and cfg.progress is False
+    assert cfg.batch_size == FinetuneConfig().batch_size
+
+
+def test_ensure_base_model_passes_folders_through_and_rejects_junk(tiny_base: Path,
+                                                                   tmp_path: Path) -> None:
+    assert ensure_base_model(tiny_base) == tiny_base
+    with pytest.raises(ClearftError, match="not a Hugging Face model folder"):
+        ensure_base_model(tmp_path)
+    with pytest.raises(ClearftError, match="expected 'default'"):
+        ensure_base_model(tmp_path / "model.bin")
+
+
+def test_cli_finetune_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from clearft.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["finetune", "--help"])
+    out = capsys.readouterr().out
+    assert "--lora-r" in out and "--command" in out and "--openai-model" in out
+
+
+@pytest.mark.slow
+def test_real_finetune_of_the_default_model(shared_data: Path, tmp_path: Path) -> None:
+    """24 FPB rows, 3 steps of batch 8 on the embedded model; the merged model loads in the
+    transformers backend and generates."""
+    from clearft.backends.base import GenerateRequest
+    from clearft.backends.registry import load_backend
+    from clearft.data import open_dataset
+
+    train = shared_data / "robustft" / "fpb" / "noisy" / "noisy30.csv"
+    examples = list(open_dataset(train))[:24]
+    cfg = FinetuneConfig(max_steps=3, batch_size=8, grad_accum=1, max_seq_len=256, progress=False)
+    out = finetune(examples, tmp_path / "model", cfg)
+    meta = json.loads((out / "clearft-finetune.json").read_text())
+    assert meta["steps"] == 3
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert len(losses) == 3 and all(loss > 0 for loss in losses)
+    # The cached plain copy of the embedded GGUF was used (and is reused from now on).
+    assert ensure_base_model() == Path(meta["base_model"])
+
+    backend = load_backend("transformers", model=str(out))
+    try:
+        (reply,) = backend.generate([GenerateRequest(messages=examples[0].messages, max_tokens=8)])
+    finally:
+        backend.close()
+    assert reply.ok and reply.texts[0].strip()
