@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "loop.md"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-steps", type=int, default=None, help="cap every fine-tune (smoke runs)")
+    ap.add_argument("--train-batch-size", type=int, default=None, help="FinetuneConfig.batch_size")
+    ap.add_argument("--grad-accum", type=int, default=None, help="FinetuneConfig.grad_accum")
+    ap.add_argument("--judge-explain-tokens", type=int, default=128,
+                    help="tokens of the judge's written explanation (0: none)")
     args = ap.parse_args(argv)
 
     from clearft.pipeline import RunConfig, run_pipeline, summary_table
@@ -72,8 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     clean_label = {key(r): r["answer"] for r in clean}
     is_noisy = {key(n): n["answer"] != c["answer"] for n, c in zip(noisy, clean, strict=True)}
 
-    finetune = {"max_steps": args.max_steps} if args.max_steps else {}
-    config = RunConfig(seed=args.seed, baseline_full=True, finetune=finetune, progress=False)
+    from clearft.correction import CorrectConfig
+
+    finetune = {k: v for k, v in {"max_steps": args.max_steps, "batch_size": args.train_batch_size,
+                                  "grad_accum": args.grad_accum}.items() if v is not None}
+    correct = CorrectConfig(explain=args.judge_explain_tokens > 0,
+                            explain_max_tokens=max(1, args.judge_explain_tokens))
+    config = RunConfig(seed=args.seed, baseline_full=True, finetune=finetune, correct=correct,
+                       progress=False)
     started = time.time()
     summary = run_pipeline(work / "train_noisy.csv", work / "test.csv", work / "run", config,
                            log=lambda m: print(time.strftime("%H:%M:%S"), m, file=sys.stderr, flush=True))
@@ -105,13 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# The whole CLEAR loop on RobustFT FPB, 30% noise (bench/fpb_loop.py)",
         "",
-        f"Command: `python bench/fpb_loop.py --train-rows {args.train_rows} --test-rows {args.test_rows}"
-        + (f" --max-steps {args.max_steps}" if args.max_steps else "") + "`",
+        "Command: `python bench/fpb_loop.py " + " ".join(sys.argv[1:] if argv is None else argv) + "`",
         "",
         "Machine: 2-core CPU sandbox, contended by other jobs (teammates' benchmarks and tests); "
         f"Python {platform.python_version()}. Default model: SmolLM2-135M-Instruct (embedded), "
-        "LoRA defaults of `clearft finetune` (r=16, all linear layers, lr 1e-3, effective batch 16, "
-        "one epoch), seed 0.",
+        "LoRA (r=16, all linear layers, lr 1e-3, one epoch; batch settings: "
+        f"{json.dumps(finetune) if finetune else 'the defaults, effective batch 16'}), judge with "
+        f"{args.judge_explain_tokens} explanation tokens, seed 0.",
         "",
         f"Data: the first {args.train_rows} rows of `fpb/noisy/{args.noise}.csv` "
         f"({noisy_total} of them noisy) and the first {args.test_rows} rows of `fpb/test.csv` — a "

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from selenium.webdriver.support.ui import WebDriverWait
+
 from clearft.report import build_report
 from clearft.report.browser import headless_chromium
 
@@ -82,6 +84,8 @@ def main() -> int:
     build_s = time.perf_counter() - t0
     with headless_chromium(args.width, args.height) as driver:
         driver.get(result.path.resolve().as_uri())
+        WebDriverWait(driver, 120).until(
+            lambda d: d.execute_script("return document.body && document.body.getAttribute('data-ready')"))
         driver.find_element("css selector", "#rows tr.row").click()
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(args.out)

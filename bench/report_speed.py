@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from selenium.webdriver.support.ui import WebDriverWait
+
 from clearft.report import build_report
 from clearft.report.browser import headless_chromium
 
@@ -54,6 +56,8 @@ def main() -> int:
             result = build_report([src], Path(tmp) / f"report_{n}.html")
             build_s = time.perf_counter() - t0
             driver.get(result.path.as_uri())
+            WebDriverWait(driver, 300).until(
+                lambda d: d.execute_script("return document.body && document.body.getAttribute('data-ready-ms')"))
             ready_ms = int(driver.execute_script("return document.body.getAttribute('data-ready-ms')"))
             sort_ms = driver.execute_script(
                 "var t = performance.now();"

@@ -41,7 +41,7 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys):
     write_records(train, ROWS)
     run_dir = tmp_path / "run"
     assert main(["run", str(train), "--test", str(train), "-o", str(run_dir), "--dry-run",
-                 "--baseline-full", "--max-steps", "3"]) == 0
+                 "--baseline-full", "--max-steps", "3", "--backend", "fake"]) == 0
     out = capsys.readouterr().out
     assert "| finetune_full |" in out and "| correct |" in out and "training steps" in out
     assert not run_dir.exists()

@@ -26,7 +26,10 @@ def test_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _data(path: Path) -> Path:
-    rows = [{"prompt": f"What is {i}+{i}?", "response": f"The sum is {2 * i}."} for i in range(6)]
+    # The fake backend echoes the prompt, so a sample's "answer" is the template's own
+    # "[provide your answer]": rows whose target says that are consistent, the others not.
+    rows = [{"prompt": f"What is {i}+{i}?", "response": "provide your answer" if i % 2 else f"The sum is {2 * i}."}
+            for i in range(6)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 

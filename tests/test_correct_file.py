@@ -128,6 +128,16 @@ def test_threshold_and_all_rows_select_what_gets_a_candidate(tmp_path):
     assert s.replaced == 2
 
 
+def test_all_rows_of_an_unscored_file_keeps_every_row(tmp_path):
+    data = tmp_path / "data.jsonl"
+    write_jsonl(data, [{"id": "1", "prompt": "q1", "response": "negative"},
+                       {"id": "2", "prompt": "q2", "response": "negative"}])
+    out = tmp_path / "c.jsonl"
+    s = correct_file(data, out, truth_judge(), candidate_backend=fine_tuned(), all_rows=True)
+    assert [(r["id"], r["response"]) for r in read_jsonl(out)] == [("1", "positive"), ("2", "negative")]
+    assert s.left_out == 0 and s.replaced == 1
+
+
 def test_candidates_can_come_from_a_column(tmp_path):
     data = tmp_path / "cands.jsonl"
     write_jsonl(data, [{"id": "1", "prompt": "q1", "response": "negative", "clearft_candidate": "positive",
@@ -164,6 +174,31 @@ def test_multiple_choice_csv_keeps_its_format(tmp_path):
     header = text.splitlines()[0].split(",")
     assert header[:3] == ["question", "options", "answer"]
     assert ",C," in text.splitlines()[1] or text.splitlines()[1].split(",")[3] == "C"
+
+
+def test_candidates_are_fitted_to_the_record_format(tmp_path):
+    path = tmp_path / "dropped.csv"
+    path.write_text('question,options,answer\n'
+                    '"q1","[""negative"", ""neutral"", ""positive""]",A\n'
+                    '"q2","[""negative"", ""neutral"", ""positive""]",A\n')
+    replies = {"q1": "C. positive", "q2": "I like turtles"}
+
+    def model(req, i):
+        return replies[req.messages[-1]["content"].split("\n")[0]]
+
+    def judge(req, i):
+        return "A" if "Proposed judgment" in req.messages[-1]["content"] else letter_for(req, "C")
+
+    out = tmp_path / "corrected.csv"
+    s = correct_file(path, out, FakeBackend(responder=judge), candidate_backend=FakeBackend(responder=model))
+    assert s.replaced == 1 and s.reasons["candidate_error"] == 1
+    import csv
+
+    [row] = list(csv.DictReader(out.open()))
+    assert row["answer"] == "C"  # "C. positive" became the letter the format holds
+    [left] = list(csv.DictReader((tmp_path / "corrected.uncorrected.csv").open()))
+    assert left["answer"] == "A"
+    assert "does not fit" in json.loads(left[CORRECTION_COL])["errors"][0]
 
 
 def test_correct_examples_in_memory():

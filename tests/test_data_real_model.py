@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clearft.backends.base import GenerateRequest, LoglikelihoodRequest
+from clearft.backends.base import LoglikelihoodRequest
 from clearft.data import open_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,6 @@ def test_examples_of_every_format_run_through_the_default_model(default_backend)
         [LoglikelihoodRequest(messages=ex.messages, continuation=ex.response) for ex in examples])
     assert all(s.ok for s in scores), [s.error for s in scores if not s.ok]
     assert all(math.isfinite(s.logprob) and s.logprob < 0 and s.n_tokens >= 1 for s in scores)
+    # Different prompts and targets reached the model: their scores are not all the same.
+    assert len({round(s.logprob, 3) for s in scores}) > 1
 
-    replies = default_backend.generate(
-        [GenerateRequest(messages=ex.messages, max_tokens=8) for ex in examples[1:3]])
-    assert all(r.ok and len(r.texts) == 1 for r in replies)

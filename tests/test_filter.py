@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from clearft.errors import ClearftError, DataError
-from clearft.filtering import choose_threshold, decide, filter_file, fraction_threshold, otsu_threshold
+from clearft.filtering import (
+    choose_threshold,
+    decide,
+    filter_file,
+    fraction_threshold,
+    otsu_threshold,
+)
 
 
 def test_otsu_cuts_in_the_gap_between_two_modes() -> None:

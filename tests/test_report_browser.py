@@ -30,7 +30,8 @@ def browser() -> Iterator[Any]:
 
 def open_report(driver: Any, path: Path) -> None:
     driver.get(path.resolve().as_uri())
-    assert driver.execute_script("return document.body.getAttribute('data-ready')") == "true"
+    # On a loaded machine a 100 MB page can still be parsing when get() returns; wait for it.
+    _wait(driver, "return document.body && document.body.getAttribute('data-ready') === 'true'", 120)
 
 
 def table_column(driver: Any, key: str) -> list[str]:
@@ -103,6 +104,8 @@ def test_corrected_rows_show_original_and_replacement(browser: Any, tmp_path: Pa
     text = browser.find_element("css selector", "tr.detail-row").text
     assert "REPLACEMENT (USED)" in text.upper() and "ORIGINAL" in text.upper()
     assert "judge on row" in text and "0.910" in text
+    assert "why dropped below threshold" in text  # from dropped.jsonl, beside scored.jsonl's row
+    assert "reason judge_prefers_candidate" in text  # judge details beyond the fixed fields
     page = browser.find_element("tag name", "body").text
     assert "Accuracy before and after" in page and "SmolLM2-135M-Instruct" in page
 

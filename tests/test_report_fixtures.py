@@ -104,7 +104,8 @@ def corrected_record(i: int, replaced: bool) -> dict[str, Any]:
             "clearft_original_response": base["response"],
             "clearft_correction": {"candidate": "positive", "replaced": replaced,
                                    "judge_confidence": 0.91 if replaced else 0.4,
-                                   "verdicts": ["B", "A"], "explanation": f"judge on row {i}"}}
+                                   "verdicts": ["B", "A"], "explanation": f"judge on row {i}",
+                                   "reason": "judge_prefers_candidate" if replaced else "judge_not_confident"}}
 
 
 def run_dir(tmp: Path, n: int = 20, summary: bool = True) -> Path:

@@ -234,3 +234,32 @@ def test_light_cli_start_does_not_load_the_report_code() -> None:
             "print(sorted(m for m in ('clearft.report', 'selenium', 'pyarrow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_run_with_two_correction_rounds_and_the_filter_threshold_in_stages(tmp_path: Path) -> None:
+    from .test_report_fixtures import corrected_record
+
+    d = run_dir(tmp_path)
+    summary = json.loads((d / "summary.json").read_text())
+    del summary["settings"]["threshold"]
+    summary["stages"]["filter"] = {"rows": 20, "kept": 10, "dropped": 10, "threshold": 0.45}
+    (d / "summary.json").write_text(json.dumps(summary))
+    (d / "scored.jsonl.meta.json").unlink()
+    before = {r["id"]: r for r in build_payload(load_report_input([d]))["rows"]}
+    assert before["row-0001"]["status"] == "dropped" and not before["row-0001"]["correction"]["replaced"]
+    # Iteration 2 replaces row 1, which iteration 1 judged but left alone.
+    write_jsonl(d / "uncorrected_2.jsonl", [])
+    write_jsonl(d / "corrected_2.jsonl", [corrected_record(1, replaced=True)])
+    payload = build_payload(load_report_input([d]))
+    assert payload["threshold"] == 0.45
+    row1 = next(r for r in payload["rows"] if r["id"] == "row-0001")
+    assert row1["status"] == "corrected" and row1["correction"]["replaced"]
+
+
+def test_hugging_face_folder_is_not_taken_for_a_run_directory(tmp_path: Path) -> None:
+    from clearft.report.load import is_run_directory
+
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "dataset_info.json").write_text("{}")
+    assert not is_run_directory(tmp_path / "hf")
+    assert is_run_directory(run_dir(tmp_path))

@@ -69,13 +69,13 @@ def test_success_without_a_model_is_an_error(trainer: str, data: Path, tmp_path:
     assert not (tmp_path / "m" / "DONE").exists()
 
 
-def test_build_command_needs_placeholders_and_quotes_paths() -> None:
+def test_build_command_needs_placeholders_and_quotes_paths(tmp_path: Path) -> None:
     argv = build_command("train --data {data} --out={output}", "/a b/d.jsonl", "/o")
     assert argv == ["train", "--data", "/a b/d.jsonl", "--out=/o"]
     with pytest.raises(ClearftError, match=r"\{data\}"):
         build_command("train --out {output}", "d", "o")
     with pytest.raises(ClearftError, match="not found"):
-        finetune_external("no-such-trainer-xyz {data} {output}", __file__, "/tmp/never-made")
+        finetune_external("no-such-trainer-xyz {data} {output}", __file__, tmp_path / "m")
 
 
 def test_looks_like_model(tmp_path: Path) -> None:

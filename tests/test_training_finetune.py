@@ -176,7 +176,7 @@ def test_cli_finetune_help(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.slow
 def test_real_finetune_of_the_default_model(shared_data: Path, tmp_path: Path) -> None:
     """24 FPB rows, 3 steps of batch 8 on the embedded model; the merged model loads in the
-    transformers backend and generates."""
+    transformers backend and generates, and so does its GGUF copy in llama.cpp."""
     from clearft.backends.base import GenerateRequest
     from clearft.backends.registry import load_backend
     from clearft.data import open_dataset
@@ -193,9 +193,23 @@ def test_real_finetune_of_the_default_model(shared_data: Path, tmp_path: Path) -
     # The cached plain copy of the embedded GGUF was used (and is reused from now on).
     assert ensure_base_model() == Path(meta["base_model"])
 
+    request = GenerateRequest(messages=examples[0].messages, max_tokens=8)
     backend = load_backend("transformers", model=str(out))
     try:
-        (reply,) = backend.generate([GenerateRequest(messages=examples[0].messages, max_tokens=8)])
+        (reply,) = backend.generate([request])
+    finally:
+        backend.close()
+    assert reply.ok and reply.texts[0].strip()
+
+    # The GGUF copy serves the same model through llama.cpp.
+    from clearft.evaluation import resolve_model
+
+    assert meta["gguf"] == "model.gguf"
+    gguf = str(out / "model.gguf")
+    assert resolve_model(gguf, None) == ("llamacpp", {"model": gguf})
+    backend = load_backend("llamacpp", model=str(out / "model.gguf"))
+    try:
+        (reply,) = backend.generate([request])
     finally:
         backend.close()
     assert reply.ok and reply.texts[0].strip()

@@ -35,7 +35,11 @@ class FakeBackend(Backend):
         logprobs: bool = True,
         choice_logprobs: Callable[[GenerateRequest], dict[str, float]] | None = None,
         fail_when: Callable[[GenerateRequest], bool] | None = None,
+        model: str | None = None,
     ) -> None:
+        # `model` lets the CLI and `clearft run` name a (fine-tuned) model as they do for real
+        # backends; it only changes model_id, so cached calls of two models never mix.
+        self.model = model
         self._queue: deque[str] = deque()
         self.responder = responder
         self.scorer = scorer
@@ -55,7 +59,7 @@ class FakeBackend(Backend):
 
     @property
     def model_id(self) -> str:
-        return "fake-model"
+        return "fake-model" if self.model is None else f"fake-model:{self.model}"
 
     def _reply(self, req: GenerateRequest, i: int) -> str:
         if self._queue:
@@ -71,6 +75,13 @@ class FakeBackend(Backend):
             self.calls.append(req)
             if self.fail_when is not None and self.fail_when(req):
                 out.append(Completion(texts=[], error="scripted failure"))
+                continue
+            # Like a real server, refuse what does not fit the context (words count as tokens).
+            words = sum(len(m["content"].split()) for m in req.messages)
+            if words + req.max_tokens > self.capabilities.max_context:
+                out.append(Completion(texts=[], error=(
+                    f"the prompt ({words} tokens) plus max_tokens ({req.max_tokens}) exceeds the "
+                    f"model's context of {self.capabilities.max_context} tokens")))
                 continue
             texts = [self._reply(req, i) for i in range(req.n)]
             firsts = None

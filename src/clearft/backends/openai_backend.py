@@ -4,7 +4,8 @@ Two pure functions do the work and are tested by plain equality: ``build_payload
 request into the JSON body of ``POST {base_url}/chat/completions``; ``parse_response``
 turns the reply into a Completion. A thin layer around them sends requests over httpx with
 bounded concurrency, a timeout per request and retries with exponential backoff on 429,
-5xx, timeouts and lost connections (honouring ``Retry-After``). A request that still fails
+5xx, timeouts, lost connections and garbled (non-JSON) replies (honouring
+``Retry-After``). A request that still fails
 returns ``Completion(error=...)``; it never raises.
 
 Samples and seeds (choice): by default each sample is its own request with seed + i, so
@@ -227,8 +228,9 @@ class OpenAIBackend(Backend):
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
             except ValueError as exc:  # a 2xx reply that is not JSON
+                # Retried: a proxy or an overloaded server can cut or garble one reply; a
+                # server that never answers JSON still ends, after max_retries, as an error.
                 error = f"the server's reply is not JSON: {exc}"
-                break
             if attempt < self.max_retries:
                 with self._lock:
                     self.retries += 1

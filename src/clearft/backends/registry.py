@@ -4,6 +4,7 @@ so that `clearft --help` and light commands never import torch or llama.cpp."""
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,13 @@ BACKENDS: dict[str, BackendInfo] = {
             "any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp server) by base URL",
         ),
         BackendInfo(
+            "vllm",
+            "clearft.backends.vllm_backend:VLLMBackend",
+            ("vllm",),
+            "pip install 'clearft[vllm]'",
+            "GPU machines: the offline vLLM engine (prefix caching); untested on a GPU so far",
+        ),
+        BackendInfo(
             "fake",
             "clearft.backends.fake:FakeBackend",
             (),
@@ -74,5 +82,15 @@ def load_backend(name: str = DEFAULT_BACKEND, **options: Any) -> Backend:
         )
     module_name, cls_name = info.target.split(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
-    backend: Backend = cls(**{k: v for k, v in options.items() if v is not None})
+    given = {k: v for k, v in options.items() if v is not None}
+    # An option this backend lacks (e.g. --base-url for llamacpp) is the user's mistake:
+    # say so, rather than let the constructor's TypeError end in a traceback.
+    params = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = [] if takes_any else sorted(k for k in given if k not in params)
+    if unknown:
+        raise ClearftError(
+            f"the '{name}' backend does not take the option(s) {', '.join(unknown)}"
+        )
+    backend: Backend = cls(**given)
     return backend

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clearft.cli.common import add_data_args
+from clearft.engines.options import add_engine_args
 
 if TYPE_CHECKING:
     from clearft.correction.config import CorrectConfig
@@ -86,6 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cache", default=None,
                    help="SQLite call cache (default: .clearft-cache/calls.sqlite); 'off' disables")
     add_data_args(p)
+    add_engine_args(p)
     p.set_defaults(func=run)
 
 
@@ -100,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
     judge_opts = {k: v for k, v in {"model": args.judge_model, "base_url": args.base_url,
                                      "api_key_env": args.api_key_env,
                                      "concurrency": args.concurrency}.items() if v}
+    if args.engine != "local":
+        summary = _correct_on_engine(args, config, name, cand_opts, judge_opts)
+        _print_summary(summary)
+        return 0
     judge = open_backend(args.judge_backend, cache=args.cache, **judge_opts)
     candidate = open_backend(name, cache=args.cache, **cand_opts)
     try:
@@ -112,8 +118,29 @@ def run(args: argparse.Namespace) -> int:
     finally:
         candidate.close()
         judge.close()
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary: Any) -> None:
     print(f"{summary.replaced} of {summary.judged} judged rows replaced "
           f"({summary.rows} rows read, {summary.low} low); wrote {summary.written} rows to "
           f"{summary.output}; {summary.left_out} low rows left out in {summary.uncorrected}")
     print("reasons: " + json.dumps(summary.reasons, sort_keys=True))
-    return 0
+
+
+def _correct_on_engine(args: argparse.Namespace, config: CorrectConfig, name: str,
+                       cand_opts: dict[str, Any], judge_opts: dict[str, Any]) -> Any:
+    """The same Auto-Correct with its model calls answered by the engine's replicas."""
+    from clearft.cli.common import data_options
+    from clearft.engines import make_engine
+    from clearft.engines.correct import correct_file_on_engine
+    from clearft.engines.options import backend_spec, engine_config
+
+    with make_engine(engine_config(args)) as engine:
+        return correct_file_on_engine(
+            args.data, args.output, backend_spec(args.judge_backend, args.cache, judge_opts), config,
+            engine, candidate=backend_spec(name, args.cache, cand_opts), threshold=args.threshold,
+            all_rows=args.all_rows, uncorrected=args.uncorrected, data_options=data_options(args),
+            progress=lambda m: print(m, file=sys.stderr),
+        )

@@ -48,6 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--gradient-checkpointing", action="store_true",
                    help="save memory (large models) at about a third more compute")
     g.add_argument("--no-merge", action="store_true", help="save only the LoRA adapter")
+    g.add_argument("--gguf", choices=["q8_0", "f16", "f32", "none"], default=None,
+                   help="GGUF copy for llama.cpp when the base is a GGUF (default q8_0; none to skip)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     e = p.add_argument_group("other trainers")
     # dest must not be "command": that is where argparse records which subcommand ran.
@@ -78,6 +80,8 @@ def build_config(args: argparse.Namespace) -> Any:
         values["target_modules"] = [m.strip() for m in values["target_modules"].split(",") if m.strip()]
     if args.gradient_checkpointing:
         values["gradient_checkpointing"] = True
+    if args.gguf:
+        values["gguf"] = None if args.gguf == "none" else args.gguf
     if args.no_merge:
         values["merge"] = False
     if args.quiet:

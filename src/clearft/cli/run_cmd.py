@@ -10,6 +10,7 @@ from typing import Any
 
 from clearft.cli.common import add_backend_args, add_data_args
 from clearft.cli.correct_cmd import add_judge_args
+from clearft.engines.options import add_engine_args
 
 FINETUNE_FLAGS = {  # flag -> (FinetuneConfig field, type)
     "--epochs": ("epochs", float),
@@ -67,6 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-eval-untuned", action="store_true", help="skip evaluating the untuned model")
     add_data_args(p)
     add_backend_args(p)
+    add_engine_args(p)
     p.set_defaults(func=run)
 
 
@@ -108,6 +110,26 @@ def build_config(args: argparse.Namespace) -> Any:
     )
 
 
+def score_estimate(args: argparse.Namespace, config: Any) -> dict[str, Any] | None:
+    """The scorer's own dry run (exact request counts); None if it cannot tell."""
+    from pathlib import Path
+
+    from clearft.backends.cache import open_backend
+    from clearft.errors import ClearftError
+    from clearft.scoring import make_config, score_file
+
+    try:
+        sc = make_config(config.preset or "medium", method=config.method, seed=config.seed,
+                         **config.score_options)
+        summary = score_file(args.input, str(Path(args.output) / "scored.dry-run"),
+                             lambda: open_backend(config.backend, cache="off", **config.backend_options),
+                             sc, dry_run=True, progress=False, log=lambda _m: None,
+                             **config.data_options)
+    except ClearftError:
+        return None
+    return summary.to_dict()
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -115,10 +137,14 @@ def run(args: argparse.Namespace) -> int:
 
     config = build_config(args)
     if args.dry_run:
-        plan = plan_run(Path(args.input), Path(args.test) if args.test else None, config)
+        plan = plan_run(Path(args.input), Path(args.test) if args.test else None, config,
+                        score_estimate=score_estimate(args, config))
         print(format_plan(plan))
         return 0
-    summary = run_pipeline(args.input, args.test, args.output, config,
+    from clearft.engines.options import engine_toolkit
+
+    # --engine ray: the score stage runs on Ray (correct's candidates and judge stay local here).
+    summary = run_pipeline(args.input, args.test, args.output, config, toolkit=engine_toolkit(args),
                            log=lambda m: print(m, file=sys.stderr))
     print(summary_table(summary))
     print(f"\nEverything is in {args.output} (summary.json).")

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from clearft.cli.common import add_backend_args, add_data_args
+from clearft.engines.options import add_engine_args
 
 METHOD_HELP = (
     "auto (default: embedding-knn when targets are labels, else bsdetector), bsdetector, "
@@ -44,6 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_data_args(p)
     add_backend_args(p)
+    add_engine_args(p)
     p.set_defaults(func=run)
 
 
@@ -63,9 +65,20 @@ def run(args: argparse.Namespace) -> int:
 
         return open_backend(args.backend, cache=args.cache, **backend_options(args))
 
-    summary = score_file(args.input, args.output, open_model, config, **data_options(args),
-                         output_file_type=args.output_file_type, dry_run=args.dry_run,
-                         progress=not args.no_progress)
+    if args.engine != "local":
+        from clearft.engines import make_engine
+        from clearft.engines.options import backend_spec, engine_config
+        from clearft.engines.score import score_file_on_engine
+
+        spec = backend_spec(args.backend, args.cache, backend_options(args))
+        with make_engine(engine_config(args, progress=not args.no_progress)) as engine:
+            summary = score_file_on_engine(args.input, args.output, spec, config, engine,
+                                           **data_options(args), output_file_type=args.output_file_type,
+                                           dry_run=args.dry_run, progress=not args.no_progress)
+    else:
+        summary = score_file(args.input, args.output, open_model, config, **data_options(args),
+                             output_file_type=args.output_file_type, dry_run=args.dry_run,
+                             progress=not args.no_progress)
     for line in summary.lines():
         print(line, file=sys.stderr if not args.dry_run else sys.stdout)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from clearft.backends.base import Backend, GenerateRequest
 from clearft.data.example import Example
@@ -45,3 +46,29 @@ def generate_candidates(
             else:
                 out.append(Candidate(ex.id, comp.texts[0].strip()))
     return out
+
+
+def conform(ds: Any, ex: Example, text: str | None) -> tuple[str | None, str | None]:
+    """(candidate the dataset's record format can hold, or None; why not).
+
+    A fine-tuned model may answer "A. positive" where a multiple-choice record holds a letter:
+    the letter is taken when the reply names exactly one option; a reply that still does not
+    fit the format is no candidate (so it can never be written into the data)."""
+    if text is None or ds is None:
+        return text, None
+    try:
+        ds.format.parse(ds.with_response(ex, text))
+        return text, None
+    except Exception as exc:  # the format's own validation: FieldProblem, ValueError, ...
+        problem = str(exc) or type(exc).__name__
+    if ds.format.name == "multiple-choice":
+        from clearft.data.formats import get_list
+        from clearft.evaluation.metrics import extract_choice
+
+        try:
+            letter = extract_choice(text, [str(o) for o in get_list(ex.record, "options")])
+        except Exception:
+            letter = None
+        if letter:
+            return letter, None
+    return None, f"candidate {text[:80]!r} does not fit the '{ds.format.name}' format: {problem}"

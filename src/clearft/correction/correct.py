@@ -19,7 +19,7 @@ from typing import Any
 
 from clearft.backends.base import Backend
 from clearft.correction import verdicts as v
-from clearft.correction.candidates import Candidate, generate_candidates
+from clearft.correction.candidates import Candidate, conform, generate_candidates
 from clearft.correction.config import CorrectConfig
 from clearft.correction.judge import JudgeResult, Pair, judge_pairs
 from clearft.data.example import Example
@@ -37,6 +37,7 @@ class Correction:
     replaced: bool
     reason: str
     judge: JudgeResult | None = None
+    error: str | None = None  # why there is no usable candidate
 
     def audit(self) -> dict[str, Any]:
         """The `clearft_correction` column: enough to audit the decision and undo it."""
@@ -52,7 +53,7 @@ class Correction:
             "verdicts": j.verdicts if j else [],
             "explanation": j.explanation if j else "",
             "unknown": j.unknown if j else 0,
-            "errors": j.errors if j else [],
+            "errors": (j.errors if j else []) + ([self.error] if self.error else []),
         }
 
 
@@ -89,7 +90,7 @@ def judge_candidates(
     to_judge: list[int] = []
     for i, (ex, cand) in enumerate(zip(examples, candidates, strict=True)):
         if cand.text is None or not cand.text.strip():
-            out[i] = Correction(ex.id, cand.text, False, v.CANDIDATE_ERROR)
+            out[i] = Correction(ex.id, cand.text, False, v.CANDIDATE_ERROR, error=cand.error)
         elif normalise(cand.text) == normalise(ex.response):
             out[i] = Correction(ex.id, cand.text, False, v.CANDIDATE_SAME)
         else:
@@ -152,6 +153,13 @@ def default_side_path(output: str | Path, suffix: str = "uncorrected") -> Path:
     return out.with_name(f"{out.stem}.{suffix}{out.suffix}")
 
 
+def conformed(ds: Any, ex: Example, cand: Candidate) -> Candidate:
+    if cand.text is None:
+        return cand
+    text, problem = conform(ds, ex, cand.text)
+    return Candidate(cand.id, text, problem)
+
+
 def candidate_of(record: dict[str, Any]) -> Candidate:
     text = record.get(CANDIDATE_COL)
     err = record.get(CANDIDATE_ERROR_COL) or None
@@ -192,7 +200,10 @@ def correct_file(
 
     config = config or CorrectConfig()
     ds, examples = read_examples(data, data_options)
-    low = [is_low(ex.record, threshold) for ex in examples]
+    # Without a threshold or a `clearft_keep` column nothing says which rows were filtered out:
+    # DATA is then the dropped file (all low), or with --all the whole dataset (none low).
+    known = threshold is not None or any("clearft_keep" in ex.record for ex in examples)
+    low = [is_low(ex.record, threshold) if known else not all_rows for ex in examples]
     chosen = [i for i, ex in enumerate(examples) if all_rows or low[i]]
     chosen_examples = [examples[i] for i in chosen]
     if progress:
@@ -203,6 +214,7 @@ def correct_file(
                                     batch_size=config.batch_size)
     else:
         cands = [candidate_of(ex.record) for ex in chosen_examples]
+    cands = [conformed(ds, ex, c) for ex, c in zip(chosen_examples, cands, strict=True)]
     corrections = dict(zip(chosen, judge_candidates(chosen_examples, cands, judge_backend, config),
                            strict=True))
 
@@ -247,11 +259,12 @@ def write_candidates(
     from clearft.data import write_records
 
     config = config or CorrectConfig()
-    _, examples = read_examples(data, data_options)
+    ds, examples = read_examples(data, data_options)
     cands = generate_candidates(examples, candidate_backend, max_tokens=config.candidate_max_tokens,
                                 seed=config.seed, batch_size=config.batch_size)
     rows = []
     for ex, cand in zip(examples, cands, strict=True):
+        cand = conformed(ds, ex, cand)
         rec = dict(ex.record)
         rec[CANDIDATE_COL] = cand.text
         rec[CANDIDATE_ERROR_COL] = cand.error

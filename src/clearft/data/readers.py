@@ -100,13 +100,39 @@ def read_jsonl(path: Path) -> Iterator[Item]:
                 yield BadRow(line_no, None, f"malformed JSON: {exc.msg} (column {exc.colno})",
                              text.rstrip("\r\n"))
                 continue
+            except RecursionError:
+                yield BadRow(line_no, None, TOO_DEEP, text[:200])
+                continue
             if not isinstance(record, dict):
                 yield BadRow(line_no, None, f"expected a JSON object, got {json_kind(record)}",
                              text.rstrip("\r\n"))
                 continue
+            bad_field = unencodable_field(record) if has_surrogate_escape(text) else None
+            if bad_field is not None:
+                yield BadRow(line_no, bad_field, LONE_SURROGATE, text.rstrip("\r\n"))
+                continue
             yield Row(line_no, record)
     if not seen_any:
         raise DataError(str(path), None, None, "the file is empty (no records)")
+
+
+TOO_DEEP = "JSON nested too deeply to read (thousands of levels)"
+LONE_SURROGATE = "a \\ud800-\\udfff escape that is half of a character (a lone surrogate): not valid text"
+
+
+def has_surrogate_escape(text: str) -> bool:
+    # Cheap pre-check: only text with such an escape can decode to a lone surrogate.
+    return "\\ud" in text or "\\uD" in text
+
+
+def unencodable_field(record: dict[str, Any]) -> str | None:
+    """The first field whose value (or name) cannot be written as UTF-8, if any."""
+    for key, value in record.items():
+        try:
+            json.dumps({key: value}, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return str(key.encode("utf-8", "backslashreplace").decode())
+    return None
 
 
 def json_kind(value: Any) -> str:
@@ -135,6 +161,7 @@ def read_json(path: Path) -> Iterator[Item]:
     if pos < len(text) and text[pos] == "]":
         raise DataError(str(path), None, None, "the file is empty (an empty JSON list)")
     line = text.count("\n", 0, pos) + 1
+    surrogates = has_surrogate_escape(text)
     while True:
         try:
             value, end = decoder.raw_decode(text, pos)
@@ -142,7 +169,12 @@ def read_json(path: Path) -> Iterator[Item]:
             # One broken object breaks the document: there is no next record to resync to.
             raise DataError(str(path), exc.lineno, None,
                             f"malformed JSON: {exc.msg} (column {exc.colno})") from None
-        if isinstance(value, dict):
+        except RecursionError:
+            raise DataError(str(path), line, None, TOO_DEEP) from None
+        bad_field = unencodable_field(value) if isinstance(value, dict) and surrogates else None
+        if bad_field is not None:
+            yield BadRow(line, bad_field, LONE_SURROGATE, value)
+        elif isinstance(value, dict):
             yield Row(line, value)
         else:
             yield BadRow(line, None, f"expected a JSON object, got {json_kind(value)}", value)

@@ -38,8 +38,10 @@ class EvalResult:
 def resolve_model(model: str, backend: str | None) -> tuple[str, dict[str, Any]]:
     """(backend name, constructor options) for a MODEL argument.
 
-    "default" -> the embedded GGUF through llamacpp; a folder -> transformers; a .gguf file
-    -> llamacpp; anything else needs an explicit backend (e.g. openai with a model name).
+    "default" -> the embedded GGUF through llamacpp; a .gguf file (e.g. the model.gguf that
+    finetune writes beside the merged weights) -> llamacpp; a folder -> transformers (so a
+    fine-tuned folder and the plain base folder it started from are served alike); anything
+    else needs an explicit backend (e.g. openai with a model name).
     """
     if backend:
         return backend, ({} if model == "default" else {"model": model})

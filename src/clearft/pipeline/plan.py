@@ -39,7 +39,10 @@ def judge_calls_per_row(config: RunConfig) -> tuple[int, int]:
 
 
 def plan_run(input_path: Path, test_path: Path | None, config: RunConfig,
-             rows: int | None = None, test_rows: int | None = None) -> list[PlannedStage]:
+             rows: int | None = None, test_rows: int | None = None,
+             score_estimate: dict[str, Any] | None = None) -> list[PlannedStage]:
+    """The stages and their cost. `score_estimate` is the scorer's own dry-run summary
+    (`score_file(..., dry_run=True).to_dict()`); without it the score stage is a rough guess."""
     rows = count_rows(input_path, config.data_options) if rows is None else rows
     if test_path is not None and test_rows is None:
         test_rows = count_rows(test_path, config.data_options)
@@ -55,10 +58,17 @@ def plan_run(input_path: Path, test_path: Path | None, config: RunConfig,
             return int(ft["max_steps"])
         return math.ceil(n * float(ft.get("epochs", 1.0)) / per_step)
 
+    if score_estimate is not None:
+        est = score_estimate.get("estimate") or {}
+        method = score_estimate.get("method", config.method or "auto")
+        score = PlannedStage("score", f"score {rows} rows, method {method}", int(est.get("requests", 0)),
+                             int(est.get("max_completion_tokens", 0)))
+    else:
+        score = PlannedStage("score", f"score {rows} rows with {config.backend} (method "
+                             f"{config.method or 'auto'}; rough guess: k=5 samples + 2 reflections)",
+                             rows * 7, rows * 7 * 40)
     plan = [
-        PlannedStage("score", f"score {rows} rows with {config.backend} "
-                              f"(method {config.method or 'auto'}, preset {config.preset or 'medium'}; "
-                              "`clearft score --dry-run` gives the exact count)", rows * 7, rows * 7 * 40),
+        score,
         PlannedStage("filter", f"keep ~{kept}, drop ~{dropped} rows"),
     ]
     if config.baseline_full:

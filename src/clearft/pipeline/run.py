@@ -129,7 +129,7 @@ class Runner:
             return self.state.info(name)
         self.log(f"[{name}] running")
         started = time.monotonic()
-        info = work() or {}
+        info = _stable(work() or {})
         self.state.mark_done(name, info)
         # Wall time goes to its own file: state.json and summary.json stay identical across runs.
         seconds = round(time.monotonic() - started, 1)
@@ -256,6 +256,19 @@ class Runner:
             "models": models,
             "settings": {**self.state.settings, "seed": self.config.seed, "model_id": model_id},
         }
+
+
+VOLATILE_KEYS = ("seconds", "elapsed", "started", "finished")
+
+
+def _stable(info: Any) -> Any:
+    """Stage info without wall-clock fields, so that a resumed run's state.json and
+    summary.json equal an uninterrupted run's (timings go to timings.json)."""
+    if isinstance(info, dict):
+        return {k: _stable(v) for k, v in info.items() if k not in VOLATILE_KEYS}
+    if isinstance(info, list):
+        return [_stable(v) for v in info]
+    return info
 
 
 def _find_model_id(info: Any) -> str | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clearft.report.load import load_report_input
+from clearft.report.load import is_run_directory, load_report_input
 from clearft.report.payload import build_payload
 from clearft.report.render import render_html
 
@@ -23,7 +23,7 @@ class ReportResult:
 def default_output(first_input: str | Path) -> Path:
     """report.html inside a run directory, else `<stem>.report.html` beside the scored file."""
     p = Path(first_input)
-    return p / "report.html" if p.is_dir() else p.with_name(p.stem + ".report.html")
+    return p / "report.html" if is_run_directory(p) else p.with_name(p.stem + ".report.html")
 
 
 def _write_atomic(path: Path, text: str) -> int:
@@ -69,6 +69,7 @@ def summary_lines(payload: dict[str, Any]) -> list[str]:
         f"{'rows':<24}{c['rows']}",
         f"{'scored':<24}{c['scored']}",
         f"{'failed to score':<24}{c['errors']}",
+        f"{'unparsed outputs':<24}{c.get('unknown_outputs', 0)} (counted as unknown)",
         f"{'median confidence':<24}{_f(chart['median'])}",
     ]
     if payload["threshold"] is not None:

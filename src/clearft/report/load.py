@@ -249,6 +249,25 @@ def stage_file(run_dir: Path, stage: str) -> Path | None:
     return None
 
 
+def correction_files(run_dir: Path) -> list[Path]:
+    """uncorrected/corrected files of each Auto-Correct iteration, oldest first, so that a
+    later iteration's verdict on a row wins."""
+    found: list[Path] = []
+    i = 1
+    while True:
+        sfx = "" if i == 1 else f"_{i}"
+        files = [stage_file(run_dir, f"uncorrected{sfx}"), stage_file(run_dir, f"corrected{sfx}")]
+        if not any(files):
+            return found
+        found.extend(f for f in files if f is not None)
+        i += 1
+
+
+def is_run_directory(path: Path) -> bool:
+    """A folder from `clearft run`; a Hugging Face save_to_disk folder is a scored file instead."""
+    return path.is_dir() and not (path / "dataset_info.json").is_file()
+
+
 def _load_run(run_dir: Path, data_options: dict[str, Any]) -> tuple[ScoredFile, dict[str, Any], list[str]]:
     warnings: list[str] = []
     summary: dict[str, Any] = {}
@@ -268,9 +287,12 @@ def _load_run(run_dir: Path, data_options: dict[str, Any]) -> tuple[ScoredFile, 
             for r in load_rows(p, data_options):
                 if r.id in by_id:
                     by_id[r.id].status = stage
-    corrected = stages["corrected"]
-    if corrected is not None:
-        for r in load_rows(corrected, data_options):
+                    if r.record.get("clearft_drop_reason"):
+                        by_id[r.id].record["clearft_drop_reason"] = r.record["clearft_drop_reason"]
+    for path in correction_files(run_dir):
+        if path == main_path:
+            continue
+        for r in load_rows(path, data_options):
             target = by_id.get(r.id)
             if target is None:
                 continue
@@ -299,7 +321,7 @@ def load_report_input(paths: list[str | Path], data_options: dict[str, Any] | No
             raise ClearftError(f"{p}: no such file or directory")
     summary: dict[str, Any] | None = None
     warnings: list[str] = []
-    if resolved[0].is_dir():
+    if is_run_directory(resolved[0]):
         main, summary, warnings = _load_run(resolved[0], options)
         extra_paths = resolved[1:]
     else:

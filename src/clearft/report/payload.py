@@ -76,6 +76,7 @@ def _correction(record: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(correction, dict):
         return None
     verdicts = correction.get("verdicts")
+    shown = {"candidate", "replaced", "judge_confidence", "verdicts", "explanation"}
     return {
         "original": _text(record.get("clearft_original_response")),
         "candidate": _text(correction.get("candidate")),
@@ -83,13 +84,15 @@ def _correction(record: dict[str, Any]) -> dict[str, Any] | None:
         "judge_confidence": _clean_number(correction.get("judge_confidence")),
         "verdicts": [_text(v) for v in verdicts] if isinstance(verdicts, list) else [],
         "explanation": _text(correction.get("explanation")),
+        "details": {_text(k): _number_or_text(v) for k, v in correction.items() if k not in shown},
     }
 
 
 # Record fields shown elsewhere in the detail view (or pure bookkeeping), not under "other fields".
 _SHOWN_ELSEWHERE = {
     "id", "confidence", "consistency", "self_reflection", "clearft_method", "clearft_evidence",
-    "clearft_error", "clearft_original_response", "clearft_correction",
+    "clearft_error", "clearft_original_response", "clearft_correction", "clearft_drop_reason",
+    "clearft_keep",
 }
 
 
@@ -128,6 +131,7 @@ def row_payload(index: int, row: Row, methods: list[str], threshold: float | Non
         "scores": [_clean_number(row.scores.get(m)) for m in methods[1:]],
         "method": _text(record.get("clearft_method")),
         "error": _text(record.get("clearft_error")) or None,
+        "drop_reason": _text(record.get("clearft_drop_reason")) or None,
         "status": status,
         "prompt": row.prompt,
         "target": row.target,
@@ -237,7 +241,9 @@ def choose_threshold(explicit: float | None, report_input: ReportInput) -> float
     """The threshold to draw: the user's, else the filter's (meta), else the run's settings."""
     if explicit is not None:
         return explicit
-    for source in (report_input.meta, (report_input.run_summary or {}).get("settings") or {}):
+    summary = report_input.run_summary or {}
+    filter_stage = (summary.get("stages") or {}).get("filter")
+    for source in (report_input.meta, summary.get("settings") or {}, filter_stage or {}):
         value = _clean_number(source.get("threshold")) if isinstance(source, dict) else None
         if value is not None:
             return value
@@ -272,6 +278,8 @@ def build_payload(report_input: ReportInput, threshold: float | None = None,
             "rows": len(rows),
             "scored": len(scored),
             "errors": sum(1 for r in rows if r["error"]),
+            # model outputs that never parsed: counted as unknown, never taken as a verdict
+            "unknown_outputs": int(sum(r["unknown"] or 0 for r in rows)),
             "corrected": sum(1 for r in rows if r["correction"] and r["correction"]["replaced"]),
             "below_threshold": sum(1 for v in scored if chosen is not None and v < chosen),
             "status": status_counts,

@@ -85,6 +85,8 @@ def _counts_line(payload: dict[str, Any]) -> str:
     parts = [f"{c['rows']} rows", f"{c['scored']} scored"]
     if c["errors"]:
         parts.append(f"{c['errors']} failed to score")
+    if c.get("unknown_outputs"):
+        parts.append(f"{c['unknown_outputs']} unparsed model outputs (counted as unknown)")
     if payload["threshold"] is not None:
         parts.append(f"{c['below_threshold']} below the threshold {payload['threshold']:.3g}")
     for status, n in sorted(c["status"].items()):

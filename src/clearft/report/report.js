@@ -160,6 +160,7 @@
     methods.slice(1).forEach(function (name, j) { scores.push([name, fmt(r.scores[j])]); });
     if (r.unknown !== null) scores.push(["unparsed model outputs", String(r.unknown)]);
     if (r.error) scores.push(["error", r.error]);
+    if (r.drop_reason) scores.push(["why dropped", r.drop_reason]);
     Object.keys(r.evidence_other).forEach(function (k) { scores.push([k, fmt(r.evidence_other[k])]); });
     box.appendChild(section("Scores", table(["", "value"], scores)));
 
@@ -183,12 +184,14 @@
       sides.appendChild(section("Original", el("pre", null, c.original || r.target)));
       sides.appendChild(section(c.replaced ? "Replacement (used)" : "Candidate (not used)", el("pre", null, c.candidate)));
       box.appendChild(sides);
-      box.appendChild(section("Judge", table(["", "value"], [
+      var judge = [
         ["replaced", c.replaced ? "yes" : "no"],
         ["judge confidence", fmt(c.judge_confidence)],
-        ["verdicts", c.verdicts.join(", ") || "–"],
+        ["verdicts", c.verdicts.join("\n") || "–"],
         ["explanation", c.explanation || "–"]
-      ])));
+      ];
+      Object.keys(c.details).forEach(function (k) { judge.push([k, fmt(c.details[k])]); });
+      box.appendChild(section("Judge", table(["", "value"], judge)));
     }
     var other = Object.keys(r.other);
     if (other.length) {

@@ -6,7 +6,7 @@ one bad row gets an error record and the others are still scored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from clearft.backends.base import Backend
 from clearft.data.example import Example
@@ -16,14 +16,16 @@ from clearft.scoring.result import ScoreResult, Usage
 from clearft.scoring.similarity import Similarity, get_similarity
 
 
-def resolve_method(config: ScoreConfig, responses: Sequence[str]) -> str:
-    """The method "auto" stands for, given the targets: embedding-knn for label data
-    (measured far better there, bench/results/scoring.md), BSDetector otherwise."""
+def resolve_method(config: ScoreConfig, examples: Iterable[Example]) -> str:
+    """The method "auto" stands for, given the examples: embedding-knn when the targets are
+    class labels (measured far better there, bench/results/scoring.md), BSDetector
+    otherwise. Choice letters count by the option text they stand for."""
     if config.method != "auto":
         return config.method
-    from clearft.scoring.label_model import looks_like_labels
+    from clearft.scoring.label_model import label_of, looks_like_labels
 
-    return "embedding-knn" if looks_like_labels(responses, config.max_label_values, 2 * config.folds) else "bsdetector"
+    labels = (label_of(ex) for ex in examples)
+    return "embedding-knn" if looks_like_labels(labels, config.max_label_values, 2 * config.folds) else "bsdetector"
 
 
 def check_backend(method: str, backend: Backend | None) -> None:
@@ -47,7 +49,7 @@ def score_examples(
     """Score a batch. Every row's requests go to the backend together. `method` overrides
     config.method (already resolved from "auto" by the caller, for file-level runs)."""
     usage = usage if usage is not None else Usage()
-    method = method or resolve_method(config, [ex.response for ex in examples])
+    method = method or resolve_method(config, examples)
     check_backend(method, backend)
     if not examples:
         return []
@@ -85,13 +87,15 @@ def _score_rows(
     return score_batch(examples, backend, config, method, similarity, usage)
 
 
-def estimate(examples: Sequence[Example], method: str, config: ScoreConfig, backend: Backend | None) -> dict[str, int]:
+def estimate(examples: Iterable[Example], method: str, config: ScoreConfig, backend: Backend | None) -> dict[str, int]:
     """What a run will cost before it starts: requests, batched calls and tokens (prompt
     tokens estimated at 4 characters a token; generated tokens at their maximum)."""
     from clearft.scoring.bsdetector_method import SAMPLED_REFLECTION_TOKENS, plan
 
-    n = len(examples)
-    prompt_chars = sum(len(ex.prompt_text) + len(ex.response) for ex in examples)
+    n = prompt_chars = 0
+    for ex in examples:  # one streamed pass
+        n += 1
+        prompt_chars += len(ex.prompt_text) + len(ex.response)
     batches = -(-n // config.batch_size) if n else 0
     est = {"rows": n, "requests": 0, "generated_samples": 0, "loglikelihood_requests": 0,
            "backend_calls": 0, "prompt_tokens": 0, "max_completion_tokens": 0}

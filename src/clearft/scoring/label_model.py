@@ -8,7 +8,8 @@ rows of another label, so its given label gets little probability.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from clearft.data.example import Example
@@ -18,16 +19,34 @@ from clearft.scoring.parsing import normalize_answer
 from clearft.scoring.result import ScoreResult
 
 MAX_LABEL_WORDS = 8
+_OPTION_LINE = r"^\s*\(?{letter}[.):]\s+(.+?)\s*$"
 
 
-def looks_like_labels(responses: Sequence[str], max_values: int = 100, min_rows: int = 10) -> bool:
-    """Targets are labels when they are short and few distinct values each recur."""
-    if len(responses) < min_rows:
-        return False
-    if any(len(r.split()) > MAX_LABEL_WORDS for r in responses):
-        return False
-    distinct = {normalize_answer(r) for r in responses}
-    return len(distinct) <= max_values and len(distinct) <= len(responses) / 2
+def label_of(ex: Example) -> str:
+    """The class a target stands for. A choice letter stands for its option's text when the
+    prompt lists options ("C. positive"): FPB's "C" is always "positive", a class; ARC's
+    "C" is a different answer in every question, not a class at all."""
+    target = ex.response.strip()
+    if len(target) == 1 and target.isalpha():
+        m = re.search(_OPTION_LINE.format(letter=re.escape(target)), ex.prompt_text, re.MULTILINE)
+        if m:
+            return m.group(1)
+    return target
+
+
+def looks_like_labels(responses: Iterable[str], max_values: int = 100, min_rows: int = 10) -> bool:
+    """Targets are labels when they are short and few distinct values each recur. Streams:
+    stops at the first long target or once there are too many distinct values."""
+    distinct: set[str] = set()
+    rows = 0
+    for r in responses:
+        rows += 1
+        if len(r.split()) > MAX_LABEL_WORDS:
+            return False
+        distinct.add(normalize_answer(r))
+        if len(distinct) > max_values:
+            return False
+    return rows >= min_rows and len(distinct) <= rows / 2
 
 
 def out_of_fold_probabilities(
@@ -74,7 +93,7 @@ def _classifier(name: str, neighbors: int, n_train: int) -> Any:
 def score_labels(examples: Sequence[Example], config: ScoreConfig) -> list[ScoreResult]:
     from clearft.scoring.similarity import embed
 
-    labels = [ex.response.strip() for ex in examples]
+    labels = [label_of(ex) for ex in examples]
     features = embed([ex.prompt_text for ex in examples])
     given, predicted, predicted_prob = out_of_fold_probabilities(
         features, labels, config.classifier, config.folds, config.seed, config.knn_neighbors

@@ -84,6 +84,8 @@ class ScoreSummary:
     scored: int = 0
     failed: int = 0
     reused: int = 0  # rows taken from the journal of an interrupted run
+    rejected: int = 0  # bad input records set aside (--on-error skip), never scored
+    rejects_file: str | None = None  # where they went, each with its reason
     unknown_outputs: int = 0  # model outputs that never parsed (counted, not guessed)
     seconds: float = 0.0
     usage: Usage = field(default_factory=Usage)
@@ -115,7 +117,8 @@ class ScoreSummary:
             f"  model calls: {u.calls} batched calls, {u.requests} requests; tokens: "
             f"{u.prompt_tokens} prompt + {u.completion_tokens} generated",
             f"  wrote {self.output}",
-        ]
+        ] + ([f"  rejected {self.rejected} bad input records, each with its reason, into "
+              f"{self.rejects_file}"] if self.rejected else [])
 
 
 def row_seed(seed: int, example_id: str, purpose: str) -> int:

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,7 @@ class Journal:
         self._f.close()
 
 
-def _batches(items: Iterator[Example], size: int) -> Iterator[list[Example]]:
+def _batches(items: Iterable[Example], size: int) -> Iterator[list[Example]]:
     batch: list[Example] = []
     for ex in items:
         batch.append(ex)
@@ -127,28 +127,32 @@ def score_file(
                       response_col=response_col, id_col=id_col, on_error=on_error,
                       rejects_path=str(rejects_path) if rejects_path else None)
     n_rows = ds.validate()  # every record checked before a single token is spent
-    method = resolve_method(config, [ex.response for ex in ds])
+    method = resolve_method(config, ds)  # streams the targets; stops early at a long one
     model: Backend | None = None
     if method not in DATASET_METHODS:
         model = backend() if callable(backend) and not isinstance(backend, Backend) else backend
     check_backend(method, model)
-    summary = ScoreSummary(output=str(output), method=method, rows=n_rows)
+    summary = ScoreSummary(output=str(output), method=method, rows=n_rows, rejected=ds.rejected,
+                           rejects_file=str(ds.rejects_path) if ds.rejected else None)
 
     if dry_run:
         summary.dry_run = True
-        summary.estimate = estimate(list(ds), method, config, model)
+        summary.estimate = estimate(ds, method, config, model)
         return summary
 
     usage = summary.usage
-    results: dict[str, dict[str, Any]] = {}
+    # Finished rows' columns as compact JSON text, not dicts: a dict with its evidence costs
+    # several KB a row, which grew memory with the dataset (bench/load.py). JSON also makes a
+    # fresh run's output equal to a resumed one's, whose results come back from the journal.
+    results: dict[str, str] = {}
     if method in DATASET_METHODS:
-        examples = list(ds)
+        examples = list(ds)  # cross-validation needs every row at once
         for ex, r in zip(examples, score_examples(examples, None, config, usage, method=method), strict=True):
-            results[_row_key(ex)] = r.columns()
+            results[_row_key(ex)] = _compact(r.columns())
     else:
         fp = fingerprint(config, method, model)
         jpath = journal_path(output)
-        results = load_journal(jpath, fp)
+        results = {key: _compact(columns) for key, columns in load_journal(jpath, fp).items()}
         summary.reused = sum(1 for ex in ds if _row_key(ex) in results)
         if summary.reused:
             log(f"resuming: {summary.reused} rows already scored in {jpath}")
@@ -168,26 +172,31 @@ def score_file(
                 scored = score_examples(batch, model, config, usage, similarity, method)
                 journal.append([(_row_key(ex), r) for ex, r in zip(batch, scored, strict=True)])
                 for ex, r in zip(batch, scored, strict=True):
-                    results[_row_key(ex)] = r.columns()
+                    results[_row_key(ex)] = _compact(r.columns())
                 bar.update(len(batch))
                 bar.set_postfix(tokens=usage.prompt_tokens + usage.completion_tokens, refresh=False)
         finally:
             bar.close()
             journal.close()
 
-    records = []
-    for ex in ds:
-        columns = results[_row_key(ex)]
-        records.append({**ex.record, **columns})
-        summary.failed += columns.get("clearft_error") is not None
-        summary.unknown_outputs += int((columns.get("clearft_evidence") or {}).get("unknown", 0) or 0)
-    summary.scored = len(records) - summary.failed
-    write_records(str(output), records, file_type=output_file_type)
+    def records() -> Iterator[dict[str, Any]]:  # streamed to the writer, never all in memory
+        for ex in ds:
+            columns = json.loads(results[_row_key(ex)])
+            summary.failed += columns.get("clearft_error") is not None
+            summary.unknown_outputs += int((columns.get("clearft_evidence") or {}).get("unknown", 0) or 0)
+            yield {**ex.record, **columns}
+
+    written = write_records(str(output), records(), file_type=output_file_type)
+    summary.scored = written - summary.failed
     summary.seconds = time.monotonic() - started
     _write_meta(output, input, method, config, model, summary)
     if method not in DATASET_METHODS:
         journal_path(output).unlink(missing_ok=True)
     return summary
+
+
+def _compact(columns: dict[str, Any]) -> str:
+    return json.dumps(columns, ensure_ascii=False, default=str)
 
 
 def _write_meta(output: str | Path, input: str | Path, method: str, config: ScoreConfig,

@@ -36,6 +36,9 @@ class FinetuneConfig:
     gradient_checkpointing: bool = False
     logging_steps: int = 1
     merge: bool = True  # also save base + adapter merged into a plain model folder
+    # When the base is a GGUF (the embedded default), also write OUT/model.gguf so the default
+    # llama.cpp backend serves the fine-tuned model: "q8_0" (default), "f16", "f32", or None.
+    gguf: str | None = "q8_0"
     progress: bool = True  # a progress bar with the running loss
     extra: dict[str, Any] = field(default_factory=dict)  # passed on to TRL's SFTConfig as is
 
@@ -58,6 +61,6 @@ class FinetuneConfig:
     def fingerprint_dict(self) -> dict[str, Any]:
         """The settings that change the trained weights (not progress bars or merge flags)."""
         d = self.to_dict()
-        for cosmetic in ("progress", "logging_steps", "device"):
+        for cosmetic in ("progress", "logging_steps", "device", "gguf"):
             d.pop(cosmetic)
         return json.loads(json.dumps(d, sort_keys=True, default=str))

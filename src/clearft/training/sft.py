@@ -3,6 +3,7 @@
 Layout of a finished model folder (OUT):
 
     OUT/config.json, model.safetensors, tokenizer*   the merged model (any backend loads it)
+    OUT/model.gguf                                   the same, for llama.cpp (GGUF bases only)
     OUT/adapter/                                     the LoRA adapter alone
     OUT/train_log.jsonl                              one line per logged step (loss, lr, epoch)
     OUT/clearft-finetune.json                        settings, data and base identity, summary
@@ -136,6 +137,7 @@ def finetune(
 
     started = time.time()
     summary = _train(rows, base_dir, partial, config)
+    summary["gguf"] = _maybe_export_gguf(base_dir, partial, config)
     meta = {
         "fingerprint": fingerprint,
         "base_model": str(base_dir),
@@ -211,7 +213,7 @@ def _train(
     checkpoints = work / "checkpoints"
     n_per_epoch = -(-len(rows) // (config.batch_size * config.grad_accum))
     save_every = max(10, n_per_epoch // 4)
-    args = SFTConfig(
+    settings: dict[str, Any] = dict(
         output_dir=str(checkpoints),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps if config.max_steps is not None else -1,
@@ -238,8 +240,9 @@ def _train(
         disable_tqdm=True,
         dataloader_num_workers=0,
         activation_checkpointing=config.gradient_checkpointing,
-        **config.extra,
     )
+    settings.update(config.extra)  # anything else SFTConfig takes, and overrides of the above
+    args = SFTConfig(**settings)
     lora = LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
@@ -277,6 +280,25 @@ def _train(
         "last_loss": losses[-1] if losses else None,
         "resumed_from_checkpoint": resume,
     }
+
+
+def _maybe_export_gguf(base_dir: Path, work: Path, config: FinetuneConfig) -> str | None:
+    """Write work/model.gguf when the base came from a GGUF (its metadata is the template)."""
+    from clearft.training.base_model import BASE_MARKER
+    from clearft.training.gguf_export import export_gguf
+
+    marker = base_dir / BASE_MARKER
+    if not (config.merge and config.gguf and marker.is_file()):
+        return None
+    source = Path(json.loads(marker.read_text()).get("source_gguf", ""))
+    if not source.is_file():
+        return None
+    try:
+        export_gguf(work, source, work / "model.gguf", out_type=config.gguf)
+    except ClearftError as exc:  # e.g. not a llama model: the transformers backend serves it
+        print(f"clearft finetune: no GGUF written ({exc})")
+        return None
+    return "model.gguf"
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,104 @@
+"""Rows per second of scoring: the local runner against the Ray engine with 1 and 2 actors,
+on the same rows, settings and default model, in one process run (so the ratios are
+measured under the same machine load). Also checks that every run's scores equal the
+local runner's.
+
+    python bench/ray_speed.py --rows 32 --preset base --batch-size 4 --replicas 1,2
+
+Prints a markdown table. Ray's cluster start is timed apart; each engine run's time
+includes starting its actors and loading one model per actor (what a user waits for).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "robustft" / "fpb" / "noisy" / "noisy30.csv"
+
+
+def first_rows(src: Path, n: int, dst: Path) -> Path:
+    with src.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[:n]
+    with dst.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return dst
+
+
+def confidences(path: Path) -> list[float | None]:
+    return [json.loads(line)["confidence"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=32)
+    ap.add_argument("--preset", default="base")
+    ap.add_argument("--method", default="bsdetector")
+    ap.add_argument("--similarity", default="exact")
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--replicas", default="1,2")
+    ap.add_argument("--concurrency", type=int, default=1,
+                    help="llama.cpp parallel sequences per replica (1: batch-invariant numbers)")
+    ap.add_argument("--data", type=Path, default=DATA)
+    args = ap.parse_args()
+
+    import ray
+
+    from clearft.engines import BackendSpec, EngineConfig
+    from clearft.engines.ray_engine import RayEngine
+    from clearft.engines.score import score_file_on_engine
+    from clearft.scoring import make_config, score_file
+
+    tmp = Path(tempfile.mkdtemp(prefix="ray-speed-"))
+    data = first_rows(args.data, args.rows, tmp / "rows.csv")
+    config = make_config(args.preset, method=args.method, similarity=args.similarity, batch_size=args.batch_size)
+    spec = BackendSpec("llamacpp", "off", {"concurrency": args.concurrency})
+    quiet = {"progress": False, "log": lambda _m: None}
+    lines = []
+
+    t0 = time.monotonic()
+    with spec.open() as backend:
+        load = time.monotonic() - t0
+        t1 = time.monotonic()
+        score_file(data, tmp / "local.jsonl", backend, config, **quiet)  # type: ignore[arg-type]
+        local_s = time.monotonic() - t1
+    reference = confidences(tmp / "local.jsonl")
+    lines.append(("local runner (score_file)", local_s, load, True))
+
+    t0 = time.monotonic()
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    ray_start = time.monotonic() - t0
+    for n in [int(x) for x in args.replicas.split(",")]:
+        engine = RayEngine(EngineConfig(engine="ray", replicas=n, cpus_per_replica=1, progress=False))
+        out = tmp / f"ray{n}.jsonl"
+        t1 = time.monotonic()
+        score_file_on_engine(data, out, spec, config, engine, **quiet)  # type: ignore[arg-type]
+        lines.append((f"ray engine, {n} actor{'s' if n > 1 else ''}", time.monotonic() - t1, None,
+                      confidences(out) == reference))
+    ray.shutdown()
+
+    print(f"Scoring {args.rows} FPB-30 rows, method {args.method}, preset {args.preset}, batch size "
+          f"{args.batch_size}, default model via llama.cpp with {args.concurrency} sequence(s) per replica; "
+          f"{os.cpu_count()} CPUs, {platform.python_version()}, Ray {ray.__version__}.\n")
+    print("| runner | seconds | rows/s | vs local | scores equal local |")
+    print("|---|---:|---:|---:|---|")
+    for name, secs, _load, equal in lines:
+        print(f"| {name} | {secs:.1f} | {args.rows / secs:.2f} | {local_s / secs:.2f}x | {'yes' if equal else 'NO'} |")
+    print(f"\nModel load in the local process: {lines[0][2]:.1f} s (not in its time); local Ray cluster "
+          f"start: {ray_start:.1f} s (not in the engine times, which do include starting actors "
+          f"and loading one model per actor).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

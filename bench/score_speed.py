@@ -1,0 +1,109 @@
+"""Scoring speed: batched BSDetector against the same method asked one call at a time, and
+against the backend's peak generated-token throughput, all in one run on one backend.
+
+    python bench/score_speed.py --rows 8
+
+Prints a markdown table. No call cache (every call really runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from clearft.backends.base import Backend, Capabilities, Completion, GenerateRequest
+from clearft.data import open_dataset
+from clearft.scoring import Usage, make_config, score_examples
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+class OneAtATime(Backend):
+    """The straightforward implementation: every sample of every request is its own call."""
+
+    name = "one-at-a-time"
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
+        out = []
+        for req in requests:
+            parts = [self.inner.generate([req.single(i)])[0] for i in range(req.n)]
+            out.append(Completion(
+                texts=[t for p in parts for t in p.texts],
+                first_token_logprobs=[lp for p in parts for lp in (p.first_token_logprobs or [{}])] if req.top_logprobs else None,
+                prompt_tokens=sum(p.prompt_tokens for p in parts),
+                completion_tokens=sum(p.completion_tokens for p in parts),
+                error=next((p.error for p in parts if p.error), None),
+            ))
+        return out
+
+
+def peak_throughput(backend: Backend, n: int, max_tokens: int) -> float:
+    """Generated tokens per second with many parallel free-running samples."""
+    reqs = [GenerateRequest([{"role": "user", "content": f"Write a long story about a robot number {i}."}],
+                            temperature=1.0, max_tokens=max_tokens, seed=i) for i in range(n)]
+    started = time.monotonic()
+    done = backend.generate(reqs)
+    return sum(c.completion_tokens for c in done) / (time.monotonic() - started)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rows", type=int, default=8)
+    p.add_argument("--preset", default="medium")
+    p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--peak-requests", type=int, default=16)
+    args = p.parse_args()
+    from clearft.backends.registry import load_backend
+
+    examples = list(open_dataset(DATA / "robustft" / "fpb" / "noisy" / "noisy30.csv"))[: args.rows]
+    backend = load_backend("llamacpp")
+    config = make_config(args.preset, method="bsdetector", sample_max_tokens=args.max_tokens,
+                         batch_size=len(examples))
+    from clearft.scoring.similarity import get_similarity
+
+    similarity = get_similarity(config.similarity)
+    similarity([("warm", "up")])  # load the embedding model outside the timings
+    peak = peak_throughput(backend, args.peak_requests, 64)
+
+    rows = []
+    for label, model in (("batched (score_examples)", backend), ("one call at a time", OneAtATime(backend))):
+        usage = Usage()
+        started = time.monotonic()
+        results = score_examples(examples, model, config, usage, similarity, method="bsdetector")
+        seconds = time.monotonic() - started
+        rows.append((label, seconds, usage, results))
+    base = rows[1][1]
+    print(f"rows={len(examples)} preset={config.preset} k={config.k} rounds={config.rounds} "
+          f"max_tokens={config.sample_max_tokens}; backend peak {peak:.0f} generated tok/s "
+          f"({args.peak_requests} parallel requests x 64 tokens)\n")
+    print("| run | seconds | rows/s | speed-up | generated tok/s | share of peak | requests | calls |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, seconds, usage, _ in rows:
+        tps = usage.completion_tokens / seconds
+        print(f"| {label} | {seconds:.1f} | {len(examples) / seconds:.3f} | {base / seconds:.1f}x | "
+              f"{tps:.0f} | {tps / peak:.2f} | {usage.requests} | {usage.calls} |")
+    same = [r.confidence for r in rows[0][3]] == [r.confidence for r in rows[1][3]]
+    print(f"\nbatched and one-at-a-time scores identical: {same}")
+    if not same:
+        diffs = [abs((a.confidence or 0) - (b.confidence or 0)) for a, b in zip(rows[0][3], rows[1][3], strict=True)]
+        print(f"max |difference| {max(diffs):.4f}")
+    backend.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""The engine contract: where the steps of a run execute.
+
+A *step* (score rows, write candidates, answer model requests) is applied chunk by chunk.
+An engine takes a picklable step and a list of chunks and yields each chunk's results as
+they finish. ``local`` runs them one after the other in this process (the reference);
+``ray`` streams them through Ray Data into actors that each hold one model replica.
+
+Live backends (a llama.cpp server, a GPU engine) cannot travel to another process, so a
+step carries a ``BackendSpec``, the recipe that opens its backend where it runs.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from clearft.backends.base import (
+    Backend,
+    Capabilities,
+    Completion,
+    GenerateRequest,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+)
+from clearft.errors import ClearftError
+from clearft.scoring.result import Usage
+
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """How to open a backend, in whichever process needs it (see backends/cache.py)."""
+
+    name: str | None = None  # None: the default backend
+    cache: str | None = None  # None: the default call cache; "off": none
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def open(self) -> Backend:
+        from clearft.backends.cache import open_backend
+
+        return open_backend(self.name, cache=self.cache, **self.options)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    engine: str = "local"
+    replicas: int = 1  # actors, each holding one model replica
+    cpus_per_replica: float = 1.0
+    gpus_per_replica: float = 0.0
+    # A Ray cluster to join ("auto", "ray://host:10001", "host:6379"); None: $RAY_ADDRESS if
+    # set, else a local cluster started for this run.
+    address: str | None = None
+    # Whole-job retries for chunks still missing after a failure Ray could not absorb
+    # (its own actor restarts and task retries come first).
+    max_attempts: int = 3
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.engine not in ENGINES:
+            raise ClearftError(f"unknown engine '{self.engine}'; choose one of: {', '.join(ENGINES)}")
+        if self.replicas < 1 or self.max_attempts < 1:
+            raise ClearftError("--replicas and max_attempts must be >= 1")
+        if self.cpus_per_replica < 0 or self.gpus_per_replica < 0:
+            raise ClearftError("--cpus-per-replica and --gpus-per-replica must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class BatchStep(ABC):
+    """One step of a run. Picklable: it is built on the driver and sent to every replica,
+    which calls ``setup`` once (open the model), ``run`` per chunk, then ``close``."""
+
+    def setup(self) -> None:  # noqa: B027 (an optional hook)
+        """Open models; called once per replica, before the first chunk."""
+
+    @abstractmethod
+    def run(self, items: list[Any], usage: Usage) -> list[Any]:
+        """Results for one chunk, one per item, in order; adds model calls to `usage`."""
+
+    def close(self) -> None:  # noqa: B027 (an optional hook)
+        """Release what setup opened."""
+
+
+@dataclass
+class ChunkResult:
+    index: int  # position of the chunk in the list given to the engine
+    results: list[Any]
+    usage: Usage
+    worker: str = ""  # "host:pid" of the replica that ran it
+
+
+@dataclass(frozen=True)
+class BackendProfile:
+    """What a run needs to know about a backend before it starts: identity (journal
+    fingerprints, cache keys), capabilities (checked up front) and its description."""
+
+    name: str
+    model_id: str
+    capabilities: Capabilities
+    description: dict[str, Any]
+
+    @classmethod
+    def of(cls, backend: Backend) -> BackendProfile:
+        return cls(backend.name, backend.model_id, backend.capabilities, backend.describe())
+
+
+class ProfiledBackend(Backend):
+    """A stand-in with a real backend's identity and capabilities, for the driver of a
+    distributed run (fingerprints, capability checks, estimates, metadata). It answers
+    no request itself: the replicas do."""
+
+    def __init__(self, profile: BackendProfile, engine: str = "") -> None:
+        self.profile = profile
+        self.name = profile.name
+        self.engine = engine
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.profile.capabilities
+
+    @property
+    def model_id(self) -> str:
+        return self.profile.model_id
+
+    def describe(self) -> dict[str, Any]:
+        extra = {"engine": self.engine} if self.engine else {}
+        return {**self.profile.description, **extra}
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
+        raise ClearftError("internal: the driver's stand-in backend was asked to generate")
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        raise ClearftError("internal: the driver's stand-in backend was asked for log-likelihoods")
+
+
+class Engine(ABC):
+    name = "base"
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig(engine=self.name)
+
+    @abstractmethod
+    def map_chunks(self, step: BatchStep, chunks: Sequence[list[Any]]) -> Iterator[ChunkResult]:
+        """Run `step` on every chunk; yield each ChunkResult as it finishes (any order)."""
+
+    @abstractmethod
+    def profile(self, spec: BackendSpec) -> BackendProfile:
+        """Open the backend once where replicas would run it, and describe it."""
+
+    def close(self) -> None:  # noqa: B027 (an optional hook)
+        """Release what the engine started (a local Ray cluster)."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_chunks(
+    engine: Engine,
+    step: BatchStep,
+    chunks: Sequence[list[Any]],
+    on_chunk: Callable[[ChunkResult], None],
+    log: Callable[[str], None] | None = None,
+) -> None:
+    """Every chunk exactly once through `on_chunk`, even if the engine fails part-way: the
+    chunks not finished yet are sent again, up to `max_attempts` times. A chunk result
+    that comes twice (a retried task) is passed on only once."""
+    done: set[int] = set()
+    attempts = engine.config.max_attempts
+    for attempt in range(1, attempts + 1):
+        remaining = [i for i in range(len(chunks)) if i not in done]
+        if not remaining:
+            return
+        try:
+            for result in engine.map_chunks(step, [chunks[i] for i in remaining]):
+                index = remaining[result.index]
+                if index in done:
+                    continue
+                done.add(index)
+                on_chunk(ChunkResult(index, result.results, result.usage, result.worker))
+            return
+        except ClearftError:
+            raise
+        except Exception as exc:  # a lost node, actors that ran out of restarts
+            if attempt == attempts:
+                raise ClearftError(
+                    f"the {engine.name} engine failed {attempts} times; {len(chunks) - len(done)} of "
+                    f"{len(chunks)} chunks unfinished (finished ones are kept): {type(exc).__name__}: {exc}"
+                ) from exc
+            if log:
+                log(f"{engine.name} engine: {type(exc).__name__}: {exc}; retrying "
+                    f"{len(chunks) - len(done)} unfinished chunks (attempt {attempt + 1} of {attempts})")
+
+
+def chunked(items: Sequence[Any], size: int) -> list[list[Any]]:
+    """Consecutive chunks of `size` (the last one shorter), as the local runners batch."""
+    return [list(items[i:i + size]) for i in range(0, len(items), max(1, size))]

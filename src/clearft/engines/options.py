@@ -1,0 +1,70 @@
+"""Command-line options of the engines (`--engine local|ray` and the replica settings), and
+what `score`, `correct` and `run` do with them. Cheap to import: Ray loads only on use."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from clearft.engines.base import ENGINES, BackendSpec, EngineConfig
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine (where model calls run)")
+    g.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local (default): in this process; ray: on a Ray cluster, one model replica "
+                        "per actor (pip install 'clearft[ray]'; joins $RAY_ADDRESS or --ray-address, "
+                        "else starts a local cluster)")
+    g.add_argument("--replicas", type=int, default=1, help="ray: actors, each holding one model replica (1)")
+    g.add_argument("--cpus-per-replica", type=float, default=1.0, help="ray: CPUs each replica reserves (1)")
+    g.add_argument("--gpus-per-replica", type=float, default=0.0, help="ray: GPUs each replica reserves (0)")
+    g.add_argument("--ray-address", default=None,
+                   help="ray: the cluster to join (e.g. auto, ray://head:10001); default $RAY_ADDRESS")
+
+
+def engine_config(args: argparse.Namespace, progress: bool = True) -> EngineConfig:
+    config = EngineConfig(engine=args.engine, replicas=args.replicas, cpus_per_replica=args.cpus_per_replica,
+                          gpus_per_replica=args.gpus_per_replica, address=args.ray_address, progress=progress)
+    config.validate()
+    return config
+
+
+def backend_spec(name: str | None, cache: str | None, options: dict[str, Any]) -> BackendSpec:
+    """A spec whose cache path means the same file in every replica of this machine: the
+    default and relative paths are made absolute here, on the driver."""
+    from clearft.backends.cache import DEFAULT_CACHE_PATH
+
+    if cache is None and name != "fake":
+        cache = str(Path.cwd() / DEFAULT_CACHE_PATH)
+    elif cache is not None and str(cache).lower() not in ("off", "none", "no", "false", ""):
+        cache = str(Path(cache).resolve())
+    return BackendSpec(name, cache, dict(options))
+
+
+def engine_toolkit(args: argparse.Namespace) -> Any:
+    """For `clearft run`: a pipeline Toolkit whose score stage runs on the chosen engine
+    (None for the local engine: the pipeline's own toolkit)."""
+    if args.engine == "local":
+        return None
+    from clearft.pipeline.toolkit import Toolkit
+
+    engine_cfg = engine_config(args, progress=not args.no_progress)
+
+    def score_on_engine(input_path: Path, output: Path, backend: Any, config: Any) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        from clearft.engines import make_engine
+        from clearft.engines.score import score_file_on_engine
+        from clearft.scoring import make_config
+
+        score_config = make_config(config.preset or "medium", method=config.method, seed=config.seed,
+                                   **config.score_options)
+        spec = backend_spec(config.backend, config.cache, config.backend_options)
+        data = {k: v for k, v in config.data_options.items() if v is not None}
+        with make_engine(engine_cfg) as engine:
+            summary = score_file_on_engine(str(input_path), str(output), spec, score_config, engine,
+                                           progress=config.progress, **data)
+        return {**asdict(summary), "model_id": backend.model_id}
+
+    return Toolkit(score=score_on_engine)

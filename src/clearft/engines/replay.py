@@ -1,0 +1,96 @@
+"""Distribute any model-driven step without rewriting it: record, answer, replay.
+
+A step such as Auto-Correct only talks to models through the backend contract. We run it
+on the driver with *replay* backends: a request already answered gets its answer; any
+other request gets a placeholder error and is noted. The engine's replicas then answer the
+noted requests, and the step runs again. When a pass makes no new request, its output is
+final and every reply in it came from a real model. A step whose next requests depend on
+earlier replies (candidates, then their judging) just takes one more pass per round.
+
+Each pass is cheap (no model on the driver), and the replicas' call cache records every
+answer as it finishes, so a rerun after a crash skips them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from clearft.backends.base import (
+    Completion,
+    GenerateRequest,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+)
+from clearft.engines.base import (
+    BackendProfile,
+    BackendSpec,
+    ChunkResult,
+    Engine,
+    ProfiledBackend,
+    chunked,
+    run_chunks,
+)
+from clearft.engines.steps import Call, RequestStep
+from clearft.errors import ClearftError
+
+T = TypeVar("T")
+PENDING = "pending: not answered yet (replayed after the engine answers it)"
+DEFAULT_REQUESTS_PER_CHUNK = 64
+MAX_PASSES = 8
+
+
+class ReplayBackend(ProfiledBackend):
+    """Answers from `answers` (call key -> result); notes every request it cannot answer."""
+
+    def __init__(self, profile: BackendProfile, answers: Mapping[str, Any], engine: str = "") -> None:
+        super().__init__(profile, engine)
+        self.answers = answers
+        self.pending: dict[str, Call] = {}
+
+    def _lookup(self, kind: str, request: GenerateRequest | LoglikelihoodRequest, missing: Any) -> Any:
+        key = f"{kind}\x1f{request.key()}"
+        if key in self.answers:
+            return self.answers[key]
+        self.pending.setdefault(key, (kind, request))
+        return missing
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
+        return [self._lookup("generate", r, Completion(texts=[], error=PENDING)) for r in requests]
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        return [self._lookup("loglikelihood", r, LoglikelihoodResult(0.0, 0, error=PENDING))
+                for r in requests]
+
+
+def replay_until_complete(
+    work: Callable[[dict[str, ReplayBackend]], T],
+    specs: Mapping[str, BackendSpec],
+    engine: Engine,
+    *,
+    requests_per_chunk: int = DEFAULT_REQUESTS_PER_CHUNK,
+    log: Callable[[str], None] | None = None,
+) -> T:
+    """Run `work(backends by role)` until it asks for nothing unanswered; return that
+    last pass's result. `specs` names a backend per role (e.g. "judge", "candidate")."""
+    profiles = {role: engine.profile(spec) for role, spec in specs.items()}
+    answers: dict[str, dict[str, Any]] = {role: {} for role in specs}
+    for n in range(1, MAX_PASSES + 1):
+        backends = {role: ReplayBackend(profiles[role], answers[role], engine.name) for role in specs}
+        result = work(backends)
+        pending = {role: b.pending for role, b in backends.items() if b.pending}
+        if not pending:
+            return result
+        for role, calls in pending.items():
+            keys = list(calls)
+            if log:
+                log(f"pass {n}: {len(keys)} {role} requests to the {engine.name} engine")
+            key_chunks = chunked(keys, requests_per_chunk)
+            call_chunks = [[calls[k] for k in ks] for ks in key_chunks]
+
+            def store(done: ChunkResult, role: str = role, key_chunks: list[list[str]] = key_chunks) -> None:
+                for key, answer in zip(key_chunks[done.index], done.results, strict=True):
+                    answers[role][key] = answer
+
+            run_chunks(engine, RequestStep(specs[role]), call_chunks, store, log)
+    raise ClearftError(f"the step still asked for new model requests after {MAX_PASSES} passes")

@@ -1,0 +1,49 @@
+"""Not tests: scripted backends shared by the engine tests. They pickle (module-level
+functions), so the same recipe opens the same fake model here and in Ray actors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from clearft.backends.base import GenerateRequest
+from clearft.engines import BackendSpec
+
+
+def _preferred_letter(req: GenerateRequest) -> str:
+    """The judge always prefers the candidate, wherever it stands; reflections say Correct,
+    except on rows whose candidate ends in 0 (so some rows stay uncorrected)."""
+    text = req.messages[-1]["content"]
+    if "Proposed judgment" in text:
+        return "B" if "corrected answer 0" in text else "A"
+    return "A" if "Response (A): corrected answer" in text else "B"
+
+
+def judge_responder(req: GenerateRequest, i: int) -> str:
+    """Candidates: "corrected answer N"; judge verdicts and reflections: see above."""
+    if req.assistant_prefix:  # a letter right after "answer: "
+        return _preferred_letter(req)
+    if "Response (A)" in req.messages[-1]["content"]:
+        return f"explanation: one is right, answer: {_preferred_letter(req)}"
+    return f"corrected answer {len(req.messages[-1]['content']) % 4}"
+
+
+def judge_letters(req: GenerateRequest) -> dict[str, float]:
+    best = _preferred_letter(req)
+    return {c: (-0.05 if c == best else -4.0) for c in "ABC"}
+
+
+FAKE = BackendSpec("fake", "off")
+FAKE_JUDGE = BackendSpec("fake", "off", {"responder": judge_responder, "choice_logprobs": judge_letters})
+
+
+def write_rows(path: Path, n: int) -> Path:
+    rows = [{"id": f"r{i}", "prompt": f"What is {i} plus {i}?", "response": str(2 * i if i % 3 else i)}
+            for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

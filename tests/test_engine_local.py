@@ -1,0 +1,199 @@
+"""The engine contract on the local engine, with the fake backend: the engine runners give
+exactly the reference runners' outputs, resume from the journal, and survive failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clearft.backends.base import GenerateRequest, LoglikelihoodRequest
+from clearft.backends.fake import FakeBackend
+from clearft.correction import CorrectConfig, correct_file
+from clearft.engines import (
+    BackendSpec,
+    ChunkResult,
+    EngineConfig,
+    LocalEngine,
+    make_engine,
+    run_chunks,
+)
+from clearft.engines.base import BackendProfile, BatchStep, chunked
+from clearft.engines.correct import correct_file_on_engine
+from clearft.engines.replay import PENDING, ReplayBackend
+from clearft.engines.score import score_file_on_engine
+from clearft.errors import ClearftError
+from clearft.scoring import make_config, score_file
+from clearft.scoring.result import Usage
+from clearft.scoring.runfile import journal_path
+from tests.test_engine_fakes import (
+    FAKE,
+    FAKE_JUDGE,
+    judge_letters,
+    judge_responder,
+    read_jsonl,
+    write_rows,
+)
+
+
+def test_score_on_the_local_engine_equals_score_file(tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "in.jsonl", 11)
+    config = make_config("base", method="perplexity", batch_size=4)
+    score_file(data, tmp_path / "ref.jsonl", FakeBackend(), config, progress=False)
+    summary = score_file_on_engine(data, tmp_path / "eng.jsonl", FAKE, config, LocalEngine(), progress=False)
+    ref, got = read_jsonl(tmp_path / "ref.jsonl"), read_jsonl(tmp_path / "eng.jsonl")
+    assert got == ref
+    assert len({r["confidence"] for r in got}) > 5  # real, distinct scores, not a constant
+    assert summary.rows == summary.scored == 11
+    assert summary.usage.requests == 11  # one log-likelihood request a row
+    assert not journal_path(tmp_path / "eng.jsonl").exists()
+
+
+def test_bsdetector_scores_do_not_depend_on_the_engine_batching(tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "in.jsonl", 7)
+    ref_cfg = make_config("low", method="bsdetector", similarity="exact", batch_size=7)
+    score_file(data, tmp_path / "ref.jsonl", FakeBackend(), ref_cfg, progress=False)
+    cfg = make_config("low", method="bsdetector", similarity="exact", batch_size=2)
+    score_file_on_engine(data, tmp_path / "eng.jsonl", FAKE, cfg, LocalEngine(), progress=False)
+    assert read_jsonl(tmp_path / "eng.jsonl") == read_jsonl(tmp_path / "ref.jsonl")
+
+
+class StopAfter(LocalEngine):
+    """A local engine that dies (like a killed driver) after `n` chunks."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def map_chunks(self, step: BatchStep, chunks: Sequence[list[Any]]) -> Iterator[ChunkResult]:
+        for i, result in enumerate(super().map_chunks(step, chunks)):
+            if i == self.n:
+                raise KeyboardInterrupt  # not an Exception: nothing retries it
+            yield result
+
+
+def test_a_killed_run_resumes_from_the_journal_without_rescoring(tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "in.jsonl", 10)
+    config = make_config("base", method="perplexity", batch_size=3)
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        score_file_on_engine(data, out, FAKE, config, StopAfter(2), progress=False)
+    assert len(read_jsonl(journal_path(out))) == 6  # two chunks of three were recorded
+    summary = score_file_on_engine(data, out, FAKE, config, LocalEngine(), progress=False)
+    assert summary.reused == 6
+    assert summary.usage.requests == 4  # only the rows the first run never finished
+    score_file(data, tmp_path / "ref.jsonl", FakeBackend(), config, progress=False)
+    assert read_jsonl(out) == read_jsonl(tmp_path / "ref.jsonl")
+
+
+def test_a_journal_of_the_local_runner_is_resumed_by_the_engine_runner(tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "in.jsonl", 6)
+    config = make_config("base", method="perplexity", batch_size=2)
+    out = tmp_path / "out.jsonl"
+    score_file(data, out, FakeBackend(), config, progress=False)
+    # score_file itself is killed at row r4, leaving its journal of the two chunks before it.
+    partial = tmp_path / "half.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        score_file(data, partial, FakeBackend(scorer=_killed_at_r4), config, progress=False)
+    summary = score_file_on_engine(data, partial, FAKE, config, LocalEngine(), progress=False)
+    assert summary.reused == 4
+    assert read_jsonl(partial) == read_jsonl(out)
+
+
+def _killed_at_r4(req: LoglikelihoodRequest) -> float:
+    if "4 plus 4" in req.messages[-1]["content"]:
+        raise KeyboardInterrupt  # the process is stopped, not a row failure
+    return FakeBackend().loglikelihood([req])[0].logprob
+
+
+class FlakyEngine(LocalEngine):
+    """Fails once, mid-job, the way a lost Ray node does."""
+
+    def __init__(self) -> None:
+        super().__init__(EngineConfig(max_attempts=2))
+        self.failed = False
+        self.sent: list[int] = []
+
+    def map_chunks(self, step: BatchStep, chunks: Sequence[list[Any]]) -> Iterator[ChunkResult]:
+        self.sent.append(len(chunks))
+        for i, result in enumerate(super().map_chunks(step, chunks)):
+            if i == 2 and not self.failed:
+                self.failed = True
+                raise ConnectionError("node lost")
+            yield result
+
+
+class Double(BatchStep):
+    def run(self, items: list[Any], usage: Usage) -> list[Any]:
+        usage.requests += len(items)
+        return [2 * x for x in items]
+
+
+def test_run_chunks_resends_only_unfinished_chunks_and_delivers_each_once() -> None:
+    engine = FlakyEngine()
+    chunks = chunked(list(range(10)), 2)
+    got: dict[int, list[Any]] = {}
+
+    def collect(done: ChunkResult) -> None:
+        assert done.index not in got
+        got[done.index] = done.results
+
+    run_chunks(engine, Double(), chunks, collect)
+    assert engine.sent == [5, 3]  # the retry carried only the three unfinished chunks
+    assert [x for i in sorted(got) for x in got[i]] == [2 * x for x in range(10)]
+
+
+def test_run_chunks_gives_up_with_a_clear_error() -> None:
+    class AlwaysFails(LocalEngine):
+        def map_chunks(self, step: BatchStep, chunks: Sequence[list[Any]]) -> Iterator[ChunkResult]:
+            raise ConnectionError("cluster gone")
+            yield  # pragma: no cover
+
+    with pytest.raises(ClearftError, match="failed 3 times; 2 of 2 chunks unfinished"):
+        run_chunks(AlwaysFails(), Double(), [[1], [2]], lambda _r: None)
+
+
+def test_replay_backend_answers_known_requests_and_notes_the_rest() -> None:
+    profile = BackendProfile.of(FakeBackend())
+    known = GenerateRequest([{"role": "user", "content": "hi"}], seed=1)
+    new = GenerateRequest([{"role": "user", "content": "hi"}], seed=2)
+    answer = FakeBackend().generate([known])[0]
+    replay = ReplayBackend(profile, {f"generate\x1f{known.key()}": answer})
+    got = replay.generate([known, new, new])
+    assert got[0] == answer
+    assert got[1].error == PENDING and got[2].error == PENDING
+    assert list(replay.pending.values()) == [("generate", new)]
+    assert replay.capabilities == FakeBackend().capabilities and replay.model_id == "fake-model"
+
+
+def test_correct_on_the_local_engine_equals_correct_file(tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "dropped.jsonl", 9)
+    config = CorrectConfig(batch_size=4)
+    judge = FakeBackend(responder=judge_responder, choice_logprobs=judge_letters)
+    cand = FakeBackend(responder=judge_responder)
+    ref = correct_file(data, tmp_path / "ref.jsonl", judge, config, candidate_backend=cand)
+    passes: list[str] = []
+    got = correct_file_on_engine(data, tmp_path / "eng.jsonl", FAKE_JUDGE, config, LocalEngine(),
+                                 candidate=FAKE_JUDGE, progress=passes.append)
+    assert read_jsonl(tmp_path / "eng.jsonl") == read_jsonl(tmp_path / "ref.jsonl")
+    assert read_jsonl(tmp_path / "eng.uncorrected.jsonl") == read_jsonl(tmp_path / "ref.uncorrected.jsonl")
+    assert (got.replaced, got.judged, got.written, got.left_out) == (ref.replaced, ref.judged, ref.written, ref.left_out)
+    assert ref.replaced > 0  # the scenario exercises real replacements
+    # Candidates first, then their judging: two rounds of engine work, then the final pass.
+    assert [m.split(":")[0] for m in passes if m.startswith("pass")] == ["pass 1", "pass 2"]
+    assert not list(tmp_path.glob(".clearft-correct-*"))  # no temporary files left behind
+
+
+def test_make_engine_validates_its_options() -> None:
+    assert isinstance(make_engine(), LocalEngine)
+    with pytest.raises(ClearftError, match="unknown engine"):
+        make_engine(EngineConfig(engine="spark"))
+    with pytest.raises(ClearftError, match="replicas"):
+        make_engine(EngineConfig(engine="ray", replicas=0))
+
+
+def test_backend_spec_opens_the_named_backend_without_cache_when_off() -> None:
+    backend = BackendSpec("fake", "off").open()
+    assert isinstance(backend, FakeBackend)

@@ -1,0 +1,135 @@
+"""The Ray engine on a local Ray cluster (started here: 2 CPUs, no dashboard, no network
+beyond this machine). With the fake backend it must equal the local runner exactly; with the
+default model (slow) it must too, even when one actor is killed mid-run."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clearft.backends.fake import FakeBackend
+from clearft.correction import CorrectConfig, correct_file
+from clearft.engines import BackendSpec, ChunkResult, EngineConfig
+from clearft.engines.base import BatchStep
+from clearft.engines.correct import correct_file_on_engine
+from clearft.engines.score import score_file_on_engine
+from clearft.scoring import make_config, score_file
+from clearft.scoring.runfile import journal_path
+from tests import test_engine_fakes as engine_helpers
+from tests.test_engine_fakes import (
+    FAKE,
+    FAKE_JUDGE,
+    judge_letters,
+    judge_responder,
+    read_jsonl,
+    write_rows,
+)
+
+ray = pytest.importorskip("ray")
+from clearft.engines.ray_engine import RayEngine  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[None]:
+    import cloudpickle
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}})
+    # The scripted fake backends live in the test package: ship them to the actors by value.
+    cloudpickle.register_pickle_by_value(engine_helpers)
+    yield
+    cloudpickle.unregister_pickle_by_value(engine_helpers)
+    ray.shutdown()
+
+
+def ray_engine(replicas: int = 2) -> RayEngine:
+    return RayEngine(EngineConfig(engine="ray", replicas=replicas, cpus_per_replica=1, progress=False))
+
+
+def test_ray_scores_equal_the_local_runner_row_for_row(cluster: None, tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "in.jsonl", 10)
+    config = make_config("low", method="bsdetector", similarity="exact", batch_size=3)
+    score_file(data, tmp_path / "ref.jsonl", FakeBackend(), config, progress=False)
+    summary = score_file_on_engine(data, tmp_path / "ray.jsonl", FAKE, config, ray_engine(), progress=False)
+    assert read_jsonl(tmp_path / "ray.jsonl") == read_jsonl(tmp_path / "ref.jsonl")
+    assert summary.rows == summary.scored == 10
+    assert summary.usage.requests > 0  # usage came back from the actors
+    assert not journal_path(tmp_path / "ray.jsonl").exists()
+
+
+def test_ray_correct_equals_the_local_correct(cluster: None, tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "dropped.jsonl", 7)
+    config = CorrectConfig(batch_size=3)
+    judge = FakeBackend(responder=judge_responder, choice_logprobs=judge_letters)
+    ref = correct_file(data, tmp_path / "ref.jsonl", judge, config,
+                       candidate_backend=FakeBackend(responder=judge_responder))
+    got = correct_file_on_engine(data, tmp_path / "ray.jsonl", FAKE_JUDGE, config, ray_engine(),
+                                 candidate=FAKE_JUDGE)
+    assert read_jsonl(tmp_path / "ray.jsonl") == read_jsonl(tmp_path / "ref.jsonl")
+    assert got.replaced == ref.replaced > 0
+
+
+def test_cli_score_and_correct_with_engine_ray_equal_the_local_commands(cluster: None, tmp_path: Path) -> None:
+    from clearft.cli.main import main
+
+    data = write_rows(tmp_path / "in.jsonl", 8)
+    common = ["--backend", "fake", "--method", "perplexity", "--batch-size", "3", "--no-progress"]
+    assert main(["score", str(data), "-o", str(tmp_path / "local.jsonl"), *common]) == 0
+    assert main(["score", str(data), "-o", str(tmp_path / "ray.jsonl"), *common,
+                 "--engine", "ray", "--replicas", "2", "--cpus-per-replica", "1"]) == 0
+    assert read_jsonl(tmp_path / "ray.jsonl") == read_jsonl(tmp_path / "local.jsonl")
+    meta = (tmp_path / "ray.jsonl.meta.json").read_text(encoding="utf-8")
+    assert '"engine": "ray"' in meta  # the metadata says where the scores came from
+
+
+class KillOneActor(RayEngine):
+    """Kills (SIGKILL) the actor that returned the first chunk, while the others still run."""
+
+    killed: list[str] = []
+
+    def map_chunks(self, step: BatchStep, chunks: Sequence[list[Any]]) -> Iterator[ChunkResult]:
+        for result in super().map_chunks(step, chunks):
+            if not self.killed:
+                _host, pid = result.worker.rsplit(":", 1)
+                os.kill(int(pid), signal.SIGKILL)
+                self.killed.append(result.worker)
+            yield result
+
+
+@pytest.mark.slow
+def test_real_model_on_ray_survives_a_killed_actor_and_equals_local(
+    cluster: None, shared_data: Path, tmp_path: Path
+) -> None:
+    """12 rows of FPB (30% noise), the cheapest BSDetector preset, the default model."""
+    import csv
+
+    src = shared_data / "robustft" / "fpb" / "noisy" / "noisy30.csv"
+    with src.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[:12]
+    data = tmp_path / "fpb12.csv"
+    with data.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    # One sequence at a time: llama.cpp's parallel slots decode together, and which
+    # sequences share a batch moves their floating-point sums (see bench/results/ray.md).
+    config = make_config("base", method="bsdetector", batch_size=2)
+    spec = BackendSpec("llamacpp", "off", {"concurrency": 1})
+    with spec.open() as backend:
+        score_file(data, tmp_path / "local.jsonl", backend, config, progress=False)
+    engine = KillOneActor(EngineConfig(engine="ray", replicas=2, progress=False))
+    summary = score_file_on_engine(data, tmp_path / "ray.jsonl", spec, config, engine, progress=False)
+
+    local, distributed = read_jsonl(tmp_path / "local.jsonl"), read_jsonl(tmp_path / "ray.jsonl")
+    assert engine.killed  # an actor really died mid-run
+    assert [r["id"] for r in distributed] == [r["id"] for r in local]  # nothing lost or duplicated
+    assert len({r["id"] for r in distributed}) == 12
+    assert [r["confidence"] for r in distributed] == [r["confidence"] for r in local]
+    assert distributed == local
+    assert all(r["confidence"] is not None for r in distributed)
+    assert summary.failed == 0 and summary.rows == 12

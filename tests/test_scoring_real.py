@@ -1,0 +1,37 @@
+"""Every scoring method once for real, with the embedded default model, on 3 FPB rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clearft.data import open_dataset
+from clearft.scoring import make_config, score_examples
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def fpb_rows(shared_data: Path) -> list:
+    return list(open_dataset(shared_data / "robustft" / "fpb" / "noisy" / "noisy30.csv"))[:3]
+
+
+@pytest.mark.parametrize("method", ["perplexity", "ifd", "judge-rating", "self-reflection", "consistency", "bsdetector"])
+def test_method_runs_for_real(method: str, fpb_rows: list, default_backend) -> None:  # type: ignore[no-untyped-def]
+    config = make_config("low", method=method, k=2, sample_max_tokens=16)
+    results = score_examples(fpb_rows, default_backend, config, method=method)
+    assert len(results) == 3
+    for r in results:
+        assert r.error is None, r.error
+        assert r.confidence is not None and 0.0 <= r.confidence <= 1.0
+        assert r.method == method
+        if method in ("consistency", "bsdetector"):
+            assert len(r.evidence["samples"]) == 2
+            assert all(s["answer"] is not None for s in r.evidence["samples"])  # first-line fallback
+        if method in ("self-reflection", "bsdetector"):
+            (reflection,) = r.evidence["reflections"]
+            # the default backend offers log-probabilities: the verdict comes with P(A/B/C)
+            assert reflection["verdict"] == "unknown" or reflection["probs"] is not None
+        if method in ("perplexity", "ifd"):
+            assert r.evidence["perplexity"] > 1.0
