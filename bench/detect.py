@@ -19,7 +19,7 @@ from pathlib import Path
 
 from clearft.data import open_dataset
 from clearft.data.example import Example
-from clearft.filtering import otsu_threshold
+from clearft.filtering import mixture_threshold
 from clearft.scoring import Usage, make_config, score_examples
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -48,7 +48,9 @@ def _from_noise(name: str, rows: int | None, seed: int) -> tuple[list[Example], 
 def subsample(examples: list[Example], truth: list[bool], rows: int | None, seed: int) -> tuple[list[Example], list[bool]]:
     if not rows or rows >= len(examples):
         return examples, truth
-    idx = sorted(random.Random(seed).sample(range(len(examples)), rows))
+    # Not random.Random(seed) itself: RobustFT drew its noisy rows with random.seed(0) and
+    # random.sample, so the same generator would pick only noisy rows.
+    idx = sorted(random.Random(f"clearft-subsample-{seed}").sample(range(len(examples)), rows))
     return [examples[i] for i in idx], [truth[i] for i in idx]
 
 
@@ -123,7 +125,7 @@ def main() -> int:
 
     backend = None
     rows_out = []
-    print("| dataset | rows | noisy | method | settings | AUROC | precision@noise | Otsu drop / precision | failed | s |")
+    print("| dataset | rows | noisy | method | settings | AUROC | precision@noise | auto-filter drop / precision | failed | s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.datasets.split(","):
         rows = args.rows or None
@@ -153,15 +155,15 @@ def main() -> int:
             seconds = time.monotonic() - started
             failed = sum(r.confidence is None for r in results)
             scores = [0.5 if r.confidence is None else r.confidence for r in results]
-            cut = otsu_threshold(scores)
+            cut = mixture_threshold(scores)
             dropped = [s < cut for s in scores]
             n_drop = sum(dropped)
-            otsu_precision = sum(d and t for d, t in zip(dropped, truth, strict=True)) / n_drop if n_drop else float("nan")
+            auto_precision = sum(d and t for d, t in zip(dropped, truth, strict=True)) / n_drop if n_drop else float("nan")
             settings = {"embedding-knn": f"classifier={config.classifier}",
                         "perplexity": "", "ifd": ""}.get(
                 method, f"preset={config.preset} k={config.k} rounds={config.rounds} max_tokens={config.sample_max_tokens} sim={config.similarity}")
             row = (f"| {name} | {len(examples)} | {rate:.0%} | {method} | {settings} | {auroc(scores, truth):.3f} | "
-                   f"{precision_at(scores, truth, rate):.3f} | {n_drop / len(scores):.0%} / {otsu_precision:.3f} | "
+                   f"{precision_at(scores, truth, rate):.3f} | {n_drop / len(scores):.0%} / {auto_precision:.3f} | "
                    f"{failed} | {seconds:.0f} |")
             print(row, flush=True)
             rows_out.append(row)

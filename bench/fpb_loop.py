@@ -50,6 +50,24 @@ def key(record: dict[str, Any]) -> tuple[str, str]:
     return record["question"], record["options"]
 
 
+def partial_summary(run: Path) -> dict[str, Any]:
+    """What a run that has not finished can already tell (state.json + eval_*.json)."""
+    state = json.loads((run / "state.json").read_text()) if (run / "state.json").exists() else {}
+    stages = state.get("stages", {})
+    accuracy = {}
+    for path in sorted(run.glob("eval_*.json")):
+        res = json.loads(path.read_text())
+        accuracy[path.stem.removeprefix("eval_")] = {"accuracy": res["accuracy"], "n": res["n"]}
+    corrections = {name: {k: info.get(k) for k in ("judged", "replaced", "left_out", "reasons")}
+                   for name, info in stages.items() if name.startswith("correct")}
+    return {"stages": stages, "accuracy": accuracy, "corrections": corrections}
+
+
+def timings(run: Path) -> dict[str, float]:
+    path = run / "timings.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train-rows", type=int, default=400)
@@ -61,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=None, help="cap every fine-tune (smoke runs)")
     ap.add_argument("--train-batch-size", type=int, default=None, help="FinetuneConfig.batch_size")
     ap.add_argument("--grad-accum", type=int, default=None, help="FinetuneConfig.grad_accum")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the table from what a (still running or killed) run has finished")
     ap.add_argument("--judge-explain-tokens", type=int, default=128,
                     help="tokens of the judge's written explanation (0: none)")
     args = ap.parse_args(argv)
@@ -85,17 +105,21 @@ def main(argv: list[str] | None = None) -> int:
     config = RunConfig(seed=args.seed, baseline_full=True, finetune=finetune, correct=correct,
                        progress=False)
     started = time.time()
-    summary = run_pipeline(work / "train_noisy.csv", work / "test.csv", work / "run", config,
-                           log=lambda m: print(time.strftime("%H:%M:%S"), m, file=sys.stderr, flush=True))
+    if args.report_only:
+        summary = partial_summary(work / "run")
+    else:
+        summary = run_pipeline(work / "train_noisy.csv", work / "test.csv", work / "run", config,
+                               log=lambda m: print(time.strftime("%H:%M:%S"), m, file=sys.stderr,
+                                                   flush=True))
 
     # (e): the same rows with their clean labels, same settings.
     clean_eval = work / "eval_clean.json"
-    if not clean_eval.exists():
+    if not clean_eval.exists() and not args.report_only:
         print(time.strftime("%H:%M:%S"), "[clean] fine-tune + eval", file=sys.stderr, flush=True)
         model = default_finetune(work / "train_clean.csv", work / "model_clean", config)
         res = default_evaluate(str(model), work / "test.csv", config)
         write_json_atomic(clean_eval, res)
-    clean_res = json.loads(clean_eval.read_text())
+    clean_res = json.loads(clean_eval.read_text()) if clean_eval.exists() else None
     elapsed = time.time() - started
 
     run = work / "run"
@@ -134,20 +158,30 @@ def main(argv: list[str] | None = None) -> int:
     for text, label in labels:
         if label in acc:
             lines.append(f"| {text} | {acc[label]['accuracy']:.3f} | {acc[label]['n']} |")
-    lines.append(f"| (e) fine-tuned on the same rows, clean labels | {clean_res['accuracy']:.3f} | "
-                 f"{clean_res['n']} |")
+        else:
+            lines.append(f"| {text} | not finished by the deadline | |")
+    if clean_res is not None:
+        lines.append(f"| (e) fine-tuned on the same rows, clean labels | {clean_res['accuracy']:.3f} | "
+                     f"{clean_res['n']} |")
+    else:
+        lines.append("| (e) fine-tuned on the same rows, clean labels | not finished by the deadline | |")
     lines += [
         "",
         "| Auto-Filter and Auto-Correct | count |",
         "|---|---|",
         f"| rows dropped by Auto-Filter (scoring method: {summary['stages'].get('score', {}).get('method', 'auto')}) | {len(dropped)} |",
         f"| of which noisy (precision {noisy_dropped / max(1, len(dropped)):.2f}; recall {noisy_dropped / max(1, noisy_total):.2f}) | {noisy_dropped} |",
-        f"| dropped rows whose target Auto-Correct changed | {len(changed)} |",
-        f"| of those, the change restored the clean label | {restored} |",
-        f"| of those, the original target was noisy | {was_noisy} |",
-        f"| why the other dropped rows were not changed | {json.dumps(reasons, sort_keys=True)} |",
+        *([f"| dropped rows whose target Auto-Correct changed | {len(changed)} |",
+           f"| of those, the change restored the clean label | {restored} |",
+           f"| of those, the original target was noisy | {was_noisy} |",
+           f"| why the other dropped rows were not changed | {json.dumps(reasons, sort_keys=True)} |"]
+          if "correct" in summary["stages"] else ["| Auto-Correct | not finished by the deadline |"]),
         "",
-        f"Wall time, all stages: {elapsed / 60:.0f} min (stage times in `{run / 'timings.json'}`).",
+        ("Partial: written with --report-only while the run was still going; rerun the command "
+         "without it to finish (finished stages are skipped)." if args.report_only else
+         f"Wall time, all stages: {elapsed / 60:.0f} min."),
+        "",
+        "Stage wall times (s): `" + json.dumps(timings(run)) + "`",
         "",
         "```",
         summary_table(summary),

@@ -111,8 +111,13 @@ def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_generate_returns_text_and_token_counts(default_backend: Any) -> None:
-    out = default_backend.generate([GenerateRequest(CHAT, max_tokens=16), GenerateRequest(CHAT, n=2, max_tokens=8, temperature=1.0)])
-    assert [len(c.texts) for c in out] == [1, 2]
+    out = default_backend.generate([
+        GenerateRequest(CHAT, max_tokens=16),
+        GenerateRequest(CHAT, n=2, max_tokens=8, temperature=1.0),
+        GenerateRequest(CHAT, n=3, max_tokens=8),
+    ])
+    assert [len(c.texts) for c in out] == [1, 2, 3]
+    assert len(set(out[2].texts)) == 1 and out[2].completion_tokens <= 8  # greedy: one decode
     assert all(c.ok for c in out)
     assert out[0].texts[0].strip()
     assert 0 < out[0].completion_tokens <= 16 and out[0].prompt_tokens > 5

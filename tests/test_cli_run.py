@@ -53,11 +53,15 @@ def test_finetune_flags_reach_the_config(tmp_path):
 
     args = build_parser().parse_args(["run", "in.jsonl", "-o", "r", "--epochs", "2", "--lora-r", "8",
                                       "--finetune-set", "lora_dropout=0.1", "--eta", "0.9",
-                                      "--judge-samples", "5", "--seed", "7", "--iterations", "2"])
+                                      "--judge-samples", "5", "--seed", "7", "--iterations", "2",
+                                      "--finetune-command", "mytrain --data {data} --out {output}",
+                                      "--fraction", "0.3", "--method", "bsdetector"])
     config = build_config(args)
     assert config.finetune == {"epochs": 2.0, "lora_r": 8, "lora_dropout": 0.1}
     assert config.correct.eta == 0.9 and config.correct.samples == 5 and config.correct.seed == 7
     assert config.iterations == 2
+    assert config.finetune_command == "mytrain --data {data} --out {output}"
+    assert config.fraction == 0.3 and config.method == "bsdetector"
 
 
 def test_correct_command_writes_corrected_rows(tmp_path, monkeypatch, capsys):

@@ -148,3 +148,21 @@ def test_any_text_records_round_trip_through_a_datasets_folder(records, tmp_path
     path = tmp_path / "folder"
     assert write_records(path, records, file_type="hf") == len(records)
     assert read_back(path, "hf") == records
+
+
+def test_an_option_the_backend_does_not_take_is_an_error_not_a_traceback(tmp_path, capsys):
+    data = CORPUS / "escaped_control_chars.jsonl"
+    code = main(["score", str(data), "-o", str(tmp_path / "out.jsonl"), *SCORE, "--base-url", "http://x"])
+    assert code == 1
+    assert "the 'fake' backend does not take the option(s) base_url" in capsys.readouterr().err
+
+
+def test_the_fake_backend_takes_a_model_name_like_real_backends(tmp_path, capsys):
+    """`clearft run --candidate-backend fake` names the fine-tuned model folder: it must work
+    from the command line, and keep the two models' calls apart in the cache."""
+    from clearft.backends.fake import FakeBackend
+
+    assert FakeBackend(model="runs/model_filtered").model_id == "fake-model:runs/model_filtered"
+    assert FakeBackend().model_id == "fake-model"
+    data = CORPUS / "escaped_control_chars.jsonl"
+    assert main(["score", str(data), "-o", str(tmp_path / "out.jsonl"), *SCORE, "--model", "m"]) == 0

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,8 @@ def read_calls(path: Path) -> Counter[str]:
 
 
 def kill_and_resume(
-    args_for: callable, out_of: callable, workdir: Path, kills: int, delay: float, seed: int,
+    args_for: Callable[[Path], list[str]], out_of: Callable[[Path], Path], workdir: Path,
+    kills: int, delay: float, seed: int,
 ) -> dict[str, int]:
     """Run the command uninterrupted once (the reference), then in fresh folders: start it,
     SIGKILL it after a random time, start it again, ... until it finishes; repeat until
@@ -128,7 +130,8 @@ def kill_and_resume(
     baseline = read_calls(ref_log)
     assert baseline, "the reference run made no model calls"
 
-    stats = {"kills": 0, "runs": 0, "chains": 0, "redone": 0, "allowed": 0}
+    stats = {"kills": 0, "runs": 0, "chains": 0, "redone": 0, "allowed": 0,
+             "calls_uninterrupted": sum(baseline.values())}
     while stats["kills"] < kills:
         stats["chains"] += 1
         run_dir = workdir / f"chain{stats['chains']}"

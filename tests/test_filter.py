@@ -14,6 +14,7 @@ from clearft.filtering import (
     decide,
     filter_file,
     fraction_threshold,
+    mixture_threshold,
     otsu_threshold,
 )
 
@@ -45,7 +46,20 @@ def test_choose_threshold_precedence() -> None:
     cut, how = choose_threshold(scores, fraction=1 / 3)
     assert 0.1 < cut < 0.2 and "33%" in how
     assert "median" in choose_threshold(scores, rule="median")[1]
-    assert "Otsu" in choose_threshold(scores)[1]
+    assert "Otsu" in choose_threshold(scores, rule="otsu")[1]
+    assert "mixture" in choose_threshold(scores)[1]
+
+
+def test_mixture_cut_follows_the_size_of_the_low_group() -> None:
+    import random
+
+    rng = random.Random(0)
+    scores = [min(1.0, max(0.0, rng.gauss(0.1, 0.05))) for _ in range(20)]
+    scores += [min(1.0, max(0.0, rng.gauss(0.7, 0.15))) for _ in range(80)]
+    cut = mixture_threshold(scores)
+    dropped = sum(s < cut for s in scores)
+    assert 15 <= dropped <= 25  # about the 20 low rows, not half
+    assert mixture_threshold([0.4] * 10) == -math.inf
 
 
 def test_decide_reasons_include_failed_rows() -> None:

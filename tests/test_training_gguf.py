@@ -29,28 +29,31 @@ def test_permute_qk_is_undone_by_transformers_gguf_reader(n_head: int, n_kv: int
 
 
 @pytest.mark.slow
-def test_exported_base_model_matches_the_original_gguf(tmp_path: Path) -> None:
-    """The plain copy of the embedded model, exported back to GGUF, answers like the original
-    (same greedy text; first-token log-probabilities within llama.cpp's Q4 kernel noise)."""
+def test_exported_gguf_answers_like_the_weights_it_came_from(tmp_path: Path) -> None:
+    """The plain copy of the embedded model, exported to an f32 GGUF, gives in llama.cpp the
+    greedy text and first-token log-probabilities that transformers gives on the same weights.
+    (The original Q4_1 file is no reference: llama.cpp's Q4 kernels shift its answers.)"""
     from clearft.backends.base import GenerateRequest
     from clearft.backends.registry import load_backend
     from clearft.models import default_gguf_path
     from clearft.training import ensure_base_model
     from clearft.training.gguf_export import export_gguf
 
-    out = export_gguf(ensure_base_model(), default_gguf_path(), tmp_path / "base.gguf", "f32")
+    plain = ensure_base_model()
+    out = export_gguf(plain, default_gguf_path(), tmp_path / "base.gguf", "f32")
     req = GenerateRequest(messages=[{"role": "user", "content": "What is the capital of France?"}],
                           max_tokens=8, top_logprobs=5)
     replies = []
-    for options in ({}, {"model": str(out)}):
-        backend = load_backend("llamacpp", **options)
+    for name, options in (("transformers", {"model": str(plain)}), ("llamacpp", {"model": str(out)})):
+        backend = load_backend(name, **options)
         try:
             replies.append(backend.generate([req])[0])
         finally:
             backend.close()
-    original, exported = replies
-    assert original.ok and exported.ok
-    assert exported.texts[0].split()[:1] == original.texts[0].split()[:1]
-    assert original.first_token_logprobs and exported.first_token_logprobs
-    top = max(original.first_token_logprobs[0], key=original.first_token_logprobs[0].get)
-    assert abs(exported.first_token_logprobs[0][top] - original.first_token_logprobs[0][top]) < 0.3
+    reference, exported = replies
+    assert reference.ok and exported.ok
+    assert exported.texts[0].strip() == reference.texts[0].strip()
+    assert reference.first_token_logprobs and exported.first_token_logprobs
+    ref, got = reference.first_token_logprobs[0], exported.first_token_logprobs[0]
+    top = max(ref, key=lambda token: ref[token])
+    assert abs(got[top] - ref[top]) < 0.05

@@ -169,10 +169,7 @@ class CachedBackend(Backend):
     def close(self) -> None:
         self.inner.close()
         with self._lock:
-            try:
-                self._db.close()
-            except sqlite3.ProgrammingError:
-                pass
+            self._db.close()  # closing twice is harmless
 
     # -- storage -------------------------------------------------------------------
 

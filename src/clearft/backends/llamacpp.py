@@ -232,12 +232,25 @@ class LlamaCppBackend(Backend):
         return self._model_id
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
-        jobs = [(r, req, i) for r, req in enumerate(requests) for i in range(req.n)]
+        # Greedy samples are identical whatever the seed: decode one, copy it n times.
+        jobs = [
+            (r, req, i)
+            for r, req in enumerate(requests)
+            for i in range(1 if req.temperature <= 0 else req.n)
+        ]
         results = map_in_threads(self._one_sample, jobs, self.concurrency)
         by_request: list[list[Completion]] = [[] for _ in requests]
         for (r, _, _), c in zip(jobs, results, strict=True):
             by_request[r].append(c)
-        return [merge_samples(req, by_request[r]) for r, req in enumerate(requests)]
+        out = []
+        for r, req in enumerate(requests):
+            samples = by_request[r]
+            merged = merge_samples(req, samples * req.n if len(samples) < req.n else samples)
+            if len(samples) < req.n:  # copies cost nothing: count the one decode
+                merged.prompt_tokens = samples[0].prompt_tokens
+                merged.completion_tokens = samples[0].completion_tokens
+            out.append(merged)
+        return out
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         return map_in_threads(self._one_loglikelihood, list(requests), self.concurrency)

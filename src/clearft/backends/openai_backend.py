@@ -165,6 +165,7 @@ class OpenAIBackend(Backend):
         return f"{self.base_url}|{self.model}"
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
+        jobs: list[tuple[int, GenerateRequest, int | None]]
         if self.group_samples:
             jobs = [(r, req, None) for r, req in enumerate(requests)]
         else:

@@ -9,16 +9,17 @@ import sys
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "filter", help="keep rows whose confidence clears a threshold; dropped rows go to a side file",
-        description="Threshold: --threshold, else --fraction to drop, else automatic (Otsu's cut "
-                    "between the low and high scores; --rule median drops the lower half as the "
-                    "paper did). Rows that failed scoring are dropped unless --keep-failed.",
+        description="Threshold: --threshold, else --fraction to drop, else automatic (--rule auto: "
+                    "where a two-Gaussian mixture fitted to the scores tips from the low group to "
+                    "the high one; otsu: Otsu's cut; median: drop the lower half as the paper did). "
+                    "Rows that failed scoring are dropped unless --keep-failed.",
     )
     p.add_argument("scored", help="output of `clearft score`")
     p.add_argument("-o", "--output", required=True, help="where to write the kept rows")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--threshold", type=float, default=None, help="drop rows with confidence below this")
     g.add_argument("--fraction", type=float, default=None, help="drop this fraction of rows, lowest first (the paper: 0.5)")
-    p.add_argument("--rule", choices=["auto", "median"], default="auto",
+    p.add_argument("--rule", choices=["auto", "otsu", "median"], default="auto",
                    help="the automatic threshold when neither --threshold nor --fraction is given")
     p.add_argument("--dropped", default=None, help="side file of dropped rows (default: <stem>.dropped.<ext> beside -o)")
     p.add_argument("--keep-failed", action="store_true", help="keep rows that failed scoring instead of dropping them")

@@ -90,22 +90,23 @@ def score_file_on_engine(
         log(f"resuming: {summary.reused} rows already scored in {jpath}")
     chunks = chunked([ex for ex in ds if _row_key(ex) not in results], config.batch_size)
     journal = Journal(jpath, fp)
-    written = 0
+    from tqdm import tqdm
+
+    bar = tqdm(total=n_rows, initial=summary.reused, unit="row", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True, desc=f"score ({method}, {engine.name})")
 
     def record(done: ChunkResult) -> None:
-        nonlocal written
         batch = chunks[done.index]
         journal.append([(_row_key(ex), r) for ex, r in zip(batch, done.results, strict=True)])
         for ex, r in zip(batch, done.results, strict=True):
             results[_row_key(ex)] = r.columns()
         summary.usage.merge(done.usage)
-        written += len(batch)
-        if progress:
-            log(f"score ({method}, {engine.name}): {summary.reused + written}/{n_rows} rows")
+        bar.update(len(batch))
 
     try:
         run_chunks(engine, ScoreStep(backend, config, method), chunks, record, log)
     finally:
+        bar.close()
         journal.close()
 
     records = []

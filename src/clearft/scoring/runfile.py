@@ -9,6 +9,7 @@ remove the journal.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -67,18 +68,49 @@ def load_journal(path: Path, fp: str) -> dict[str, dict[str, Any]]:
     return done
 
 
+def index_journal(path: Path, fp: str) -> dict[str, int]:
+    """Like load_journal, but where each finished row's line starts instead of its columns:
+    a few dozen bytes a row in memory, however much evidence the row carries."""
+    where: dict[str, int] = {}
+    if not path.exists():
+        return where
+    offset = 0
+    with path.open("rb") as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                entry = None  # a torn last line
+            if isinstance(entry, dict) and entry.get("fingerprint") == fp:
+                where[entry["key"]] = offset
+            offset += len(line)
+    return where
+
+
 class Journal:
     def __init__(self, path: Path, fp: str) -> None:
         self.path, self.fp = path, fp
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = self.path.open("a", encoding="utf-8")
+        self._f = self.path.open("ab")  # positioned at the end: tell() gives each line's offset
+        if self._f.tell() > 0:
+            # A kill mid-write can leave a torn last line: start a fresh one, or the next
+            # entry would be glued to the fragment and lost to a later resume.
+            with self.path.open("rb") as f:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    self._f.write(b"\n")
 
-    def append(self, items: list[tuple[str, ScoreResult]]) -> None:
+    def append(self, items: list[tuple[str, ScoreResult]]) -> list[int]:
+        """Write finished rows (flushed and fsynced); returns where each line starts."""
+        offsets = []
         for key, result in items:
-            self._f.write(json.dumps({"fingerprint": self.fp, "key": key, "result": result.columns()},
-                                     ensure_ascii=False, default=str) + "\n")
+            offsets.append(self._f.tell())
+            line = json.dumps({"fingerprint": self.fp, "key": key, "result": result.columns()},
+                              ensure_ascii=False, default=str) + "\n"
+            self._f.write(line.encode("utf-8"))
         self._f.flush()
         os.fsync(self._f.fileno())
+        return offsets
 
     def close(self) -> None:
         self._f.close()
@@ -141,19 +173,22 @@ def score_file(
         return summary
 
     usage = summary.usage
-    # Finished rows' columns as compact JSON text, not dicts: a dict with its evidence costs
-    # several KB a row, which grew memory with the dataset (bench/load.py). JSON also makes a
-    # fresh run's output equal to a resumed one's, whose results come back from the journal.
+    # Finished rows are not held in memory (a row's columns with their evidence cost a few KB,
+    # which grew memory with the dataset: bench/load.py). Rows scored through the journal are
+    # kept as offsets into it and read back while the output is written; dataset methods,
+    # which score every row at once anyway, as compact JSON text. Either way a fresh run's
+    # output is the JSON round trip a resumed run's is.
     results: dict[str, str] = {}
+    in_journal: dict[str, int] = {}
+    jpath = journal_path(output)
     if method in DATASET_METHODS:
         examples = list(ds)  # cross-validation needs every row at once
         for ex, r in zip(examples, score_examples(examples, None, config, usage, method=method), strict=True):
             results[_row_key(ex)] = _compact(r.columns())
     else:
         fp = fingerprint(config, method, model)
-        jpath = journal_path(output)
-        results = {key: _compact(columns) for key, columns in load_journal(jpath, fp).items()}
-        summary.reused = sum(1 for ex in ds if _row_key(ex) in results)
+        in_journal = index_journal(jpath, fp)
+        summary.reused = sum(1 for ex in ds if _row_key(ex) in in_journal)
         if summary.reused:
             log(f"resuming: {summary.reused} rows already scored in {jpath}")
         journal = Journal(jpath, fp)
@@ -167,26 +202,32 @@ def score_file(
         bar = tqdm(total=n_rows, initial=summary.reused, unit="row", file=sys.stderr,
                    disable=not progress, dynamic_ncols=True, desc=f"score ({method})")
         try:
-            todo = (ex for ex in ds if _row_key(ex) not in results)
+            todo = (ex for ex in ds if _row_key(ex) not in in_journal)
             for batch in _batches(todo, config.batch_size):
                 scored = score_examples(batch, model, config, usage, similarity, method)
-                journal.append([(_row_key(ex), r) for ex, r in zip(batch, scored, strict=True)])
-                for ex, r in zip(batch, scored, strict=True):
-                    results[_row_key(ex)] = _compact(r.columns())
+                keys = [_row_key(ex) for ex in batch]
+                offsets = journal.append(list(zip(keys, scored, strict=True)))
+                in_journal.update(zip(keys, offsets, strict=True))
                 bar.update(len(batch))
                 bar.set_postfix(tokens=usage.prompt_tokens + usage.completion_tokens, refresh=False)
         finally:
             bar.close()
             journal.close()
 
-    def records() -> Iterator[dict[str, Any]]:  # streamed to the writer, never all in memory
+    def records(journal_file: Any) -> Iterator[dict[str, Any]]:  # streamed to the writer
         for ex in ds:
-            columns = json.loads(results[_row_key(ex)])
+            key = _row_key(ex)
+            if key in in_journal:
+                journal_file.seek(in_journal[key])
+                columns = json.loads(journal_file.readline())["result"]
+            else:
+                columns = json.loads(results[key])
             summary.failed += columns.get("clearft_error") is not None
             summary.unknown_outputs += int((columns.get("clearft_evidence") or {}).get("unknown", 0) or 0)
             yield {**ex.record, **columns}
 
-    written = write_records(str(output), records(), file_type=output_file_type)
+    with (jpath.open("rb") if in_journal else contextlib.nullcontext()) as journal_file:
+        written = write_records(str(output), records(journal_file), file_type=output_file_type)
     summary.scored = written - summary.failed
     summary.seconds = time.monotonic() - started
     _write_meta(output, input, method, config, model, summary)

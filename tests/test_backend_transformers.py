@@ -1,0 +1,70 @@
+"""The transformers backend on the embedded GGUF (de-quantized by transformers), and its
+agreement with the llama.cpp backend on log-likelihoods of the same weights (slow)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from clearft.backends.base import GenerateRequest, LoglikelihoodRequest
+from clearft.backends.transformers_backend import cut_at_stop, plain_prompt
+
+CHAT = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def test_cut_at_stop_cuts_at_the_earliest_stop() -> None:
+    assert cut_at_stop("abc. def\nghi", [".", "\n"]) == "abc"
+    assert cut_at_stop("abc", ["x", ""]) == "abc"
+
+
+def test_plain_prompt_for_models_without_a_template() -> None:
+    assert plain_prompt([{"role": "user", "content": "hi"}]) == "user: hi\n\nassistant:"
+
+
+@pytest.fixture(scope="module")
+def hf() -> Iterator[Any]:
+    pytest.importorskip("torch")
+    from clearft.backends.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend(batch_size=4)
+    yield backend
+    backend.close()
+
+
+@pytest.mark.slow
+def test_generate_greedy_batched_and_seeded(hf: Any) -> None:
+    other = [{"role": "user", "content": "Say hello."}]
+    batch = hf.generate([GenerateRequest(CHAT, max_tokens=8, n=2), GenerateRequest(other, max_tokens=8)])
+    alone = hf.generate([GenerateRequest(other, max_tokens=8)])
+    assert batch[1].texts == alone[0].texts  # left padding does not change greedy output
+    assert batch[0].texts[0] == batch[0].texts[1] and batch[0].texts[0].strip()
+    req = GenerateRequest(CHAT, n=2, temperature=1.0, max_tokens=8, seed=3)
+    first = hf.generate([req])[0].texts
+    assert hf.generate([req.single(1)])[0].texts == [first[1]]
+
+
+@pytest.mark.slow
+def test_top_logprobs_and_assistant_prefix(hf: Any) -> None:
+    req = GenerateRequest(CHAT, max_tokens=2, top_logprobs=3, assistant_prefix="The capital of France is")
+    comp = hf.generate([req])[0]
+    top = comp.first_token_logprobs[0]
+    assert len(top) == 3 and max(top, key=top.get) == " Paris"
+
+
+@pytest.mark.slow
+def test_loglikelihood_is_sane_and_matches_llamacpp(hf: Any, default_backend: Any) -> None:
+    reqs = [
+        LoglikelihoodRequest(CHAT, "The capital of France is Paris."),
+        LoglikelihoodRequest(CHAT, "The capital of France is Banana."),
+        LoglikelihoodRequest(CHAT, " Paris", assistant_prefix="The capital of France is"),
+    ]
+    exact = hf.loglikelihood(reqs)
+    assert exact[0].logprob > exact[1].logprob
+    assert hf.loglikelihood(reqs[1:2])[0].logprob == pytest.approx(exact[1].logprob, abs=1e-3)
+    # Same weights, llama.cpp's quantized activations: close, not equal.
+    forced = default_backend.loglikelihood(reqs)
+    for a, b in zip(exact, forced, strict=True):
+        assert a.n_tokens == b.n_tokens
+        assert a.logprob == pytest.approx(b.logprob, abs=0.15 * a.n_tokens + 0.1)
