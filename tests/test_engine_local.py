@@ -197,3 +197,17 @@ def test_make_engine_validates_its_options() -> None:
 def test_backend_spec_opens_the_named_backend_without_cache_when_off() -> None:
     backend = BackendSpec("fake", "off").open()
     assert isinstance(backend, FakeBackend)
+
+
+def test_backend_spec_paths_are_made_absolute_for_replicas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clearft.engines.options import backend_spec
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.gguf").write_bytes(b"")
+    spec = backend_spec("llamacpp", None, {"model": "model.gguf", "concurrency": 2})
+    assert spec.cache == str(tmp_path / ".clearft-cache" / "calls.sqlite")
+    assert spec.options == {"model": str(tmp_path / "model.gguf"), "concurrency": 2}
+    assert backend_spec("llamacpp", "off", {}).cache == "off"
+    assert backend_spec("llamacpp", "c.sqlite", {}).cache == str(tmp_path / "c.sqlite")
+    assert backend_spec("fake", None, {}).cache is None  # the fake backend is never cached
+    assert backend_spec("openai", None, {"model": "gpt-4o-mini"}).options == {"model": "gpt-4o-mini"}

@@ -157,6 +157,20 @@ def map_in_threads(fn: Callable[[Any], Any], items: Sequence[Any], workers: int)
 # The backend
 
 
+def default_threads() -> int:
+    """Half the cores (at least 1), or CLEARFT_LLAMA_THREADS.
+
+    ggml's threads wait for each other at every layer; when the machine is shared and a
+    thread gets descheduled, the others stall. Measured on the 2-core sandbox under load:
+    2 threads gave 0.3-1.2 tokens/s, 1 thread 9-10.5 tokens/s. Uncontended, all cores
+    would be somewhat faster, but the loss there is small and the loss here is 10-40x.
+    """
+    env = os.environ.get("CLEARFT_LLAMA_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 def start_server(
     model_path: str | Path,
     parallel: int,
@@ -172,7 +186,7 @@ def start_server(
     params.model.path = str(model_path)
     params.n_parallel = parallel
     params.n_ctx = context * parallel  # llama.cpp splits n_ctx evenly between slots
-    n_threads = threads or os.cpu_count() or 1
+    n_threads = threads or default_threads()
     params.cpuparams.n_threads = n_threads
     params.cpuparams_batch.n_threads = n_threads
     params.warmup = False

@@ -173,7 +173,7 @@ def read_json(path: Path) -> Iterator[Item]:
             raise DataError(str(path), line, None, TOO_DEEP) from None
         bad_field = unencodable_field(value) if isinstance(value, dict) and surrogates else None
         if bad_field is not None:
-            yield BadRow(line, bad_field, LONE_SURROGATE, value)
+            yield BadRow(line, bad_field, LONE_SURROGATE, json.dumps(value))  # escaped: writable
         elif isinstance(value, dict):
             yield Row(line, value)
         else:

@@ -31,15 +31,19 @@ def engine_config(args: argparse.Namespace, progress: bool = True) -> EngineConf
 
 
 def backend_spec(name: str | None, cache: str | None, options: dict[str, Any]) -> BackendSpec:
-    """A spec whose cache path means the same file in every replica of this machine: the
-    default and relative paths are made absolute here, on the driver."""
+    """A spec whose paths mean the same files in every replica: the default cache and
+    relative cache and model paths are made absolute here, on the driver."""
     from clearft.backends.cache import DEFAULT_CACHE_PATH
 
     if cache is None and name != "fake":
         cache = str(Path.cwd() / DEFAULT_CACHE_PATH)
     elif cache is not None and str(cache).lower() not in ("off", "none", "no", "false", ""):
         cache = str(Path(cache).resolve())
-    return BackendSpec(name, cache, dict(options))
+    options = dict(options)
+    model = options.get("model")
+    if isinstance(model, str) and not Path(model).is_absolute() and Path(model).exists():
+        options["model"] = str(Path(model).resolve())  # replicas may not share our directory
+    return BackendSpec(name, cache, options)
 
 
 def engine_toolkit(args: argparse.Namespace) -> Any:
