@@ -46,6 +46,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--fraction", type=float, default=None, help="drop this fraction, lowest first (0.5)")
     g.add_argument("--threshold", type=float, default=None, help="drop rows with confidence below this")
     g.add_argument("--auto-threshold", action="store_true", help="let the filter choose the cut")
+    g.add_argument("--cross-fit", type=int, default=0, metavar="K",
+                   help="score each row by a model fine-tuned on the other K-1 folds (RUN_DIR/crossfit/); "
+                        "the fold models also write candidates for kept rows (see `clearft score --help`)")
+    g.add_argument("--cross-fit-parts", default="label-prob",
+                   help="cross-fit scores: label-prob (default), bsdetector, or both comma-separated")
     g = p.add_argument_group("fine-tune")
     for flag, (field, kind) in FINETUNE_FLAGS.items():
         g.add_argument(flag, dest=f"ft_{field}", type=kind, default=None, help=f"FinetuneConfig.{field}")
@@ -102,6 +107,7 @@ def build_config(args: argparse.Namespace) -> Any:
         data_options={k: v for k, v in data_options(args).items() if v is not None},
         method=args.method, preset=args.preset, fraction=args.fraction, threshold=args.threshold,
         auto_threshold=args.auto_threshold, finetune=finetune_overrides(args),
+        cross_fit=args.cross_fit, cross_fit_parts=[x.strip() for x in args.cross_fit_parts.split(",") if x.strip()],
         finetune_command=args.finetune_command, base_model=args.base_model,
         correct=correct_config(args, seed=args.seed), correct_all=args.correct_all,
         iterations=args.iterations, baseline_full=args.baseline_full,
@@ -121,6 +127,14 @@ def score_estimate(args: argparse.Namespace, config: Any) -> dict[str, Any] | No
     try:
         sc = make_config(config.preset or "medium", method=config.method, seed=config.seed,
                          **config.score_options)
+        if config.cross_fit:
+            from clearft.scoring.crossfit import CrossFitConfig, crossfit_score_file
+
+            cf = CrossFitConfig(folds=config.cross_fit, parts=tuple(config.cross_fit_parts), seed=config.seed,
+                                finetune={"seed": config.seed, **config.finetune})
+            est, _ = crossfit_score_file(args.input, str(Path(args.output) / "scored.dry-run"), cf, sc,
+                                         dry_run=True, **config.data_options)
+            return {"method": "crossfit", "estimate": est}
         summary = score_file(args.input, str(Path(args.output) / "scored.dry-run"),
                              lambda: open_backend(config.backend, cache="off", **config.backend_options),
                              sc, dry_run=True, progress=False, log=lambda _m: None,

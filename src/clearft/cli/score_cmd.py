@@ -42,6 +42,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, default=None, help="sampling seed (0)")
     g.add_argument("--batch-size", type=int, default=None, help="rows per batched backend call (16)")
     g.add_argument("--dry-run", action="store_true", help="print the model calls and tokens the run would take, then stop")
+    g = p.add_argument_group("cross-fitting (score each row by a model that never saw it)")
+    g.add_argument("--cross-fit", type=int, default=0, metavar="K",
+                   help="split the rows into K folds (stratified by label), fine-tune a LoRA on K-1 folds and "
+                        "score the held-out fold with it; fold models resume from OUTPUT.crossfit/")
+    g.add_argument("--cross-fit-parts", default="label-prob",
+                   help="label-prob (default: the fold model's probability of the given target), "
+                        "bsdetector (consistency + self-reflection by the fold model), or both comma-separated")
+    g.add_argument("--cross-fit-weight", type=float, default=None,
+                   help="weight of label-prob against bsdetector when both parts are on (0.8; measured in "
+                        "bench/results/crossfit.md)")
+    g.add_argument("--cross-fit-dir", default=None, help="where fold models go (default OUTPUT.crossfit/)")
+    g.add_argument("--cross-fit-set", action="append", default=[], metavar="KEY=JSON",
+                   help="a fine-tuning setting of the fold models, e.g. --cross-fit-set max_steps=20 "
+                        "(default: LoRA r=16, lr 1e-3, batch 16, one epoch, device auto)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_data_args(p)
     add_backend_args(p)
@@ -65,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
 
         return open_backend(args.backend, cache=args.cache, **backend_options(args))
 
+    if args.cross_fit:
+        return run_cross_fit(args, config)
     if args.engine != "local":
         from clearft.engines import make_engine
         from clearft.engines.options import backend_spec, engine_config
@@ -81,4 +97,43 @@ def run(args: argparse.Namespace) -> int:
                              progress=not args.no_progress)
     for line in summary.lines():
         print(line, file=sys.stderr if not args.dry_run else sys.stdout)
+    return 0
+
+
+def run_cross_fit(args: argparse.Namespace, config: object) -> int:
+    import json
+
+    from clearft.cli.common import data_options
+    from clearft.errors import ClearftError
+    from clearft.scoring.crossfit import (
+        DEFAULT_LABEL_WEIGHT,
+        CrossFitConfig,
+        crossfit_score_file,
+        default_opener,
+    )
+
+    finetune: dict[str, object] = {"progress": not args.no_progress}
+    for item in args.cross_fit_set:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ClearftError(f"--cross-fit-set wants KEY=VALUE, got {item!r}")
+        try:
+            finetune[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            finetune[key.strip()] = raw
+    cf = CrossFitConfig(
+        folds=args.cross_fit, parts=tuple(x.strip() for x in args.cross_fit_parts.split(",") if x.strip()),
+        label_weight=DEFAULT_LABEL_WEIGHT if args.cross_fit_weight is None else args.cross_fit_weight,
+        seed=args.seed or 0, finetune=finetune,
+    )
+    # Fold models are served by the backend asked for, unless it is the default (llama.cpp
+    # serves the GGUF finetune writes; transformers the merged folder otherwise).
+    backend = args.backend if args.backend != "llamacpp" else None
+    _, lines = crossfit_score_file(
+        args.input, args.output, cf, config, work_dir=args.cross_fit_dir,  # type: ignore[arg-type]
+        open_model=default_opener(backend, args.cache), output_file_type=args.output_file_type,
+        dry_run=args.dry_run, log=lambda m: print(m, file=sys.stderr), **data_options(args),
+    )
+    for line in lines:
+        print(line, file=sys.stdout if args.dry_run else sys.stderr)
     return 0

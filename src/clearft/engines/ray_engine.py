@@ -58,12 +58,16 @@ class ReplicaWorker:
             self.step.close()
 
 
-def _profile(spec: BackendSpec) -> BackendProfile:
-    backend = spec.open()
-    try:
-        return BackendProfile.of(backend)
-    finally:
-        backend.close()
+class Profiler:
+    """An actor that opens a backend and describes it. It is killed afterwards rather than
+    closing the backend: closing a llama.cpp server right after it started was seen to
+    hang in its C++ destructor (a Ray task doing so never returned)."""
+
+    def __init__(self, spec: BackendSpec) -> None:
+        self.backend = spec.open()
+
+    def profile(self) -> BackendProfile:
+        return BackendProfile.of(self.backend)
 
 
 class RayEngine(Engine):
@@ -95,8 +99,11 @@ class RayEngine(Engine):
     def profile(self, spec: BackendSpec) -> BackendProfile:
         # Opened where replicas run (a GPU node, maybe), not on the driver.
         ray = self.connect()
-        task = ray.remote(**self._resources())(_profile)
-        profile: BackendProfile = ray.get(task.remote(spec))
+        actor = ray.remote(**self._resources())(Profiler).remote(spec)
+        try:
+            profile: BackendProfile = ray.get(actor.profile.remote())
+        finally:
+            ray.kill(actor, no_restart=True)
         return profile
 
     def map_chunks(self, step: BatchStep, chunks: Sequence[list[Any]]) -> Iterator[ChunkResult]:

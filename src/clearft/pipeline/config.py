@@ -34,6 +34,11 @@ class RunConfig:
     fraction: float | None = None
     threshold: float | None = None
     auto_threshold: bool = False
+    # Cross-fitted scoring (issue 8): K > 1 fine-tunes K fold models (RUN_DIR/crossfit/) and
+    # scores each row by the model that never saw it; Auto-Correct then asks those fold
+    # models for candidates of the kept rows that M1 trained on. 0: score with the base model.
+    cross_fit: int = 0
+    cross_fit_parts: list[str] = field(default_factory=lambda: ["label-prob"])
     # fine-tune (FinetuneConfig field overrides) or an external trainer command
     finetune: dict[str, Any] = field(default_factory=dict)
     finetune_command: str | None = None
@@ -61,4 +66,7 @@ class RunConfig:
         d = self.to_dict()
         for key in COSMETIC:
             d.pop(key, None)
+        if not self.cross_fit:  # runs made before cross-fitting existed keep resuming
+            d.pop("cross_fit", None)
+            d.pop("cross_fit_parts", None)
         return d

@@ -67,6 +67,14 @@ def plan_run(input_path: Path, test_path: Path | None, config: RunConfig,
         score = PlannedStage("score", f"score {rows} rows with {config.backend} (method "
                              f"{config.method or 'auto'}; rough guess: k=5 samples + 2 reflections)",
                              rows * 7, rows * 7 * 40)
+    if config.cross_fit:
+        k = config.cross_fit
+        fold_rows = rows - rows // k  # the largest training share
+        est = (score_estimate or {}).get("estimate") or {}
+        score = PlannedStage("score", f"cross-fit: {k} fine-tunes on ~{fold_rows} rows each, then score "
+                             f"{rows} rows by their fold model ({', '.join(config.cross_fit_parts)})",
+                             int(est.get("requests", rows)), int(est.get("max_completion_tokens", 0)),
+                             train_steps=int(est.get("training_steps", k * steps(fold_rows))))
     plan = [
         score,
         PlannedStage("filter", f"keep ~{kept}, drop ~{dropped} rows"),

@@ -167,6 +167,8 @@ class Runner:
 
         def candidates() -> dict[str, Any]:
             backend = self.tools.open_backend(cfg.candidate_backend, cache=self.cache, model=str(model))
+            if cfg.cross_fit:
+                backend = self._fold_router(backend, p["to_correct"])
             try:
                 n = write_candidates(p["to_correct"], p["candidates"], backend, cfg.correct,
                                      data_options=opts)
@@ -196,6 +198,20 @@ class Runner:
         self.stage(f"train_corrected{'' if i == 1 else f'_{i}'}", [p["train"]], train_set)
         self.finetune(f"finetune_{corrected_label(i)}", p["train"], p["model"])
         return p["model"]
+
+    def _fold_router(self, m1: Backend, to_correct: Path) -> Backend:
+        """Candidates for kept rows (which M1 trained on) come from their cross-fit fold
+        model, which never saw their targets; dropped rows keep M1's (M1 never saw them
+        either, and learnt from the cleaner, filtered data)."""
+        from clearft.correction.correct import read_examples
+        from clearft.pipeline.toolkit import crossfit_work_dir
+        from clearft.scoring.crossfit import FoldRoutingBackend, fold_routes
+
+        _, examples = read_examples(to_correct, self.config.data_options)
+        seen = [ex for ex in examples if str(ex.record.get("clearft_keep")).lower() == "true"]
+        routes = fold_routes(seen, crossfit_work_dir(self.paths.scored))
+        return FoldRoutingBackend(m1, routes, lambda d: self.tools.open_backend(
+            self.config.candidate_backend, cache=self.cache, model=str(d)))
 
     def evaluate(self, label: str, model: str) -> dict[str, Any]:
         assert self.test is not None

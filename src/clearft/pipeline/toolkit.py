@@ -42,9 +42,37 @@ def default_score(input_path: Path, output: Path, backend: Backend, config: RunC
 
     score_config = make_config(config.preset or "medium", method=config.method, seed=config.seed,
                                **config.score_options)
+    if config.cross_fit:
+        return crossfit_score(input_path, output, backend, config, score_config)
     summary = score_file(str(input_path), str(output), backend, score_config,
                          progress=config.progress, **_data_options(config))
     return {**_as_dict(summary), "model_id": backend.model_id}
+
+
+def crossfit_work_dir(output: Path) -> Path:
+    """Fold models and fold scores live beside the scored file: RUN_DIR/crossfit/."""
+    return output.parent / "crossfit"
+
+
+def crossfit_score(input_path: Path, output: Path, backend: Backend, config: RunConfig,
+                   score_config: Any) -> dict[str, Any]:
+    from clearft.scoring.crossfit import (
+        CrossFitConfig,
+        crossfit_score_file,
+        default_opener,
+        default_trainer,
+    )
+
+    values = {"seed": config.seed, **config.finetune}
+    if not config.progress:
+        values.setdefault("progress", False)
+    cf = CrossFitConfig(folds=config.cross_fit, parts=tuple(config.cross_fit_parts), seed=config.seed,
+                        finetune=values)
+    summary, _ = crossfit_score_file(
+        input_path, output, cf, score_config, work_dir=crossfit_work_dir(output),
+        train=default_trainer(values, config.base_model), open_model=default_opener(cache=config.cache),
+        **_data_options(config))
+    return {**summary, "model_id": backend.model_id}
 
 
 def default_filter(scored: Path, kept: Path, dropped: Path, config: RunConfig) -> dict[str, Any]:

@@ -1,0 +1,121 @@
+"""Cross-fitted confidence (issue 8) against zero-shot BSDetector and the embedding baseline,
+all on the same rows. AUROC and precision at the true noise rate; prints a markdown table.
+
+Stages, each saved to WORK/rows.json as it finishes (the CPU is shared; report what finished):
+1. embedding-knn (5-fold logistic regression on all-MiniLM-L6-v2 embeddings), all rows;
+2. cross-fitted label probability: K fold models (clearft's trainer), all rows;
+3. on the first --bsd-rows rows: zero-shot BSDetector (base model) and cross-fitted
+   BSDetector (each row by its fold model), and their combinations with the label
+   probability at several weights (the weight is chosen by this measurement).
+
+    python bench/crossfit.py --dataset fpb30 --rows 240 --folds 2 --bsd-rows 40 --work /tmp/cf
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clearft.scoring import Usage, make_config, score_examples  # noqa: E402
+from clearft.scoring.crossfit import CrossFitConfig, crossfit_examples, default_opener, fold_dir  # noqa: E402
+from detect import DATASETS, auroc, precision_at  # noqa: E402  (bench/detect.py)
+
+WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.5, 0.3, 0.0)
+
+
+def row(name: str, rows: int, scores: list[float], noisy: list[bool], seconds: float, note: str = "") -> str:
+    rate = sum(noisy) / len(noisy)
+    return (f"| {name} | {rows} | {auroc(scores, noisy):.3f} | {precision_at(scores, noisy, rate):.3f} "
+            f"| {seconds:.0f} | {note} |")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--dataset", default="fpb30")
+    p.add_argument("--rows", type=int, default=240)
+    p.add_argument("--folds", type=int, default=2)
+    p.add_argument("--bsd-rows", type=int, default=40)
+    p.add_argument("--preset", default="low", help="BSDetector preset for the zero-shot and fold-model runs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work", default="/tmp/clearft-bench-crossfit")
+    args = p.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    examples, noisy = DATASETS[args.dataset](args.rows, args.seed)
+    saved_path = work / "rows.json"
+    saved: dict = json.loads(saved_path.read_text()) if saved_path.is_file() else {}
+    saved["noisy"] = noisy
+    lines = ["| score | rows | AUROC | precision@noise | seconds | notes |", "|---|---|---|---|---|---|"]
+
+    def save() -> None:
+        saved_path.write_text(json.dumps(saved))
+
+    def emit(line: str) -> None:
+        lines.append(line)
+        print(line, flush=True)
+
+    t = time.monotonic()
+    if "embedding" not in saved:
+        res = score_examples(examples, None, make_config(method="embedding-knn"), method="embedding-knn")
+        saved["embedding"] = [r.confidence for r in res]
+        saved["embedding_s"] = time.monotonic() - t
+        save()
+    emit(row("embedding-knn (5-fold logreg)", len(examples), saved["embedding"], noisy, saved["embedding_s"]))
+
+    cf = CrossFitConfig(folds=args.folds, parts=("label-prob",), seed=args.seed)
+    t = time.monotonic()
+    if "label_prob" not in saved:
+        res = crossfit_examples(examples, work / "folds", cf, make_config(), log=print)
+        saved["label_prob"] = [r.confidence for r in res]
+        saved["fold"] = [r.evidence["fold"] for r in res]
+        saved["label_prob_s"] = time.monotonic() - t
+        save()
+    emit(row(f"cross-fitted label probability (K={args.folds})", len(examples), saved["label_prob"], noisy,
+             saved["label_prob_s"], "includes the fine-tunes"))
+
+    m = min(args.bsd_rows, len(examples))
+    if m:
+        sub, sub_noisy = examples[:m], noisy[:m]
+        config = make_config(args.preset, method="bsdetector", batch_size=m)
+        emit(row("embedding-knn, same subset", m, saved["embedding"][:m], sub_noisy, 0))
+        emit(row("cross-fitted label probability, same subset", m, saved["label_prob"][:m], sub_noisy, 0))
+        opener = default_opener(cache="off")
+        if "zero_shot_bsd" not in saved:
+            t = time.monotonic()
+            from clearft.backends.cache import open_backend
+
+            with open_backend("llamacpp", cache="off") as base:
+                res = score_examples(sub, base, config, Usage(), method="bsdetector")
+            saved["zero_shot_bsd"] = [r.confidence if r.confidence is not None else 0.5 for r in res]
+            saved["zero_shot_bsd_s"] = time.monotonic() - t
+            save()
+        emit(row(f"zero-shot BSDetector ({args.preset})", m, saved["zero_shot_bsd"], sub_noisy, saved["zero_shot_bsd_s"]))
+        if "crossfit_bsd" not in saved:
+            t = time.monotonic()
+            scores: list[float] = [0.5] * m
+            for fold in range(args.folds):
+                idx = [i for i in range(m) if saved["fold"][i] == fold]
+                backend = opener(fold_dir(work / "folds", fold, args.folds))
+                try:
+                    res = score_examples([sub[i] for i in idx], backend, config, Usage(), method="bsdetector")
+                finally:
+                    backend.close()
+                for i, r in zip(idx, res, strict=True):
+                    scores[i] = r.confidence if r.confidence is not None else 0.5
+            saved["crossfit_bsd"] = scores
+            saved["crossfit_bsd_s"] = time.monotonic() - t
+            save()
+        emit(row(f"cross-fitted BSDetector ({args.preset})", m, saved["crossfit_bsd"], sub_noisy, saved["crossfit_bsd_s"]))
+        for w in WEIGHTS:
+            combined = [w * a + (1 - w) * b for a, b in zip(saved["label_prob"][:m], saved["crossfit_bsd"], strict=True)]
+            emit(row(f"combined w={w} label-prob + {1 - w:.1f} cross-fitted BSDetector", m, combined, sub_noisy, 0))
+    (work / "table.md").write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
