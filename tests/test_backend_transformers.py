@@ -36,11 +36,11 @@ def hf() -> Iterator[Any]:
 @pytest.mark.slow
 def test_generate_greedy_batched_and_seeded(hf: Any) -> None:
     other = [{"role": "user", "content": "Say hello."}]
-    batch = hf.generate([GenerateRequest(CHAT, max_tokens=8, n=2), GenerateRequest(other, max_tokens=8)])
-    alone = hf.generate([GenerateRequest(other, max_tokens=8)])
+    batch = hf.generate([GenerateRequest(CHAT, max_tokens=5, n=2), GenerateRequest(other, max_tokens=5)])
+    alone = hf.generate([GenerateRequest(other, max_tokens=5)])
     assert batch[1].texts == alone[0].texts  # left padding does not change greedy output
     assert batch[0].texts[0] == batch[0].texts[1] and batch[0].texts[0].strip()
-    req = GenerateRequest(CHAT, n=2, temperature=1.0, max_tokens=8, seed=3)
+    req = GenerateRequest(CHAT, n=2, temperature=1.0, max_tokens=5, seed=3)
     first = hf.generate([req])[0].texts
     assert hf.generate([req.single(1)])[0].texts == [first[1]]
 

@@ -136,7 +136,7 @@ class Backend(ABC):
                 f"({self.model_id}) does not offer"
             )
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most backends hold nothing to free
         """Release the model (threads, server, memory). Safe to call twice."""
 
     def __enter__(self) -> Backend:
