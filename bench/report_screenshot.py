@@ -23,6 +23,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from clearft.report import build_report
 from clearft.report.browser import headless_chromium
+from detect import auroc  # bench/detect.py: the one AUROC of the benchmarks
 
 ROOT = Path(__file__).resolve().parent.parent
 FPB = ROOT.parent / "shared" / "data" / "robustft" / "fpb"
@@ -37,14 +38,6 @@ def score_fpb(out: Path) -> Path:
         if rc != 0:
             sys.exit(rc)
     return out
-
-
-def auroc(scores: list[float], is_bad: list[bool]) -> float:
-    """P(a clean row scores above a noisy one); ties count half."""
-    bad = [s for s, b in zip(scores, is_bad, strict=True) if b]
-    good = [s for s, b in zip(scores, is_bad, strict=True) if not b]
-    wins = sum((g > b) + 0.5 * (g == b) for g in good for b in bad)
-    return wins / (len(good) * len(bad))
 
 
 def noise_auroc(scored: Path) -> float | None:
