@@ -74,7 +74,7 @@ def test_reflection_reads_letter_probabilities_when_offered() -> None:
     config = make_config(method="self-reflection")
     results = score_examples(_examples(3), backend, config)
     reflection_calls = [c for c in backend.calls if isinstance(c, GenerateRequest)]
-    assert all(c.top_logprobs > 0 and c.assistant_prefix == "answer: " and c.max_tokens == 1 for c in reflection_calls)
+    assert all(c.top_logprobs > 0 and c.assistant_prefix == "answer:" and c.max_tokens == 1 for c in reflection_calls)
     assert results[0].self_reflection == pytest.approx(0.1)  # "wrong" target
     assert results[1].self_reflection == pytest.approx(0.9)
     assert results[1].evidence["reflections"][0]["probs"]["A"] == pytest.approx(0.9)

@@ -8,6 +8,7 @@ comparison is asked in both orders, so a judge that always says "A" cancels out.
 from __future__ import annotations
 
 from clearft.backends.base import Message
+from clearft.scoring.prompts import ANSWER_PREFIX as SCORING_ANSWER_PREFIX
 
 # The two orders in which a pair is shown. The candidate is response B in the first, A in the second.
 ORIGINAL_FIRST = "original_first"
@@ -18,9 +19,8 @@ TEMPLATE = (
     "The output should strictly use the following template: explanation: [insert analysis], "
     "answer: [choose one letter from among choices A through C]"
 )
-# No space after the colon: the tokenizer's letter tokens carry their leading space (" B"), so
-# with "answer: " the default model puts its mass on digits and newlines instead (measured).
-ANSWER_PREFIX = "answer:"
+# The same prefix as self-reflection (no space after the colon; see scoring.prompts).
+ANSWER_PREFIX = SCORING_ANSWER_PREFIX
 
 
 def ordered_pair(original: str, candidate: str, order: str) -> tuple[str, str]:

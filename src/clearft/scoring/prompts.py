@@ -20,15 +20,18 @@ REFLECTION_QUESTIONS = (
 )
 REFLECTION_CHOICES = "(A) Correct (B) Incorrect (C) I am not sure."
 # Explanation first (paper) when the letter is sampled; letter first when its probability
-# is read from the first token after the prefix "answer: " (the explanation then follows).
+# is read from the first token after the prefix "answer:" (the explanation then follows).
 _EXPLAIN_THEN_ANSWER = (
     "explanation: [insert analysis], answer: [choose one letter from among choices A through C]"
 )
 _ANSWER_THEN_EXPLAIN = (
     "answer: [choose one letter from among choices A through C], explanation: [insert analysis]"
 )
-ANSWER_PREFIX = "answer: "
-RATING_PREFIX = "rating: "
+# No space after the colon: the tokenizer's letter and digit tokens carry their leading space
+# (" B", " 4"), so after "answer: " the default model puts its mass on digits and newlines
+# instead of the letters (measured by the Auto-Correct judge; shared with it).
+ANSWER_PREFIX = "answer:"
+RATING_PREFIX = "rating:"
 
 
 def _with_last_user(messages: list[Message], content: str) -> list[Message]:
