@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="label-prob (default: the fold model's probability of the given target), "
                         "bsdetector (consistency + self-reflection by the fold model), or both comma-separated")
     g.add_argument("--cross-fit-weight", type=float, default=None,
-                   help="weight of label-prob against bsdetector when both parts are on (0.8; measured in "
+                   help="weight of label-prob against bsdetector when both parts are on (0.5; measured in "
                         "bench/results/crossfit.md)")
     g.add_argument("--cross-fit-dir", default=None, help="where fold models go (default OUTPUT.crossfit/)")
     g.add_argument("--cross-fit-set", action="append", default=[], metavar="KEY=JSON",
