@@ -205,3 +205,27 @@ def test_correct_examples_in_memory():
     exs = [Example("1", [{"role": "user", "content": "q1"}], "negative")]
     [c] = correct_examples(exs, fine_tuned(), truth_judge())
     assert c.replaced and c.candidate == "positive" and c.audit()["replaced"] is True
+
+
+def test_label_candidates_outside_the_datasets_labels_are_never_written(tmp_path):
+    """Targets are labels (>= 10 rows, few values): an invented label is no candidate, even when
+    the judge would prefer it; a candidate that is one of the labels is judged as usual."""
+    rows = [{"id": str(i), "prompt": f"p{i}", "response": ["card_arrival", "change_pin"][i % 2],
+             "confidence": 0.1} for i in range(12)]
+    path = tmp_path / "dropped.jsonl"
+    write_jsonl(path, rows)
+    invented = {"p0": "card_arrival_late"}  # not a label of the dataset
+    fixed = {"p1": "card_arrival"}  # a label: may replace "change_pin"
+    model = FakeBackend(responder=lambda req, i: invented.get(req.messages[-1]["content"])
+                        or fixed.get(req.messages[-1]["content"])
+                        or ["card_arrival", "change_pin"][int(req.messages[-1]["content"][1:]) % 2])
+
+    out = tmp_path / "corrected.jsonl"
+    # The judge is sure the invented label is better: only the label rule keeps it out.
+    correct_file(path, out, candidate_judge("card_arrival_late"), CorrectConfig(),
+                 candidate_backend=model)
+    written = read_jsonl(out) + read_jsonl(tmp_path / "corrected.uncorrected.jsonl")
+    by_id = {r["id"]: r for r in written}
+    assert by_id["0"]["response"] == "card_arrival"  # the invented label never lands
+    assert "not one of the dataset's labels" in json.dumps(by_id["0"][CORRECTION_COL])
+    assert all(r["response"] in {"card_arrival", "change_pin"} for r in written)

@@ -19,7 +19,13 @@ from typing import Any
 
 from clearft.backends.base import Backend
 from clearft.correction import verdicts as v
-from clearft.correction.candidates import Candidate, conform, generate_candidates
+from clearft.correction.candidates import (
+    Candidate,
+    conform,
+    generate_candidates,
+    label_set,
+    within_labels,
+)
 from clearft.correction.config import CorrectConfig
 from clearft.correction.judge import JudgeResult, Pair, judge_pairs
 from clearft.data.example import Example
@@ -189,12 +195,15 @@ def correct_file(
     uncorrected: str | Path | None = None,
     data_options: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    labels: Sequence[str] | None = None,
 ) -> CorrectSummary:
     """Auto-Correct a file and write the rows that go back into training to `output`.
 
     Candidates come from `candidate_backend`, or, when it is None, from a `clearft_candidate`
     column already in `data` (the loop's candidates file). Low rows left without a confident
-    correction go to `uncorrected` (default: <output stem>.uncorrected.<ext>).
+    correction go to `uncorrected` (default: <output stem>.uncorrected.<ext>). When the
+    targets are class labels, a candidate must be one of them: those of `data`, plus `labels`
+    (the whole dataset's targets, when `data` holds only the dropped rows).
     """
     from clearft.data import write_records
 
@@ -214,7 +223,9 @@ def correct_file(
                                     batch_size=config.batch_size)
     else:
         cands = [candidate_of(ex.record) for ex in chosen_examples]
-    cands = [conformed(ds, ex, c) for ex, c in zip(chosen_examples, cands, strict=True)]
+    allowed = label_set([ex.response for ex in examples] + list(labels or []))
+    cands = [within_labels(conformed(ds, ex, c), allowed)
+             for ex, c in zip(chosen_examples, cands, strict=True)]
     corrections = dict(zip(chosen, judge_candidates(chosen_examples, cands, judge_backend, config),
                            strict=True))
 

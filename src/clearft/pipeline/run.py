@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from clearft.backends.base import Backend
-from clearft.correction.correct import CORRECTION_COL, ORIGINAL_COL, correct_file, write_candidates
+from clearft.correction.correct import (
+    CORRECTION_COL,
+    ORIGINAL_COL,
+    correct_file,
+    read_examples,
+    write_candidates,
+)
 from clearft.pipeline.config import RunConfig
 from clearft.pipeline.state import RunState, write_json_atomic
 from clearft.pipeline.toolkit import Toolkit
@@ -179,8 +185,11 @@ class Runner:
         self.stage(f"candidates{'' if i == 1 else f'_{i}'}", [p["candidates"]], candidates)
 
         def correct() -> dict[str, Any]:
+            # Every target of the dataset, so a label candidate may be any of its labels.
+            labels = [ex.response for path in (self.paths.kept, self.paths.dropped)
+                      for ex in read_examples(path, opts)[1]]
             summary = correct_file(p["candidates"], p["corrected"], self.judge(), cfg.correct,
-                                   uncorrected=p["uncorrected"], data_options=opts)
+                                   uncorrected=p["uncorrected"], data_options=opts, labels=labels)
             return summary.to_dict()
 
         self.stage(f"correct{'' if i == 1 else f'_{i}'}", [p["corrected"], p["uncorrected"]], correct)
