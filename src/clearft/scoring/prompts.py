@@ -31,7 +31,7 @@ _ANSWER_THEN_EXPLAIN = (
 # (" B", " 4"), so after "answer: " the default model puts its mass on digits and newlines
 # instead of the letters (measured by the Auto-Correct judge; shared with it).
 ANSWER_PREFIX = "answer:"
-RATING_PREFIX = "rating:"
+RATING_PREFIX = "rating: "  # measured: ratings parse reliably after the space (the real judge-rating test)
 
 
 def _with_last_user(messages: list[Message], content: str) -> list[Message]:
