@@ -41,6 +41,7 @@ def main() -> int:
     p.add_argument("--bsd-rows", type=int, default=40)
     p.add_argument("--preset", default="low", help="BSDetector preset for the zero-shot and fold-model runs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=float, default=None, help="fold models' epochs (FinetuneConfig.epochs)")
     p.add_argument("--work", default="/tmp/clearft-bench-crossfit")
     p.add_argument("--partial", action="store_true",
                    help="while folds are still training: measure on the rows of the folds already "
@@ -71,7 +72,8 @@ def main() -> int:
         save()
     emit(row("embedding-knn (5-fold logreg)", len(examples), saved["embedding"], noisy, saved["embedding_s"]))
 
-    cf = CrossFitConfig(folds=args.folds, parts=("label-prob",), seed=args.seed)
+    finetune = {"epochs": args.epochs} if args.epochs else {}
+    cf = CrossFitConfig(folds=args.folds, parts=("label-prob",), seed=args.seed, finetune=finetune)
     t = time.monotonic()
     if "label_prob" not in saved:
         res = crossfit_examples(examples, work / "folds", cf, make_config(), log=print)

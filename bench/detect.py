@@ -25,8 +25,8 @@ from clearft.scoring import Usage, make_config, score_examples
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
-def robustft(task: str, rows: int | None, seed: int) -> tuple[list[Example], list[bool]]:
-    noisy = list(open_dataset(DATA / "robustft" / task / "noisy" / "noisy30.csv"))
+def robustft(task: str, rows: int | None, seed: int, noise: int = 30) -> tuple[list[Example], list[bool]]:
+    noisy = list(open_dataset(DATA / "robustft" / task / "noisy" / f"noisy{noise}.csv"))
     with (DATA / "robustft" / task / "labeled.csv").open(newline="", encoding="utf-8") as f:
         clean = [r["answer"] for r in csv.DictReader(f)]
     truth = [ex.response.strip() != c.strip() for ex, c in zip(noisy, clean, strict=True)]
@@ -56,6 +56,7 @@ def subsample(examples: list[Example], truth: list[bool], rows: int | None, seed
 
 DATASETS = {
     "fpb30": lambda rows, seed: robustft("fpb", rows, seed),
+    "fpb50": lambda rows, seed: robustft("fpb", rows, seed, noise=50),
     "arc30": lambda rows, seed: robustft("arc", rows, seed),
     "banking77-20": lambda rows, seed: _from_noise("banking77", rows, seed),
     "gsm8k-20": lambda rows, seed: _from_noise("gsm8k", rows, seed),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import sys
 import time
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=None, help="cap every fine-tune (smoke runs)")
     ap.add_argument("--train-batch-size", type=int, default=None, help="FinetuneConfig.batch_size")
     ap.add_argument("--grad-accum", type=int, default=None, help="FinetuneConfig.grad_accum")
+    ap.add_argument("--epochs", type=float, default=None, help="FinetuneConfig.epochs")
+    ap.add_argument("--lr", type=float, default=None, help="FinetuneConfig.learning_rate")
     ap.add_argument("--report-only", action="store_true",
                     help="write the table from what a (still running or killed) run has finished")
     ap.add_argument("--judge-explain-tokens", type=int, default=128,
@@ -99,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     from clearft.correction import CorrectConfig
 
     finetune = {k: v for k, v in {"max_steps": args.max_steps, "batch_size": args.train_batch_size,
-                                  "grad_accum": args.grad_accum}.items() if v is not None}
+                                  "grad_accum": args.grad_accum, "epochs": args.epochs,
+                                  "learning_rate": args.lr}.items() if v is not None}
+    load_before = os.getloadavg()
     correct = CorrectConfig(explain=args.judge_explain_tokens > 0,
                             explain_max_tokens=max(1, args.judge_explain_tokens))
     config = RunConfig(seed=args.seed, baseline_full=True, finetune=finetune, correct=correct,
@@ -141,10 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Command: `python bench/fpb_loop.py " + " ".join(sys.argv[1:] if argv is None else argv) + "`",
         "",
-        "Machine: 2-core CPU sandbox, contended by other jobs (teammates' benchmarks and tests); "
+        f"Machine: {os.cpu_count()}-core CPU, no GPU (load average {load_before[0]:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end); "
         f"Python {platform.python_version()}. Default model: SmolLM2-135M-Instruct (embedded), "
-        "LoRA (r=16, all linear layers, lr 1e-3, one epoch; batch settings: "
-        f"{json.dumps(finetune) if finetune else 'the defaults, effective batch 16'}), judge with "
+        "LoRA (r=16, all linear layers; settings other than FinetuneConfig's defaults (lr 1e-3, one "
+        f"epoch, effective batch 16): {json.dumps(finetune) if finetune else 'none'}), judge with "
         f"{args.judge_explain_tokens} explanation tokens, seed 0.",
         "",
         f"Data: the first {args.train_rows} rows of `fpb/noisy/{args.noise}.csv` "

@@ -66,11 +66,14 @@ def main() -> int:
     p.add_argument("--preset", default="medium")
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--peak-requests", type=int, default=16)
+    p.add_argument("--concurrency", type=int, default=None, help="llama.cpp parallel slots")
+    p.add_argument("--threads", type=int, default=None, help="ggml threads")
     args = p.parse_args()
     from clearft.backends.registry import load_backend
 
     examples = list(open_dataset(DATA / "robustft" / "fpb" / "noisy" / "noisy30.csv"))[: args.rows]
-    backend = load_backend("llamacpp")
+    opts = {k: v for k, v in (("concurrency", args.concurrency), ("threads", args.threads)) if v}
+    backend = load_backend("llamacpp", **opts)
     config = make_config(args.preset, method="bsdetector", sample_max_tokens=args.max_tokens,
                          batch_size=len(examples))
     from clearft.scoring.similarity import get_similarity

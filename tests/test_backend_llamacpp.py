@@ -11,6 +11,7 @@ import pytest
 from clearft.backends.base import Completion, GenerateRequest, LoglikelihoodRequest
 from clearft.backends.llamacpp import (
     chat_payload,
+    default_threads,
     forced_logprob,
     map_in_threads,
     merge_samples,
@@ -18,6 +19,8 @@ from clearft.backends.llamacpp import (
     raw_payload,
     server_error,
     token_grammar,
+    unit_calls,
+    work_units,
 )
 from clearft.errors import ClearftError
 
@@ -96,6 +99,40 @@ def test_forced_logprob_sums_and_checks_the_tokens() -> None:
 
 def test_map_in_threads_keeps_input_order() -> None:
     assert map_in_threads(lambda x: x * x, list(range(20)), workers=4) == [x * x for x in range(20)]
+
+
+def _ask(text: str, n: int = 1, temperature: float = 1.0, prefix: str = "") -> GenerateRequest:
+    return GenerateRequest([{"role": "user", "content": text}], n=n, temperature=temperature,
+                           assistant_prefix=prefix)
+
+
+def test_work_units_keep_a_requests_samples_together() -> None:
+    requests = [_ask("first row", n=3), _ask("reflection", prefix="answer:"), _ask("second row", n=2)]
+    assert work_units(requests, workers=2) == [[(0, 0), (0, 1), (0, 2)], [(1, 0)], [(2, 0), (2, 1)]]
+
+
+def test_only_a_requests_first_call_in_a_unit_evaluates_the_prompt() -> None:
+    assert unit_calls([(0, 0), (0, 1), (0, 2)]) == [(0, 0, False), (0, 1, True), (0, 2, True)]
+    assert unit_calls([(3, 2), (3, 3)]) == [(3, 2, False), (3, 3, True)]  # a split unit starts fresh
+
+
+def test_work_units_split_to_keep_every_worker_busy() -> None:
+    units = work_units([_ask("one prompt", n=8)], workers=4)
+    assert [len(u) for u in units] == [2, 2, 2, 2]
+    assert [x for u in units for x in u] == [(0, i) for i in range(8)]
+
+
+def test_work_units_decode_a_greedy_request_once() -> None:
+    assert work_units([_ask("greedy", n=5, temperature=0.0)], workers=4) == [[(0, 0)]]
+
+
+def test_default_threads_use_every_core_unless_the_machine_is_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLEARFT_LLAMA_THREADS", raising=False)
+    assert default_threads(cores=8, load=0.5) == 8
+    assert default_threads(cores=8, load=6.0) == 4
+    assert default_threads(cores=1, load=3.0) == 1
+    monkeypatch.setenv("CLEARFT_LLAMA_THREADS", "3")
+    assert default_threads(cores=8, load=0.0) == 3
 
 
 def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ functions), so the same recipe opens the same fake model here and in Ray actors.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,36 @@ def judge_responder(req: GenerateRequest, i: int) -> str:
 def judge_letters(req: GenerateRequest) -> dict[str, float]:
     best = _preferred_letter(req)
     return {c: (-0.05 if c == best else -4.0) for c in "ABC"}
+
+
+def _echo_preferred(req: GenerateRequest) -> str:
+    """For `clearft run` on fakes, where the candidate model echoes the prompt ("Tell me
+    about N."): the judge prefers the echo; reflections doubt it for odd N."""
+    text = req.messages[-1]["content"]
+    if "Proposed judgment" in text:
+        return "B" if re.search(r"Tell me about \d*[13579]\.", text) else "A"
+    return "A" if "Response (A): Tell me about" in text else "B"
+
+
+def echo_judge_responder(req: GenerateRequest, i: int) -> str:
+    if req.assistant_prefix:
+        return _echo_preferred(req)
+    if "Response (A)" in req.messages[-1]["content"]:
+        return f"explanation: one is better, answer: {_echo_preferred(req)}"
+    return "a pseudo score needs no text"
+
+
+def echo_judge_letters(req: GenerateRequest) -> dict[str, float]:
+    best = _echo_preferred(req)
+    return {c: (-0.05 if c == best else -4.0) for c in "ABC"}
+
+
+def write_story_rows(path: Path, n: int) -> Path:
+    """Rows whose targets are free text (not labels), so any candidate may replace them."""
+    rows = [{"id": f"s{i}", "prompt": f"Tell me about {i}.", "response": f"{i} squared is {i * i}"}
+            for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
 
 
 FAKE = BackendSpec("fake", "off")

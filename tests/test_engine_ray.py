@@ -16,7 +16,7 @@ from clearft.backends.fake import FakeBackend
 from clearft.correction import CorrectConfig, correct_file
 from clearft.engines import BackendSpec, ChunkResult, EngineConfig
 from clearft.engines.base import BatchStep
-from clearft.engines.correct import correct_file_on_engine
+from clearft.engines.correct import correct_file_on_engine, write_candidates_on_engine
 from clearft.engines.score import score_file_on_engine
 from clearft.scoring import make_config, score_file
 from clearft.scoring.runfile import journal_path
@@ -28,7 +28,9 @@ from tests.test_engine_fakes import (
     judge_responder,
     read_jsonl,
     write_rows,
+    write_story_rows,
 )
+from tests.test_engine_pipeline import data_files, fake_finetune, run_config, stage_info
 
 ray = pytest.importorskip("ray")
 from clearft.engines.ray_engine import RayEngine  # noqa: E402
@@ -91,7 +93,7 @@ def test_run_with_engine_ray_scores_on_ray_like_the_pipeline_default(cluster: No
     from clearft.cli.main import build_parser
     from clearft.cli.run_cmd import build_config
     from clearft.engines.options import engine_toolkit
-    from clearft.pipeline.toolkit import default_score
+    from clearft.pipeline.toolkit import default_candidates, default_correct, default_score
 
     data = write_rows(tmp_path / "in.jsonl", 6)
     argv = ["run", str(data), "-o", str(tmp_path / "run"), "--backend", "fake", "--method", "perplexity",
@@ -100,10 +102,30 @@ def test_run_with_engine_ray_scores_on_ray_like_the_pipeline_default(cluster: No
     assert engine_toolkit(local_args) is None  # local: the pipeline's own toolkit, unchanged
     args = build_parser().parse_args([*argv, "--engine", "ray", "--replicas", "2"])
     config = build_config(args)
-    info = engine_toolkit(args).score(data, tmp_path / "ray.jsonl", FakeBackend(), config)
+    toolkit = engine_toolkit(args)
+    # Auto-Correct's model stages go to the engine too (the next test runs them).
+    assert toolkit.candidates is not default_candidates and toolkit.correct is not default_correct
+    info = toolkit.score(data, tmp_path / "ray.jsonl", FakeBackend(), config)
     ref = default_score(data, tmp_path / "local.jsonl", FakeBackend(), config)
     assert read_jsonl(tmp_path / "ray.jsonl") == read_jsonl(tmp_path / "local.jsonl")
     assert (info["rows"], info["scored"], info["model_id"]) == (ref["rows"], ref["scored"], ref["model_id"])
+
+
+def test_run_with_engine_ray_corrects_on_ray_and_equals_the_local_loop(cluster: None, tmp_path: Path) -> None:
+    from clearft.engines.toolkit import toolkit_on_engine
+    from clearft.pipeline import Toolkit, run_pipeline
+
+    data = write_story_rows(tmp_path / "in.jsonl", 8)
+    run_pipeline(data, None, tmp_path / "local", run_config(), toolkit=Toolkit(finetune=fake_finetune))
+    on_ray = toolkit_on_engine(EngineConfig(engine="ray", replicas=2, cpus_per_replica=1, progress=False),
+                               Toolkit(finetune=fake_finetune))
+    run_pipeline(data, None, tmp_path / "ray", run_config(), toolkit=on_ray)
+
+    assert data_files(tmp_path / "ray") == data_files(tmp_path / "local")
+    stages = stage_info(tmp_path / "ray")
+    assert stages["candidates"]["candidate_backend"]["engine"] == "ray"  # Ray's replicas answered
+    assert stages["correct"]["settings"]["judge"]["engine"] == "ray"
+    assert stages["correct"]["replaced"] > 0
 
 
 class KillOneActor(RayEngine):
@@ -153,3 +175,49 @@ def test_real_model_on_ray_survives_a_killed_actor_and_equals_local(
     assert distributed == local
     assert all(r["confidence"] is not None for r in distributed)
     assert summary.failed == 0 and summary.rows == 12
+
+
+@pytest.mark.slow
+def test_real_model_correct_on_ray_equals_local(cluster: None, shared_data: Path, tmp_path: Path) -> None:
+    """Auto-Correct's two model stages on 5 rows of FPB (30% noise) with the default model as
+    candidate writer and judge: candidates, then their judging, on Ray equal the local runner's."""
+    import csv
+
+    from clearft.correction import write_candidates
+
+    def read_csv(path: Path) -> list[dict[str, str]]:
+        with path.open(encoding="utf-8", newline="") as f:
+            return list(csv.DictReader(f))
+
+    def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+        with path.open("w", encoding="utf-8", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        return path
+
+    data = write_csv(tmp_path / "fpb5.csv", read_csv(shared_data / "robustft" / "fpb" / "noisy" / "noisy30.csv")[:5])
+    # One sequence at a time: llama.cpp is bit-reproducible only then (see the scoring test above).
+    spec = BackendSpec("llamacpp", "off", {"concurrency": 1})
+    config = CorrectConfig(samples=2, explain=False, batch_size=2)
+    engine = ray_engine()
+    with spec.open() as model:
+        write_candidates(data, tmp_path / "cands-local.csv", model, config)
+        write_candidates_on_engine(data, tmp_path / "cands-ray.csv", spec, config, engine)
+        candidates = read_csv(tmp_path / "cands-local.csv")
+        assert read_csv(tmp_path / "cands-ray.csv") == candidates
+        assert len(candidates) == 5
+        # Where the untuned model gave no usable letter, or the row's own, the next option's
+        # letter is the candidate instead, so every row is judged.
+        for row in candidates:
+            if row["clearft_candidate"].strip().upper() in ("", row["answer"]):
+                row["clearft_candidate"] = {"A": "B", "B": "C", "C": "A"}[row["answer"]]
+                row["clearft_candidate_error"] = ""
+        to_judge = write_csv(tmp_path / "to_judge.csv", candidates)
+        ref = correct_file(to_judge, tmp_path / "local.csv", model, config)
+    got = correct_file_on_engine(to_judge, tmp_path / "ray.csv", spec, config, engine)
+
+    assert read_csv(tmp_path / "ray.csv") == read_csv(tmp_path / "local.csv")
+    assert read_csv(tmp_path / "ray.uncorrected.csv") == read_csv(tmp_path / "local.uncorrected.csv")
+    assert (got.judged, got.replaced, got.reasons) == (ref.judged, ref.replaced, ref.reasons)
+    assert ref.judged == 5

@@ -35,3 +35,20 @@ def test_method_runs_for_real(method: str, fpb_rows: list, default_backend) -> N
             assert reflection["verdict"] == "unknown" or reflection["probs"] is not None
         if method in ("perplexity", "ifd"):
             assert r.evidence["perplexity"] > 1.0
+
+
+def test_scores_do_not_change_with_batch_size_or_concurrency(fpb_rows: list, default_backend) -> None:  # type: ignore[no-untyped-def]
+    """Seeded samples decode to the same text whether a row is scored alone or beside others
+    (llama.cpp with one KV buffer per slot), so every score part is identical."""
+    from clearft.backends.registry import load_backend
+
+    config = make_config("low", method="bsdetector", k=3, sample_max_tokens=16, batch_size=3)
+    together = score_examples(fpb_rows, default_backend, config, method="bsdetector")
+    sequential = load_backend("llamacpp", concurrency=1)
+    try:
+        alone = [score_examples([row], sequential, config, method="bsdetector")[0] for row in reversed(fpb_rows)]
+    finally:
+        sequential.close()
+    alone.reverse()
+    assert [r.evidence["samples"] for r in together] == [r.evidence["samples"] for r in alone]
+    assert [r.confidence for r in together] == [r.confidence for r in alone]

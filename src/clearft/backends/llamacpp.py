@@ -6,6 +6,16 @@ a thread pool of ``concurrency`` workers, each sending one sample at a time; the
 interleaves them. The same server also listens on a loopback port, which gives us its
 ``/tokenize`` and ``/apply-template`` endpoints.
 
+Prefix sharing without losing reproducibility: the k samples of one request run in order
+in one slot (pinned with ``id_slot``). The first evaluates the whole prompt afresh
+(``cache_prompt: false``); the others find exactly that prompt in the slot's cache and
+evaluate only its last token. Reusing a *partial* prefix (left by another request) would be
+cheaper still, but where a prompt is split between cache and fresh evaluation changes the
+floating-point sums, and with them a sampled text -- so a row's samples would depend on its
+neighbours in the batch. This way every sample depends only on its own request and seed.
+Each slot also has its own KV buffer (``kv_unified = False``), and flash attention is off,
+for the same reason.
+
 Sampling is per sample: sample i of a request is its own call with seed ``seed + i``, so
 sample i is the same text whether 1 or 10 samples are asked for (the cache relies on it).
 
@@ -19,6 +29,7 @@ weights: they agree within about 0.1 nats a token (llama.cpp quantizes activatio
 from __future__ import annotations
 
 import os
+import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -145,6 +156,36 @@ def forced_logprob(response: dict[str, Any], token_ids: Sequence[int]) -> Loglik
     return LoglikelihoodResult(logprob=sum(float(t["logprob"]) for t in content), n_tokens=len(got))
 
 
+def work_units(requests: Sequence[GenerateRequest], workers: int) -> list[list[tuple[int, int]]]:
+    """Split the samples of `requests` into units of (request, sample) that one slot runs in
+    order: a request's samples stay together, so all but the first reuse its prompt.
+
+    Greedy requests count one sample (the others are copies). When there are fewer units than
+    workers, the largest units are halved until every worker has one: a split costs one more
+    prompt evaluation but decodes in parallel.
+    """
+    units = [[(r, i) for i in range(1 if req.temperature <= 0 else req.n)] for r, req in enumerate(requests)]
+    while 0 < len(units) < workers:
+        largest = max(range(len(units)), key=lambda u: len(units[u]))
+        unit = units[largest]
+        if len(unit) < 2:
+            break
+        half = len(unit) // 2
+        units[largest : largest + 1] = [unit[:half], unit[half:]]
+    return units
+
+
+def unit_calls(unit: Sequence[tuple[int, int]]) -> list[tuple[int, int, bool]]:
+    """(request, sample, reuse the cached prompt) for each call of a unit: only a request's
+    first call in the unit evaluates its prompt; the rest reuse exactly that prompt."""
+    seen: set[int] = set()
+    out = []
+    for r, i in unit:
+        out.append((r, i, r in seen))
+        seen.add(r)
+    return out
+
+
 def map_in_threads(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
     """fn over items with `workers` threads, results in input order."""
     if workers <= 1 or len(items) <= 1:
@@ -157,18 +198,25 @@ def map_in_threads(fn: Callable[[Any], Any], items: Sequence[Any], workers: int)
 # The backend
 
 
-def default_threads() -> int:
-    """Half the cores (at least 1), or CLEARFT_LLAMA_THREADS.
+def default_threads(cores: int | None = None, load: float | None = None) -> int:
+    """CLEARFT_LLAMA_THREADS, else every core -- or half of them when the machine is busy.
 
-    ggml's threads wait for each other at every layer; when the machine is shared and a
-    thread gets descheduled, the others stall. Measured on the 2-core sandbox under load:
-    2 threads gave 0.3-1.2 tokens/s, 1 thread 9-10.5 tokens/s. Uncontended, all cores
-    would be somewhat faster, but the loss there is small and the loss here is 10-40x.
+    ggml's threads wait for each other at every layer; when a thread gets descheduled, the
+    others stall. Measured on a 2-core machine: quiet, 2 threads decode about twice as fast
+    as 1 (97 vs ~50 tokens/s, one sequence); under a load average of ~20, 2 threads gave
+    0.3-1.2 tokens/s and 1 thread 9-10.5. So the 1-minute load average at start decides:
+    above half the cores, use half of them.
     """
     env = os.environ.get("CLEARFT_LLAMA_THREADS")
     if env:
         return max(1, int(env))
-    return max(1, (os.cpu_count() or 2) // 2)
+    cores = cores or os.cpu_count() or 2
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # not available on this platform
+            load = 0.0
+    return max(1, cores // 2) if load > cores / 2 else cores
 
 
 def start_server(
@@ -190,6 +238,15 @@ def start_server(
     params.cpuparams.n_threads = n_threads
     params.cpuparams_batch.n_threads = n_threads
     params.warmup = False
+    # One KV buffer per slot, not one shared by all: attention then reads only the slot's own
+    # cells, so a seeded sample decodes to the same text whatever runs beside it and whatever
+    # ran before it. Measured: with the shared buffer, 0 of 12 seeded samples repeated between
+    # a sequential and a parallel pass (or even two sequential passes); per slot, 12 of 12.
+    params.kv_unified = False
+    # No flash attention: on CPU it sums differently when several sequences are evaluated in
+    # one batch. Measured: the same reflection prompt's letter log-probabilities moved by up to
+    # 0.2 nats when other rows' prompts were evaluated beside it; without it, not at all.
+    params.flash_attn_type = 0
     params.hostnames = [host]
     params.port = port
     # llama.cpp logs every slot event at info level; -1 keeps it to nothing unless asked.
@@ -247,15 +304,22 @@ class LlamaCppBackend(Backend):
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
         # Greedy samples are identical whatever the seed: decode one, copy it n times.
-        jobs = [
-            (r, req, i)
-            for r, req in enumerate(requests)
-            for i in range(1 if req.temperature <= 0 else req.n)
-        ]
-        results = map_in_threads(self._one_sample, jobs, self.concurrency)
+        units = work_units(requests, self.concurrency)
+        slots: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for slot in range(self.concurrency):
+            slots.put(slot)
+
+        def run_unit(unit: list[tuple[int, int]]) -> list[Completion]:
+            slot = slots.get()  # a unit holds one slot, so its prompt stays cached there
+            try:
+                return [self._one_sample(requests[r], i, slot, reuse) for r, i, reuse in unit_calls(unit)]
+            finally:
+                slots.put(slot)
+
         by_request: list[list[Completion]] = [[] for _ in requests]
-        for (r, _, _), c in zip(jobs, results, strict=True):
-            by_request[r].append(c)
+        for unit, done in zip(units, map_in_threads(run_unit, units, self.concurrency), strict=True):
+            for (r, _), c in zip(unit, done, strict=True):
+                by_request[r].append(c)
         out = []
         for r, req in enumerate(requests):
             samples = by_request[r]
@@ -310,17 +374,17 @@ class LlamaCppBackend(Backend):
             self._templates[key] = prompt
         return prompt
 
-    def _one_sample(self, job: tuple[int, GenerateRequest, int]) -> Completion:
-        _, req, i = job
+    def _one_sample(self, req: GenerateRequest, i: int, slot: int = -1, reuse: bool = False) -> Completion:
         try:
             server = self._live_server()
+            pin = {"id_slot": slot, "cache_prompt": reuse}
             if req.assistant_prefix:
                 # Chat endpoints cannot start the assistant turn for us: render the template
                 # as text, append the prefix, continue with a raw completion.
                 prompt = self.render_chat(req.messages) + req.assistant_prefix
-                response = server.handle_completions(raw_payload(prompt, req, i))
+                response = server.handle_completions({**raw_payload(prompt, req, i), **pin})
             else:
-                response = server.handle_chat_completions(chat_payload(req, i))
+                response = server.handle_chat_completions({**chat_payload(req, i), **pin})
             return parse_sample(response, want_top=req.top_logprobs > 0)
         except Exception as exc:  # one bad row must not kill the batch
             return Completion(texts=[], error=f"{type(exc).__name__}: {exc}")
@@ -338,6 +402,7 @@ class LlamaCppBackend(Backend):
                 "n_probs": 1,
                 "temperature": 0.0,
                 "n": 1,
+                "cache_prompt": False,  # a partly cached prompt would change the sums (see above)
             }
             return forced_logprob(self._live_server().handle_completions(payload), ids)
         except Exception as exc:  # one bad row must not kill the batch

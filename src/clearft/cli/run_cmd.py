@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from clearft.engines.options import engine_toolkit
 
-    # --engine ray: the score stage runs on Ray (correct's candidates and judge stay local here).
+    # --engine ray: score, candidates and judge run on Ray; fine-tune and eval stay local.
     summary = run_pipeline(args.input, args.test, args.output, config, toolkit=engine_toolkit(args),
                            log=lambda m: print(m, file=sys.stderr))
     print(summary_table(summary))

@@ -47,28 +47,11 @@ def backend_spec(name: str | None, cache: str | None, options: dict[str, Any]) -
 
 
 def engine_toolkit(args: argparse.Namespace) -> Any:
-    """For `clearft run`: a pipeline Toolkit whose score stage runs on the chosen engine
-    (None for the local engine: the pipeline's own toolkit)."""
+    """For `clearft run`: a pipeline Toolkit whose model stages (score, Auto-Correct's
+    candidates and judge) run on the chosen engine (None for the local engine: the
+    pipeline's own toolkit)."""
     if args.engine == "local":
         return None
-    from clearft.pipeline.toolkit import Toolkit
+    from clearft.engines.toolkit import toolkit_on_engine
 
-    engine_cfg = engine_config(args, progress=not args.no_progress)
-
-    def score_on_engine(input_path: Path, output: Path, backend: Any, config: Any) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        from clearft.engines import make_engine
-        from clearft.engines.score import score_file_on_engine
-        from clearft.scoring import make_config
-
-        score_config = make_config(config.preset or "medium", method=config.method, seed=config.seed,
-                                   **config.score_options)
-        spec = backend_spec(config.backend, config.cache, config.backend_options)
-        data = {k: v for k, v in config.data_options.items() if v is not None}
-        with make_engine(engine_cfg) as engine:
-            summary = score_file_on_engine(str(input_path), str(output), spec, score_config, engine,
-                                           progress=config.progress, **data)
-        return {**asdict(summary), "model_id": backend.model_id}
-
-    return Toolkit(score=score_on_engine)
+    return toolkit_on_engine(engine_config(args, progress=not args.no_progress))

@@ -19,16 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from clearft.backends.base import Backend
-from clearft.correction.correct import (
-    CORRECTION_COL,
-    ORIGINAL_COL,
-    correct_file,
-    read_examples,
-    write_candidates,
-)
+from clearft.correction.correct import CORRECTION_COL, ORIGINAL_COL, read_examples
 from clearft.pipeline.config import RunConfig
 from clearft.pipeline.state import RunState, write_json_atomic
-from clearft.pipeline.toolkit import Toolkit
+from clearft.pipeline.toolkit import StageModel, Toolkit
 
 Log = Callable[[str], None]
 
@@ -110,7 +104,9 @@ class Runner:
         self.paths = RunPaths(run_dir, data_ext(input_path))
         run_dir.mkdir(parents=True, exist_ok=True)
         self.state = RunState(run_dir, settings)
-        self._judge: Backend | None = None
+        # The base model (scorer and judge), opened once, only if a stage needs it here.
+        self.judge_model = StageModel(self.config.backend, self.config.backend_options, self.cache,
+                                      toolkit.open_backend)
 
     # -- helpers ------------------------------------------------------------------------
     @property
@@ -118,16 +114,10 @@ class Runner:
         return str(self.config.cache)
 
     def judge(self) -> Backend:
-        """The base model (scorer and judge), opened once, only if a stage needs it."""
-        if self._judge is None:
-            self._judge = self.tools.open_backend(self.config.backend, cache=self.cache,
-                                                  **self.config.backend_options)
-        return self._judge
+        return self.judge_model.backend()
 
     def close(self) -> None:
-        if self._judge is not None:
-            self._judge.close()
-            self._judge = None
+        self.judge_model.close()
 
     def stage(self, name: str, outputs: list[Path], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         if self.state.is_done(name, outputs):
@@ -172,15 +162,14 @@ class Runner:
         self.stage(f"select{'' if i == 1 else f'_{i}'}", [p["to_correct"]], build_to_correct)
 
         def candidates() -> dict[str, Any]:
-            backend = self.tools.open_backend(cfg.candidate_backend, cache=self.cache, model=str(model))
-            if cfg.cross_fit:
-                backend = self._fold_router(backend, p["to_correct"])
+            routes = self._fold_routes(p["to_correct"]) if cfg.cross_fit else {}
+            writer = StageModel(cfg.candidate_backend, {"model": str(model)}, self.cache,
+                                self.tools.open_backend, routes)
             try:
-                n = write_candidates(p["to_correct"], p["candidates"], backend, cfg.correct,
-                                     data_options=opts)
-                return {"rows": n, "model": str(model), "candidate_backend": backend.describe()}
+                return {**self.tools.candidates(p["to_correct"], p["candidates"], writer, cfg),
+                        "model": str(model)}
             finally:
-                backend.close()
+                writer.close()
 
         self.stage(f"candidates{'' if i == 1 else f'_{i}'}", [p["candidates"]], candidates)
 
@@ -188,9 +177,8 @@ class Runner:
             # Every target of the dataset, so a label candidate may be any of its labels.
             labels = [ex.response for path in (self.paths.kept, self.paths.dropped)
                       for ex in read_examples(path, opts)[1]]
-            summary = correct_file(p["candidates"], p["corrected"], self.judge(), cfg.correct,
-                                   uncorrected=p["uncorrected"], data_options=opts, labels=labels)
-            return summary.to_dict()
+            return self.tools.correct(p["candidates"], p["corrected"], p["uncorrected"], self.judge_model,
+                                      labels, cfg)
 
         self.stage(f"correct{'' if i == 1 else f'_{i}'}", [p["corrected"], p["uncorrected"]], correct)
 
@@ -208,19 +196,16 @@ class Runner:
         self.finetune(f"finetune_{corrected_label(i)}", p["train"], p["model"])
         return p["model"]
 
-    def _fold_router(self, m1: Backend, to_correct: Path) -> Backend:
+    def _fold_routes(self, to_correct: Path) -> dict[str, Path]:
         """Candidates for kept rows (which M1 trained on) come from their cross-fit fold
         model, which never saw their targets; dropped rows keep M1's (M1 never saw them
         either, and learnt from the cleaner, filtered data)."""
-        from clearft.correction.correct import read_examples
         from clearft.pipeline.toolkit import crossfit_work_dir
-        from clearft.scoring.crossfit import FoldRoutingBackend, fold_routes
+        from clearft.scoring.crossfit import fold_routes
 
         _, examples = read_examples(to_correct, self.config.data_options)
         seen = [ex for ex in examples if str(ex.record.get("clearft_keep")).lower() == "true"]
-        routes = fold_routes(seen, crossfit_work_dir(self.paths.scored))
-        return FoldRoutingBackend(m1, routes, lambda d: self.tools.open_backend(
-            self.config.candidate_backend, cache=self.cache, model=str(d)))
+        return fold_routes(seen, crossfit_work_dir(self.paths.scored))
 
     def evaluate(self, label: str, model: str) -> dict[str, Any]:
         assert self.test is not None

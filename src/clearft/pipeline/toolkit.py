@@ -7,18 +7,57 @@ evaluation, backends); each imports its heavy libraries only when called.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clearft.backends.base import Backend
 from clearft.pipeline.config import RunConfig
 
+OpenBackendFn = Callable[..., Backend]
+
+
+@dataclass
+class StageModel:
+    """A stage's model, two ways. `backend()` opens it in this process on first use (the
+    local runner; the loop closes it); `name`, `options` and `cache` are the recipe an
+    engine's replicas open it from instead, so the driver never loads it.
+
+    `routes` (cross-fit): prompt -> the fold model that answers it, opened with the same
+    recipe and `model` set to that folder; every other prompt goes to the model itself."""
+
+    name: str
+    options: dict[str, Any]
+    cache: str | None
+    open_backend: OpenBackendFn
+    routes: dict[str, Path] = field(default_factory=dict)
+    _backend: Backend | None = field(default=None, init=False, repr=False)
+
+    def backend(self) -> Backend:
+        if self._backend is None:
+            model = self.open_backend(self.name, cache=self.cache, **self.options)
+            if self.routes:
+                from clearft.scoring.crossfit import FoldRoutingBackend
+
+                model = FoldRoutingBackend(model, self.routes, lambda folder: self.open_backend(
+                    self.name, cache=self.cache, **{**self.options, "model": str(folder)}))
+            self._backend = model
+        return self._backend
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+
 ScoreFn = Callable[[Path, Path, Backend, RunConfig], dict[str, Any]]
 FilterFn = Callable[[Path, Path, Path, RunConfig], dict[str, Any]]
 FinetuneFn = Callable[[Path, Path, RunConfig], Path]
+# (rows to correct, candidates file, the fine-tuned model writing them, config)
+CandidatesFn = Callable[[Path, Path, StageModel, RunConfig], dict[str, Any]]
+# (candidates file, corrected file, uncorrected file, the judge, every target of the dataset, config)
+CorrectFn = Callable[[Path, Path, Path, StageModel, list[str], RunConfig], dict[str, Any]]
 EvaluateFn = Callable[[str, Path, RunConfig], dict[str, Any]]
-OpenBackendFn = Callable[..., Backend]
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -99,6 +138,23 @@ def default_finetune(data: Path, out_dir: Path, config: RunConfig) -> Path:
                          **_data_options(config)))
 
 
+def default_candidates(to_correct: Path, output: Path, model: StageModel, config: RunConfig) -> dict[str, Any]:
+    from clearft.correction.correct import write_candidates
+
+    backend = model.backend()
+    n = write_candidates(to_correct, output, backend, config.correct, data_options=config.data_options)
+    return {"rows": n, "candidate_backend": backend.describe()}
+
+
+def default_correct(candidates: Path, corrected: Path, uncorrected: Path, judge: StageModel,
+                    labels: list[str], config: RunConfig) -> dict[str, Any]:
+    from clearft.correction.correct import correct_file
+
+    summary = correct_file(candidates, corrected, judge.backend(), config.correct, uncorrected=uncorrected,
+                           data_options=config.data_options, labels=labels)
+    return summary.to_dict()
+
+
 def untuned_reference(config: RunConfig) -> str:
     """The model before fine-tuning, served like the fine-tuned ones (same weights the
     trainer starts from, same backend), so the comparison is like for like."""
@@ -135,3 +191,6 @@ class Toolkit:
     finetune: FinetuneFn = default_finetune
     evaluate: EvaluateFn = default_evaluate
     open_backend: OpenBackendFn = default_open_backend
+    # Auto-Correct's model stages; an engine's toolkit runs them on its replicas.
+    candidates: CandidatesFn = default_candidates
+    correct: CorrectFn = default_correct

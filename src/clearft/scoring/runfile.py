@@ -5,6 +5,10 @@ score batch after batch, appending each finished batch to a journal beside the o
 (``<output>.partial.jsonl``, flushed and fsynced) so a killed run resumes where it
 stopped; write the output atomically; record the settings in ``<output>.meta.json``;
 remove the journal.
+
+With ``engine=`` the batches are scored by that engine's replicas instead (engines/score.py);
+everything else, the journal included, is this same run, so a run killed on one engine
+resumes on another.
 """
 
 from __future__ import annotations
@@ -18,13 +22,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from clearft.backends.base import Backend
 from clearft.data.example import Example
+from clearft.errors import ClearftError
 from clearft.scoring.config import DATASET_METHODS, ScoreConfig
 from clearft.scoring.engine import check_backend, estimate, resolve_method, score_examples
-from clearft.scoring.result import ScoreResult, ScoreSummary
+from clearft.scoring.result import ScoreResult, ScoreSummary, Usage
+
+if TYPE_CHECKING:
+    from clearft.engines.base import BackendSpec, Engine
 
 BackendSource = Backend | Callable[[], Backend] | None
 
@@ -130,7 +138,7 @@ def _batches(items: Iterable[Example], size: int) -> Iterator[list[Example]]:
 def score_file(
     input: str | Path,
     output: str | Path,
-    backend: BackendSource,
+    backend: BackendSource | BackendSpec,
     config: ScoreConfig,
     *,
     format: str | None = None,
@@ -144,11 +152,14 @@ def score_file(
     dry_run: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    engine: Engine | None = None,
 ) -> ScoreSummary:
     """Score every record of `input` and write them, with the score columns, to `output`.
 
     `backend` may be a Backend, a function that builds one (called only if the method
-    needs a model: embedding-knn does not), or None for embedding-knn.
+    needs a model: embedding-knn does not), or None for embedding-knn. With an `engine`
+    (None: score here, batch after batch), `backend` is the BackendSpec its replicas open
+    the model from; the outputs are the same row for row.
     """
     from clearft.data import open_dataset, write_records
 
@@ -160,9 +171,7 @@ def score_file(
                       rejects_path=str(rejects_path) if rejects_path else None)
     n_rows = ds.validate()  # every record checked before a single token is spent
     method = resolve_method(config, ds)  # streams the targets; stops early at a long one
-    model: Backend | None = None
-    if method not in DATASET_METHODS:
-        model = backend() if callable(backend) and not isinstance(backend, Backend) else backend
+    model = None if method in DATASET_METHODS else _open_model(backend, engine)
     check_backend(method, model)
     summary = ScoreSummary(output=str(output), method=method, rows=n_rows, rejected=ds.rejected,
                            rejects_file=str(ds.rejects_path) if ds.rejected else None)
@@ -192,24 +201,36 @@ def score_file(
         if summary.reused:
             log(f"resuming: {summary.reused} rows already scored in {jpath}")
         journal = Journal(jpath, fp)
-        similarity = None
-        if method in ("bsdetector", "consistency") and config.k:
-            from clearft.scoring.similarity import get_similarity
-
-            similarity = get_similarity(config.similarity, config.nli_model)
         from tqdm import tqdm
 
+        where = f", {engine.name}" if engine is not None else ""
         bar = tqdm(total=n_rows, initial=summary.reused, unit="row", file=sys.stderr,
-                   disable=not progress, dynamic_ncols=True, desc=f"score ({method})")
+                   disable=not progress, dynamic_ncols=True, desc=f"score ({method}{where})")
+
+        def record(batch: list[Example], scored: list[ScoreResult], batch_usage: Usage | None = None) -> None:
+            keys = [_row_key(ex) for ex in batch]
+            offsets = journal.append(list(zip(keys, scored, strict=True)))
+            in_journal.update(zip(keys, offsets, strict=True))
+            if batch_usage is not None:  # scored elsewhere: its usage comes with it
+                usage.merge(batch_usage)
+            bar.update(len(batch))
+            bar.set_postfix(tokens=usage.prompt_tokens + usage.completion_tokens, refresh=False)
+
         try:
             todo = (ex for ex in ds if _row_key(ex) not in in_journal)
-            for batch in _batches(todo, config.batch_size):
-                scored = score_examples(batch, model, config, usage, similarity, method)
-                keys = [_row_key(ex) for ex in batch]
-                offsets = journal.append(list(zip(keys, scored, strict=True)))
-                in_journal.update(zip(keys, offsets, strict=True))
-                bar.update(len(batch))
-                bar.set_postfix(tokens=usage.prompt_tokens + usage.completion_tokens, refresh=False)
+            if engine is not None:
+                from clearft.engines.score import score_on_engine
+
+                spec = cast("BackendSpec", backend)  # checked by _open_model
+                score_on_engine(engine, spec, config, method, todo, record, log)
+            else:
+                similarity = None
+                if method in ("bsdetector", "consistency") and config.k:
+                    from clearft.scoring.similarity import get_similarity
+
+                    similarity = get_similarity(config.similarity, config.nli_model)
+                for batch in _batches(todo, config.batch_size):
+                    record(batch, score_examples(batch, model, config, usage, similarity, method))
         finally:
             bar.close()
             journal.close()
@@ -234,6 +255,20 @@ def score_file(
     if method not in DATASET_METHODS:
         journal_path(output).unlink(missing_ok=True)
     return summary
+
+
+def _open_model(backend: BackendSource | BackendSpec, engine: Engine | None) -> Backend | None:
+    """The scoring model: opened here, or, on an engine, a stand-in with the identity and
+    capabilities of the model its replicas open (checked before any row is sent)."""
+    from clearft.engines.base import BackendSpec, ProfiledBackend
+
+    if engine is not None:
+        if not isinstance(backend, BackendSpec):
+            raise ClearftError("score_file on an engine needs a BackendSpec (how replicas open the model)")
+        return ProfiledBackend(engine.profile(backend), engine=engine.name)
+    if isinstance(backend, BackendSpec):
+        raise ClearftError("score_file got a BackendSpec but no engine: pass engine=, or a Backend")
+    return backend() if callable(backend) and not isinstance(backend, Backend) else backend
 
 
 def _compact(columns: dict[str, Any]) -> str:

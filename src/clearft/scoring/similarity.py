@@ -62,10 +62,10 @@ def load_sentence_model(path: str | None = None) -> Any:
     return st.SentenceTransformer(str(path), device="cpu")
 
 
-def embed(texts: Sequence[str], model_path: str | None = None) -> Any:
+def embed(texts: Sequence[str], model_path: str | None = None, batch_size: int = 64) -> Any:
     """Unit-normalised embeddings (numpy array, one row per text)."""
     model = load_sentence_model(model_path)
-    return model.encode(list(texts), batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+    return model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
 
 
 class EmbeddingSimilarity:
@@ -79,7 +79,10 @@ class EmbeddingSimilarity:
             return []
         unique = sorted({t for pair in pairs for t in pair})
         index = {t: i for i, t in enumerate(unique)}
-        vectors = embed(unique, self.model_path)
+        # One text at a time: padded into a batch, a text's vector changes in the last bits with
+        # its neighbours' lengths, and a row's score must not depend on the rows scored beside
+        # it. The cost (a few ms a text) is small beside the samples' generation.
+        vectors = embed(unique, self.model_path, batch_size=1)
         return [
             max(0.0, min(1.0, float(vectors[index[a]] @ vectors[index[b]]))) for a, b in pairs
         ]
