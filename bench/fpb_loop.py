@@ -82,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grad-accum", type=int, default=None, help="FinetuneConfig.grad_accum")
     ap.add_argument("--epochs", type=float, default=None, help="FinetuneConfig.epochs")
     ap.add_argument("--lr", type=float, default=None, help="FinetuneConfig.learning_rate")
+    ap.add_argument("--cross-fit", type=int, default=0,
+                    help="score with K fold models (issue 8) instead of the default method")
+    ap.add_argument("--no-baselines", action="store_true",
+                    help="skip (a), (b) and (e): measured once, they do not depend on the scoring")
     ap.add_argument("--report-only", action="store_true",
                     help="write the table from what a (still running or killed) run has finished")
     ap.add_argument("--judge-explain-tokens", type=int, default=128,
@@ -107,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     correct = CorrectConfig(explain=args.judge_explain_tokens > 0,
                             explain_max_tokens=max(1, args.judge_explain_tokens))
-    config = RunConfig(seed=args.seed, baseline_full=True, finetune=finetune, correct=correct,
-                       progress=False)
+    config = RunConfig(seed=args.seed, baseline_full=not args.no_baselines, finetune=finetune,
+                       correct=correct, progress=False, cross_fit=args.cross_fit,
+                       eval_untuned=not args.no_baselines)
     started = time.time()
     if args.report_only:
         summary = partial_summary(work / "run")
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # (e): the same rows with their clean labels, same settings.
     clean_eval = work / "eval_clean.json"
-    if not clean_eval.exists() and not args.report_only:
+    if not clean_eval.exists() and not args.report_only and not args.no_baselines:
         print(time.strftime("%H:%M:%S"), "[clean] fine-tune + eval", file=sys.stderr, flush=True)
         model = default_finetune(work / "train_clean.csv", work / "model_clean", config)
         res = default_evaluate(str(model), work / "test.csv", config)
@@ -165,12 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         if label in acc:
             lines.append(f"| {text} | {acc[label]['accuracy']:.3f} | {acc[label]['n']} |")
         else:
-            lines.append(f"| {text} | not finished by the deadline | |")
+            lines.append(f"| {text} | {'not run (--no-baselines)' if args.no_baselines and label in ('untuned', 'full') else 'not finished by the deadline'} | |")
     if clean_res is not None:
         lines.append(f"| (e) fine-tuned on the same rows, clean labels | {clean_res['accuracy']:.3f} | "
                      f"{clean_res['n']} |")
     else:
-        lines.append("| (e) fine-tuned on the same rows, clean labels | not finished by the deadline | |")
+        lines.append(f"| (e) fine-tuned on the same rows, clean labels | {'not run (--no-baselines)' if args.no_baselines else 'not finished by the deadline'} | |")
     lines += [
         "",
         "| Auto-Filter and Auto-Correct | count |",
