@@ -38,17 +38,24 @@ def test_method_runs_for_real(method: str, fpb_rows: list, default_backend) -> N
 
 
 def test_scores_do_not_change_with_batch_size_or_concurrency(fpb_rows: list, default_backend) -> None:  # type: ignore[no-untyped-def]
-    """Seeded samples decode to the same text whether a row is scored alone or beside others
-    (llama.cpp with one KV buffer per slot), so every score part is identical."""
+    """One slot: bit-identical whatever the batch size. Eight slots: the same samples and
+    nearly the same scores (llama.cpp still evaluates a prompt beside others' at times, which
+    moves a reflection probability in the second decimal; see README, Backends)."""
     from clearft.backends.registry import load_backend
 
     config = make_config("low", method="bsdetector", k=3, sample_max_tokens=16, batch_size=3)
-    together = score_examples(fpb_rows, default_backend, config, method="bsdetector")
     sequential = load_backend("llamacpp", concurrency=1)
     try:
+        batch = score_examples(fpb_rows, sequential, config, method="bsdetector")
         alone = [score_examples([row], sequential, config, method="bsdetector")[0] for row in reversed(fpb_rows)]
     finally:
         sequential.close()
     alone.reverse()
-    assert [r.evidence["samples"] for r in together] == [r.evidence["samples"] for r in alone]
-    assert [r.confidence for r in together] == [r.confidence for r in alone]
+    assert [r.evidence for r in batch] == [r.evidence for r in alone]
+    assert [r.confidence for r in batch] == [r.confidence for r in alone]
+
+    parallel = score_examples(fpb_rows, default_backend, config, method="bsdetector")
+    assert [[s["answer"] for s in r.evidence["samples"]] for r in parallel] == \
+        [[s["answer"] for s in r.evidence["samples"]] for r in batch]
+    for p, b in zip(parallel, batch, strict=True):
+        assert abs(p.confidence - b.confidence) < 0.05, (p.confidence, b.confidence)

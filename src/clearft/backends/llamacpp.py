@@ -13,8 +13,8 @@ evaluate only its last token. Reusing a *partial* prefix (left by another reques
 cheaper still, but where a prompt is split between cache and fresh evaluation changes the
 floating-point sums, and with them a sampled text -- so a row's samples would depend on its
 neighbours in the batch. This way every sample depends only on its own request and seed.
-Each slot also has its own KV buffer (``kv_unified = False``), and flash attention is off,
-for the same reason.
+Each slot also has its own KV buffer (``kv_unified = False``), flash attention is off and
+prompts are not mixed into batches of generated tokens, for the same reason.
 
 Sampling is per sample: sample i of a request is its own call with seed ``seed + i``, so
 sample i is the same text whether 1 or 10 samples are asked for (the cache relies on it).
@@ -247,6 +247,11 @@ def start_server(
     # one batch. Measured: the same reflection prompt's letter log-probabilities moved by up to
     # 0.2 nats when other rows' prompts were evaluated beside it; without it, not at all.
     params.flash_attn_type = 0
+    # No continuous batching: a prompt is then never evaluated in the same batch as other
+    # slots' generated tokens, which also changed its log-probabilities (reflection P(A/B/C)
+    # moved by ~0.01 between one-at-a-time and batched scoring). Measured cost on 8 FPB rows
+    # (preset medium, 8 slots): none beyond run-to-run noise (47.2 s vs 42.5-46.5 s).
+    params.cont_batching = False
     params.hostnames = [host]
     params.port = port
     # llama.cpp logs every slot event at info level; -1 keeps it to nothing unless asked.
