@@ -97,10 +97,10 @@ def cache_embeddings() -> None:
 
     original, memo = similarity.embed, {}
 
-    def embed(texts, model_path=None):  # type: ignore[no-untyped-def]
-        key = (tuple(texts), model_path)
+    def embed(texts, model_path=None, batch_size=64):  # type: ignore[no-untyped-def]
+        key = (tuple(texts), model_path, batch_size)
         if key not in memo:
-            memo[key] = original(texts, model_path)
+            memo[key] = original(texts, model_path, batch_size=batch_size)
         return memo[key]
 
     similarity.embed = embed  # type: ignore[assignment]

@@ -203,3 +203,16 @@ def test_loglikelihood_prefers_the_likely_continuation(default_backend: Any) -> 
 def test_empty_continuation_scores_zero(default_backend: Any) -> None:
     result = default_backend.loglikelihood([LoglikelihoodRequest(CHAT, "")])[0]
     assert (result.logprob, result.n_tokens, result.ok) == (0.0, 0, True)
+
+
+def test_fast_unreproducible_flag_reaches_only_the_llamacpp_backend() -> None:
+    import argparse
+
+    from clearft.cli.common import add_backend_args, backend_options
+
+    p = argparse.ArgumentParser()
+    add_backend_args(p)
+    assert backend_options(p.parse_args([])) == {}
+    assert backend_options(p.parse_args(["--fast-unreproducible"])) == {"reproducible": False}
+    with pytest.raises(ClearftError, match="llamacpp backend only"):
+        backend_options(p.parse_args(["--backend", "openai", "--fast-unreproducible"]))

@@ -38,6 +38,10 @@ def test_extract_answer(text: str, expected: str | None) -> None:
         ("answer: D", None),  # wrong letter
         ("answer: Correct", None),  # a word is not a letter
         ("I think the proposed answer is correct (A).", None),  # prose without the template
+        ("(A)", "A"),  # nothing but a letter
+        (" [b].", "B"),
+        ("(D)", None),
+        ("Demonstrated [B].", None),  # a letter inside prose is not a verdict
         ("", None),
     ],
 )

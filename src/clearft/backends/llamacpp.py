@@ -227,8 +227,13 @@ def start_server(
     port: int = 0,
     host: str = "127.0.0.1",
     verbose: bool = False,
+    reproducible: bool = True,
 ) -> Any:
-    """Start an in-process llama.cpp server (also listening on host:port; 0 = any free port)."""
+    """Start an in-process llama.cpp server (also listening on host:port; 0 = any free port).
+
+    `reproducible` trades some parallel throughput for samples that do not depend on what
+    the other slots are doing (see the three settings below); False keeps llama.cpp's own
+    defaults."""
     xllamacpp = require("xllamacpp", "the llamacpp backend")
     params = xllamacpp.CommonParams()
     params.model.path = str(model_path)
@@ -238,20 +243,22 @@ def start_server(
     params.cpuparams.n_threads = n_threads
     params.cpuparams_batch.n_threads = n_threads
     params.warmup = False
-    # One KV buffer per slot, not one shared by all: attention then reads only the slot's own
-    # cells, so a seeded sample decodes to the same text whatever runs beside it and whatever
-    # ran before it. Measured: with the shared buffer, 0 of 12 seeded samples repeated between
-    # a sequential and a parallel pass (or even two sequential passes); per slot, 12 of 12.
-    params.kv_unified = False
-    # No flash attention: on CPU it sums differently when several sequences are evaluated in
-    # one batch. Measured: the same reflection prompt's letter log-probabilities moved by up to
-    # 0.2 nats when other rows' prompts were evaluated beside it; without it, not at all.
-    params.flash_attn_type = 0
-    # No continuous batching: a prompt is then never evaluated in the same batch as other
-    # slots' generated tokens, which also changed its log-probabilities (reflection P(A/B/C)
-    # moved by ~0.01 between one-at-a-time and batched scoring). Measured cost on 8 FPB rows
-    # (preset medium, 8 slots): none beyond run-to-run noise (47.2 s vs 42.5-46.5 s).
-    params.cont_batching = False
+    if reproducible:
+        # One KV buffer per slot, not one shared by all: attention then reads only the slot's own
+        # cells, so a seeded sample decodes to the same text whatever runs beside it and whatever
+        # ran before it. Measured: with the shared buffer, 0 of 12 seeded samples repeated between
+        # a sequential and a parallel pass (or even two sequential passes); per slot, 12 of 12.
+        params.kv_unified = False
+        # No flash attention: on CPU it sums differently when several sequences are evaluated in
+        # one batch. Measured: the same reflection prompt's letter log-probabilities moved by up to
+        # 0.2 nats when other rows' prompts were evaluated beside it; without it, not at all.
+        params.flash_attn_type = 0
+        # No continuous batching: a prompt is then never evaluated in the same batch as other
+        # slots' generated tokens, which also changed its log-probabilities (reflection P(A/B/C)
+        # moved by ~0.01 between one-at-a-time and batched scoring). Measured cost on 8 FPB rows
+        # (preset medium, 8 slots): none beyond run-to-run noise (47.2 s vs 42.5-46.5 s);
+        # what all three cost in peak throughput: BENCHMARKS.md, scoring speed.
+        params.cont_batching = False
     params.hostnames = [host]
     params.port = port
     # llama.cpp logs every slot event at info level; -1 keeps it to nothing unless asked.
@@ -272,6 +279,7 @@ class LlamaCppBackend(Backend):
         context: int = DEFAULT_CONTEXT,
         threads: int | None = None,
         verbose: bool | None = None,
+        reproducible: bool = True,
     ) -> None:
         from clearft.models import default_gguf_path, file_identity
 
@@ -284,7 +292,8 @@ class LlamaCppBackend(Backend):
             verbose = bool(os.environ.get("CLEARFT_LLAMA_VERBOSE"))
         self._model_id = f"gguf:{self.model_path.name}:{file_identity(self.model_path)}"
         self._server: Any = start_server(
-            self.model_path, self.concurrency, self.context, threads=threads, verbose=verbose
+            self.model_path, self.concurrency, self.context, threads=threads, verbose=verbose,
+            reproducible=reproducible,
         )
         self._address: str = self._server.listening_address
         self._http: Any = None

@@ -34,6 +34,9 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
                         "(default OPENAI_API_KEY); the key itself is never accepted on the command line")
     g.add_argument("--concurrency", type=int, default=None,
                    help="parallel sequences (llamacpp) or concurrent requests (openai)")
+    g.add_argument("--fast-unreproducible", action="store_true",
+                   help="llamacpp: keep llama.cpp's own batching settings (more parallel throughput; "
+                        "samples then depend on what runs beside them)")
     g.add_argument("--cache", default=None,
                    help="SQLite file caching every model call (default: .clearft-cache/calls.sqlite); 'off' disables")
 
@@ -48,6 +51,12 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["api_key_env"] = args.api_key_env
     if getattr(args, "concurrency", None):
         opts["concurrency"] = args.concurrency
+    if getattr(args, "fast_unreproducible", False):
+        if getattr(args, "backend", "llamacpp") != "llamacpp":
+            from clearft.errors import ClearftError
+
+            raise ClearftError("--fast-unreproducible applies to the llamacpp backend only")
+        opts["reproducible"] = False
     return opts
 
 

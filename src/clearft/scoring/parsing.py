@@ -39,12 +39,15 @@ def extract_answer(text: str) -> str | None:
 def parse_choice(text: str, letters: str = "ABC") -> str | None:
     """The letter chosen after "answer:", if it is one of `letters`; else None.
 
-    Accepts "answer: A", "answer: (B)", "answer: **C** I am not sure", "Answer: [A]".
-    A wrong letter ("D"), a word ("Correct") or no "answer:" at all gives None.
+    Accepts "answer: A", "answer: (B)", "answer: **C** I am not sure", "Answer: [A]", and a
+    reply that is nothing but a letter ("(A)", "[b]."): the small default model often answers
+    so. A wrong letter ("D"), a word ("Correct") or prose without "answer:" gives None.
     """
     answer = extract_answer(text)
     if answer is None:
-        return None
+        bare = re.fullmatch(r"[\s(\[*_`'\"]*([A-Za-z])[\s)\]*_`'\".]*", text)
+        letter = bare.group(1).upper() if bare else None
+        return letter if letter and letter in letters else None
     m = re.match(r"[\s(\[*_`'\"]*([A-Za-z])(?![A-Za-z])", answer)
     if not m:
         return None
