@@ -51,12 +51,13 @@ class OneAtATime(Backend):
         return out
 
 
-def peak_throughput(backend: Backend, n: int, max_tokens: int) -> float:
-    """Generated tokens per second with many parallel free-running samples."""
+def peak_throughput(backend: Backend, n: int, max_tokens: int, one_at_a_time: bool = False) -> float:
+    """Generated tokens per second with many parallel free-running samples (or the same
+    samples one request at a time: the single-sequence rate)."""
     reqs = [GenerateRequest([{"role": "user", "content": f"Write a long story about a robot number {i}."}],
                             temperature=1.0, max_tokens=max_tokens, seed=i) for i in range(n)]
     started = time.monotonic()
-    done = backend.generate(reqs)
+    done = [c for r in reqs for c in backend.generate([r])] if one_at_a_time else backend.generate(reqs)
     return sum(c.completion_tokens for c in done) / (time.monotonic() - started)
 
 
@@ -68,11 +69,15 @@ def main() -> int:
     p.add_argument("--peak-requests", type=int, default=16)
     p.add_argument("--concurrency", type=int, default=None, help="llama.cpp parallel slots")
     p.add_argument("--threads", type=int, default=None, help="ggml threads")
+    p.add_argument("--fast-unreproducible", action="store_true",
+                   help="llama.cpp's own batching settings instead of the reproducible ones")
     args = p.parse_args()
     from clearft.backends.registry import load_backend
 
     examples = list(open_dataset(DATA / "robustft" / "fpb" / "noisy" / "noisy30.csv"))[: args.rows]
-    opts = {k: v for k, v in (("concurrency", args.concurrency), ("threads", args.threads)) if v}
+    opts: dict = {k: v for k, v in (("concurrency", args.concurrency), ("threads", args.threads)) if v}
+    if args.fast_unreproducible:
+        opts["reproducible"] = False
     backend = load_backend("llamacpp", **opts)
     config = make_config(args.preset, method="bsdetector", sample_max_tokens=args.max_tokens,
                          batch_size=len(examples))
@@ -81,6 +86,7 @@ def main() -> int:
     similarity = get_similarity(config.similarity)
     similarity([("warm", "up")])  # load the embedding model outside the timings
     peak = peak_throughput(backend, args.peak_requests, 64)
+    single = peak_throughput(backend, 4, 64, one_at_a_time=True)
 
     rows = []
     for label, model in (("batched (score_examples)", backend), ("one call at a time", OneAtATime(backend))):
@@ -92,7 +98,8 @@ def main() -> int:
     base = rows[1][1]
     print(f"rows={len(examples)} preset={config.preset} k={config.k} rounds={config.rounds} "
           f"max_tokens={config.sample_max_tokens}; backend peak {peak:.0f} generated tok/s "
-          f"({args.peak_requests} parallel requests x 64 tokens)\n")
+          f"({args.peak_requests} parallel requests x 64 tokens); one sequence at a time {single:.0f} tok/s "
+          f"(parallel gain {peak / single:.2f}x); backend options {opts or 'defaults'}\n")
     print("| run | seconds | rows/s | speed-up | generated tok/s | share of peak | requests | calls |")
     print("|---|---|---|---|---|---|---|---|")
     for label, seconds, usage, _ in rows:

@@ -416,7 +416,9 @@ class LlamaCppBackend(Backend):
                 "n_probs": 1,
                 "temperature": 0.0,
                 "n": 1,
-                "cache_prompt": False,  # a partly cached prompt would change the sums (see above)
+                # The server's prompt cache stays on here: scoring a row against every label
+                # (cross-fit label-prob) repeats one prompt per label, and evaluating it afresh
+                # each time made 77-label BANKING77 rows about 10x slower.
             }
             return forced_logprob(self._live_server().handle_completions(payload), ids)
         except Exception as exc:  # one bad row must not kill the batch
