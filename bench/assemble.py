@@ -11,10 +11,11 @@ ORDER = ["scoring", "crossfit", "loop", "backends", "data", "training", "faults"
 HEADER = """# Benchmarks and quality measurements
 
 Every number below comes from running the command printed beside it, on the machine named
-with it — a 2-core CPU sandbox (24 GiB, no GPU, Python 3.11). Most were measured while
-several other jobs shared those 2 cores (load average 10-28): absolute times are then
-pessimistic and noisy, and only ratios measured inside one run mean anything; each section
-says which. Quality numbers (AUROC, accuracy) come from the real data in `../shared/data/`,
+with it — a 2-core CPU sandbox (24 GiB, no GPU, Python 3.11). Session 1's numbers were
+mostly measured while several other jobs shared those 2 cores (load average 10-28): absolute
+times are then pessimistic and noisy, and only ratios measured inside one run mean anything;
+session 2 (the FPB loop, scoring speed, cross-fit FPB-50) ran one benchmark at a time on a
+quiet machine. Each section says which. Quality numbers (AUROC, accuracy) come from the real data in `../shared/data/`,
 with the clean labels used only to measure. Regenerate this file with
 `python bench/assemble.py` after rerunning a benchmark.
 
