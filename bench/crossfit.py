@@ -21,7 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clearft.scoring import Usage, make_config, score_examples  # noqa: E402
-from clearft.scoring.crossfit import CrossFitConfig, crossfit_examples, default_opener, fold_dir  # noqa: E402
+from clearft.scoring.crossfit import (  # noqa: E402
+    CrossFitConfig,
+    crossfit_examples,
+    default_opener,
+    fold_dir,
+    label_set,
+    normalises_over_labels,
+    score_target_probability,
+)
 from detect import DATASETS, auroc, precision_at  # noqa: E402  (bench/detect.py)
 
 WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.5, 0.3, 0.0)
@@ -83,6 +91,10 @@ def main() -> int:
         save()
     emit(row(f"cross-fitted label probability (K={args.folds})", len(examples), saved["label_prob"], noisy,
              saved["label_prob_s"], "includes the fine-tunes"))
+    fold_lp = {f: ([saved["label_prob"][i] for i in range(len(examples)) if saved["fold"][i] == f],
+                   [noisy[i] for i in range(len(examples)) if saved["fold"][i] == f]) for f in range(args.folds)}
+    for f, (scores_f, noisy_f) in fold_lp.items():
+        emit(row(f"— fold {f + 1}'s rows, cross-fitted label probability", len(scores_f), scores_f, noisy_f, 0))
 
     m = min(args.bsd_rows, len(examples))
     if m:
@@ -91,6 +103,28 @@ def main() -> int:
         emit(row("embedding-knn, same subset", m, saved["embedding"][:m], sub_noisy, 0))
         emit(row("cross-fitted label probability, same subset", m, saved["label_prob"][:m], sub_noisy, 0))
         opener = default_opener(cache="off")
+        labels = label_set([ex.response for ex in examples], cf.max_label_values)
+        if labels and not normalises_over_labels(labels, cf):
+            # Many labels: label-prob above was the given label's own probability (one request
+            # a row). Here the softmax over every label, by the same fold models, for comparison.
+            if "label_prob_normalised" not in saved:
+                t = time.monotonic()
+                norm: list[float] = [0.0] * m
+                for fold in range(args.folds):
+                    idx = [i for i in range(m) if saved["fold"][i] == fold]
+                    backend = opener(fold_dir(work / "folds", fold, args.folds))
+                    try:
+                        got = score_target_probability([sub[i] for i in idx], backend, labels, Usage())
+                    finally:
+                        backend.close()
+                    for i, (prob, _) in zip(idx, got, strict=True):
+                        norm[i] = prob if prob is not None else 0.5
+                saved["label_prob_normalised"] = norm
+                saved["label_prob_normalised_s"] = time.monotonic() - t
+                save()
+            emit(row(f"cross-fitted label probability normalised over all {len(labels)} labels", m,
+                     saved["label_prob_normalised"], sub_noisy, saved["label_prob_normalised_s"],
+                     f"{len(labels)} requests a row"))
         if "zero_shot_bsd" not in saved:
             t = time.monotonic()
             from clearft.backends.cache import open_backend

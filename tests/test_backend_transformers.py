@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from clearft.backends.base import GenerateRequest, LoglikelihoodRequest
-from clearft.backends.transformers_backend import cut_at_stop, plain_prompt
+from clearft.backends.transformers_backend import cut_at_stop, plain_prompt, shared_prompt_groups
 
 CHAT = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -21,6 +21,11 @@ def test_cut_at_stop_cuts_at_the_earliest_stop() -> None:
 
 def test_plain_prompt_for_models_without_a_template() -> None:
     assert plain_prompt([{"role": "user", "content": "hi"}]) == "user: hi\n\nassistant:"
+
+
+def test_shared_prompt_groups_keep_only_prompts_asked_more_than_once() -> None:
+    assert shared_prompt_groups(["a", "b", "a", "c", "a", "b"]) == {"a": [0, 2, 4], "b": [1, 5]}
+    assert shared_prompt_groups(["a", "b"]) == {}
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +68,10 @@ def test_loglikelihood_is_sane_and_matches_llamacpp(hf: Any, default_backend: An
     exact = hf.loglikelihood(reqs)
     assert exact[0].logprob > exact[1].logprob
     assert hf.loglikelihood(reqs[1:2])[0].logprob == pytest.approx(exact[1].logprob, abs=1e-3)
+    # reqs[0] and reqs[1] share a prompt: scored from one cached prompt pass, the same sums.
+    plain = hf._loglikelihood_batch(reqs)
+    for a, b in zip(exact, plain, strict=True):
+        assert a.n_tokens == b.n_tokens and a.logprob == pytest.approx(b.logprob, abs=1e-3)
     # Same weights, llama.cpp's quantized activations: close, not equal.
     forced = default_backend.loglikelihood(reqs)
     for a, b in zip(exact, forced, strict=True):

@@ -132,6 +132,22 @@ def test_target_probability_of_labels_and_of_free_text() -> None:
     assert free[0][0] == pytest.approx(math.exp(-3.0))  # one fake token
 
 
+def test_many_labels_score_the_given_label_alone_with_one_request_a_row(tmp_path: Path) -> None:
+    rows = sentiment_rows(4, flip=(1,))
+    fake = FakeBackend(scorer=knows_the_task)
+    out = score_target_probability(rows, fake, ["negative", "positive"], Usage(), normalise=False)
+    assert len(fake.calls) == 4  # one request per row, for its own label
+    assert out[0][0] == pytest.approx(math.exp(-0.1)) and out[1][0] == pytest.approx(math.exp(-4.0))
+    assert out[1][1]["label_prob_mode"] == "given label"
+    # crossfit_examples switches to it above max_normalised_labels, and the estimate agrees.
+    cf = CrossFitConfig(max_normalised_labels=1)
+    lab = Lab()
+    results = crossfit_examples(sentiment_rows(), tmp_path, cf, make_config(), train=lab.train, open_model=lab.open)
+    assert all(r.evidence["label_prob_mode"] == "given label" for r in results)
+    assert {r.id for r in sorted(results, key=lambda r: r.confidence)[:3]} == {"r1", "r6", "r11"}
+    assert estimate_crossfit(sentiment_rows(), cf, make_config())["loglikelihood_requests"] == 24
+
+
 # ---------------------------------------------------------------- cross-fitting
 
 

@@ -6,8 +6,10 @@ downloads (local files only).
   are one decode copied n times (greedy samples are identical by definition).
 * Sampled requests decode one sample at a time after ``transformers.set_seed(seed + i)``,
   so sample i is reproducible and independent of n and of the batch around it.
-* Log-likelihood is exact: one forward pass over prompt + continuation, in right-padded
-  batches, summing the continuation tokens' log-probabilities.
+* Log-likelihood is exact: the continuation tokens' log-probabilities summed. Requests that
+  share a prompt (one row scored against every label of a dataset) evaluate that prompt once
+  and score all their continuations from its cached keys and values in one batch; the others
+  take one forward pass over prompt + continuation, in right-padded batches.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ def plain_prompt(messages: Sequence[Message]) -> str:
     """A prompt for models without a chat template: role-labelled turns, then 'assistant:'."""
     turns = [f"{m['role']}: {m['content']}" for m in messages]
     return "\n\n".join(turns) + "\n\nassistant:"
+
+
+def shared_prompt_groups(prompts: Sequence[str], min_size: int = 2) -> dict[str, list[int]]:
+    """Indices grouped by prompt, keeping only prompts shared by at least min_size requests."""
+    by_prompt: dict[str, list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        by_prompt.setdefault(prompt, []).append(i)
+    return {p: idx for p, idx in by_prompt.items() if len(idx) >= min_size}
 
 
 def _folder_identity(folder: Path) -> str:
@@ -248,17 +258,70 @@ class TransformersBackend(Backend):
     # -- loglikelihood ------------------------------------------------------------------
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
-        out: list[LoglikelihoodResult] = []
-        for start in range(0, len(requests), self.batch_size):
-            batch = requests[start : start + self.batch_size]
+        out: list[LoglikelihoodResult | None] = [None] * len(requests)
+        groups = shared_prompt_groups(
+            [self.render_chat(r.messages, r.assistant_prefix) for r in requests], min_size=2
+        )
+        grouped = {i for idx in groups.values() for i in idx}
+        alone = [i for i in range(len(requests)) if i not in grouped]
+        for prompt, idx in groups.items():
             try:
-                out.extend(self._loglikelihood_batch(batch))
+                for i, res in zip(idx, self._shared_prompt_loglikelihood(prompt, [requests[i] for i in idx]), strict=True):
+                    out[i] = res
+            except Exception:  # fall back to the plain path, where errors stay with their row
+                alone.extend(idx)
+        alone.sort()
+        for start in range(0, len(alone), self.batch_size):
+            idx = alone[start : start + self.batch_size]
+            batch = [requests[i] for i in idx]
+            try:
+                results = self._loglikelihood_batch(batch)
             except Exception:  # retry one by one so the error stays with its row
-                for req in batch:
-                    try:
-                        out.extend(self._loglikelihood_batch([req]))
-                    except Exception as exc:
-                        out.append(LoglikelihoodResult(0.0, 0, error=f"{type(exc).__name__}: {exc}"))
+                results = [self._loglikelihood_one(req) for req in batch]
+            for i, res in zip(idx, results, strict=True):
+                out[i] = res
+        return [r if r is not None else LoglikelihoodResult(0.0, 0, error="not scored") for r in out]
+
+    def _loglikelihood_one(self, req: LoglikelihoodRequest) -> LoglikelihoodResult:
+        try:
+            return self._loglikelihood_batch([req])[0]
+        except Exception as exc:
+            return LoglikelihoodResult(0.0, 0, error=f"{type(exc).__name__}: {exc}")
+
+    def _shared_prompt_loglikelihood(self, prompt: str, reqs: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        """Every continuation of one prompt: the prompt's forward pass once, then the
+        continuations in batches over copies of its cache. Same sums as the plain path (the
+        tokens are split the same way: prompt ids + continuation ids)."""
+        import copy
+
+        torch = require("torch")
+        prompt_ids = self._ids(prompt)
+        conts = [self._ids(r.continuation) for r in reqs]
+        with torch.no_grad():
+            first = self.model(input_ids=torch.tensor([prompt_ids], device=self.device), use_cache=True)
+        first_logprobs = torch.log_softmax(first.logits[0, -1].float(), dim=-1)
+        out = [LoglikelihoodResult(0.0, 0) if not c else
+               LoglikelihoodResult(float(first_logprobs[c[0]].item()), 1) for c in conts]
+        longer = [i for i, c in enumerate(conts) if len(c) > 1]
+        chunk = max(self.batch_size, 32)  # continuations are short; batch more of them
+        for start in range(0, len(longer), chunk):
+            idx = longer[start : start + chunk]
+            # The last token of a continuation predicts nothing we need: feed all but it.
+            feeds = [conts[i][:-1] for i in idx]
+            width = max(len(f) for f in feeds)
+            pad = self.tokenizer.pad_token_id
+            ids = torch.tensor([f + [pad] * (width - len(f)) for f in feeds], device=self.device)
+            mask = torch.tensor([[1] * (len(prompt_ids) + len(f)) + [0] * (width - len(f)) for f in feeds],
+                                device=self.device)
+            cache = copy.deepcopy(first.past_key_values)
+            cache.batch_repeat_interleave(len(idx))
+            with torch.no_grad():
+                logits = self.model(input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=True).logits
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            for b, i in enumerate(idx):
+                c = conts[i]
+                rest = logprobs[b, torch.arange(len(c) - 1, device=self.device), torch.tensor(c[1:], device=self.device)]
+                out[i] = LoglikelihoodResult(out[i].logprob + float(rest.sum().item()), len(c))
         return out
 
     def _loglikelihood_batch(self, reqs: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:

@@ -52,6 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cross-fit-weight", type=float, default=None,
                    help="weight of label-prob against bsdetector when both parts are on (0.5; measured in "
                         "bench/results/crossfit.md)")
+    g.add_argument("--cross-fit-normalise-up-to", type=int, default=None, metavar="N",
+                   help="label-prob is the given label's share over all labels up to N labels "
+                        "(default 20); above N, the given label's own probability (1 request a row)")
     g.add_argument("--cross-fit-dir", default=None, help="where fold models go (default OUTPUT.crossfit/)")
     g.add_argument("--cross-fit-set", action="append", default=[], metavar="KEY=JSON",
                    help="a fine-tuning setting of the fold models, e.g. --cross-fit-set max_steps=20 "
@@ -125,6 +128,8 @@ def run_cross_fit(args: argparse.Namespace, config: object) -> int:
         folds=args.cross_fit, parts=tuple(x.strip() for x in args.cross_fit_parts.split(",") if x.strip()),
         label_weight=DEFAULT_LABEL_WEIGHT if args.cross_fit_weight is None else args.cross_fit_weight,
         seed=args.seed or 0, finetune=finetune,
+        **({} if args.cross_fit_normalise_up_to is None
+           else {"max_normalised_labels": args.cross_fit_normalise_up_to}),
     )
     # Fold models are served by the backend asked for, unless it is the default (llama.cpp
     # serves the GGUF finetune writes; transformers the merged folder otherwise).

@@ -8,7 +8,9 @@ memorises the wrong targets of its own training rows). So, as in confident learn
 1. split the rows into K folds (stratified by target when the targets are labels);
 2. for each fold, fine-tune with clearft's own trainer on the other K-1 folds;
 3. score the held-out fold with that fold model: the probability of the given target
-   ("label-prob": normalised over the label set for labels, per-token for free text) and,
+   ("label-prob": normalised over the label set for labels -- or, above
+   `max_normalised_labels` labels, the given label's own probability --, per-token for
+   free text) and,
    if asked, BSDetector as specified (consistency + self-reflection) by the fold model;
 4. combine: confidence = w * label-prob + (1 - w) * BSDetector.
 
@@ -55,6 +57,12 @@ class CrossFitConfig:
     label_weight: float = DEFAULT_LABEL_WEIGHT  # used only when both parts are on
     seed: int = 0
     max_label_values: int = 100  # targets are labels if they take at most this many values
+    # Up to this many labels, label-prob is the given label's share of the softmax over all of
+    # them (one log-likelihood request per label and row). Above it, the given label's own
+    # probability (one request per row): a fold model trained on the labels puts nearly all its
+    # mass on them, so the two rank rows alike, and 77 BANKING77 intents cost 77x less.
+    # Measured side by side in bench/results/crossfit.md (banking77-20).
+    max_normalised_labels: int = 20
     # FinetuneConfig overrides for the fold models (the defaults are SPEC 5's measured
     # setting: LoRA r=16 on all linear layers, lr 1e-3, effective batch 16, one epoch).
     finetune: dict[str, Any] = field(default_factory=dict)
@@ -132,34 +140,46 @@ def combine(label_prob: float | None, bsdetector: float | None, label_weight: fl
 
 
 def score_target_probability(
-    examples: Sequence[Example], backend: Backend, labels: list[str] | None, usage: Usage
+    examples: Sequence[Example], backend: Backend, labels: list[str] | None, usage: Usage,
+    normalise: bool = True,
 ) -> list[tuple[float | None, dict[str, Any]]]:
     """Per row: (probability of its given target, evidence). For labels, one log-likelihood
-    request per label and the given label's share of the softmax; else the per-token
-    probability of the target."""
+    request per label and the given label's share of the softmax (`normalise`), or the given
+    label's own probability (one request); for free text the per-token probability."""
     backend.require("loglikelihood", purpose="cross-fitted target probability")
-    candidates = [[lb] for lb in labels] if labels else None
+    over_labels = bool(labels) and normalise
     requests = []
     for ex in examples:
-        for cand in (candidates or [[ex.response]]):
-            requests.append(LoglikelihoodRequest(ex.messages, cand[0]))
+        if over_labels and labels:
+            targets = labels
+        else:
+            targets = [ex.response.strip() if labels else ex.response]
+        requests += [LoglikelihoodRequest(ex.messages, t) for t in targets]
     results = backend.loglikelihood(requests)
     usage.add_loglikelihoods(results)
-    width = len(labels) if labels else 1
+    width = len(labels) if over_labels and labels else 1
     out: list[tuple[float | None, dict[str, Any]]] = []
     for row, ex in enumerate(examples):
         mine = results[row * width:(row + 1) * width]
         errors = [r.error for r in mine if not r.ok]
         if errors:
             out.append((None, {"error": "; ".join(e or "" for e in errors)}))
-        elif labels:
+        elif over_labels and labels:
             probs = normalised_label_probs({lb: r.logprob for lb, r in zip(labels, mine, strict=True)})
             predicted = max(probs, key=lambda lb: probs[lb])
             out.append((probs[ex.response.strip()], {"label_probs": probs, "predicted_label": predicted}))
+        elif labels:
+            r = mine[0]
+            out.append((math.exp(r.logprob), {"label_prob_mode": "given label", "logprob": r.logprob,
+                                              "n_tokens": r.n_tokens}))
         else:
             r = mine[0]
             out.append((per_token_probability(r.logprob, r.n_tokens), {"logprob": r.logprob, "n_tokens": r.n_tokens}))
     return out
+
+
+def normalises_over_labels(labels: Sequence[str] | None, cf: CrossFitConfig) -> bool:
+    return bool(labels) and len(labels or ()) <= cf.max_normalised_labels
 
 
 # ---------------------------------------------------------------- fold models
@@ -235,7 +255,8 @@ def _score_fold(
     if "label-prob" in cf.parts:
         probs = []
         for start in range(0, len(held_out), config.batch_size):
-            probs += score_target_probability(held_out[start:start + config.batch_size], backend, labels, usage)
+            probs += score_target_probability(held_out[start:start + config.batch_size], backend, labels, usage,
+                                              normalise=normalises_over_labels(labels, cf))
     bsd: list[ScoreResult | None] = [None] * len(held_out)
     if "bsdetector" in cf.parts:
         from clearft.scoring.engine import score_examples
@@ -434,7 +455,8 @@ def estimate_crossfit(examples: Sequence[Example], cf: CrossFitConfig, config: S
     est: dict[str, Any] = {
         "rows": n, "fine_tunes": cf.folds, "training_rows_per_fold": train_rows,
         "training_steps": sum(steps), "labels": len(labels) if labels else None,
-        "loglikelihood_requests": n * (len(labels) if labels else 1) if "label-prob" in cf.parts else 0,
+        "loglikelihood_requests": (n * (len(labels) if labels and normalises_over_labels(labels, cf) else 1)
+                                   if "label-prob" in cf.parts else 0),
         "generated_samples": 0, "requests": 0, "prompt_tokens": 0, "max_completion_tokens": 0,
     }
     est["requests"] = est["loglikelihood_requests"]
