@@ -103,23 +103,30 @@ def main() -> int:
         emit(row("embedding-knn, same subset", m, saved["embedding"][:m], sub_noisy, 0))
         emit(row("cross-fitted label probability, same subset", m, saved["label_prob"][:m], sub_noisy, 0))
         opener = default_opener(cache="off")
+
+        def by_fold_models(rows: list, fold_of: list[int], folds: int, score) -> list[float]:  # type: ignore[no-untyped-def]
+            """score(rows, backend) for each fold's rows by that fold's model; unknown = 0.5."""
+            out = [0.5] * len(rows)
+            for fold in range(folds):
+                idx = [i for i in range(len(rows)) if fold_of[i] == fold]
+                backend = opener(fold_dir(work / "folds", fold, folds))
+                try:
+                    got = score([rows[i] for i in idx], backend)
+                finally:
+                    backend.close()
+                for i, value in zip(idx, got, strict=True):
+                    out[i] = value if value is not None else 0.5
+            return out
+
         labels = label_set([ex.response for ex in examples], cf.max_label_values)
         if labels and not normalises_over_labels(labels, cf):
             # Many labels: label-prob above was the given label's own probability (one request
             # a row). Here the softmax over every label, by the same fold models, for comparison.
             if "label_prob_normalised" not in saved:
                 t = time.monotonic()
-                norm: list[float] = [0.0] * m
-                for fold in range(args.folds):
-                    idx = [i for i in range(m) if saved["fold"][i] == fold]
-                    backend = opener(fold_dir(work / "folds", fold, args.folds))
-                    try:
-                        got = score_target_probability([sub[i] for i in idx], backend, labels, Usage())
-                    finally:
-                        backend.close()
-                    for i, (prob, _) in zip(idx, got, strict=True):
-                        norm[i] = prob if prob is not None else 0.5
-                saved["label_prob_normalised"] = norm
+                saved["label_prob_normalised"] = by_fold_models(
+                    sub, saved["fold"], args.folds, lambda rows, backend: [
+                        p for p, _ in score_target_probability(rows, backend, labels, Usage())])
                 saved["label_prob_normalised_s"] = time.monotonic() - t
                 save()
             emit(row(f"cross-fitted label probability normalised over all {len(labels)} labels", m,
@@ -137,17 +144,9 @@ def main() -> int:
         emit(row(f"zero-shot BSDetector ({args.preset})", m, saved["zero_shot_bsd"], sub_noisy, saved["zero_shot_bsd_s"]))
         if "crossfit_bsd" not in saved:
             t = time.monotonic()
-            scores: list[float] = [0.5] * m
-            for fold in range(args.folds):
-                idx = [i for i in range(m) if saved["fold"][i] == fold]
-                backend = opener(fold_dir(work / "folds", fold, args.folds))
-                try:
-                    res = score_examples([sub[i] for i in idx], backend, config, Usage(), method="bsdetector")
-                finally:
-                    backend.close()
-                for i, r in zip(idx, res, strict=True):
-                    scores[i] = r.confidence if r.confidence is not None else 0.5
-            saved["crossfit_bsd"] = scores
+            saved["crossfit_bsd"] = by_fold_models(
+                sub, saved["fold"], args.folds, lambda rows, backend: [
+                    r.confidence for r in score_examples(rows, backend, config, Usage(), method="bsdetector")])
             saved["crossfit_bsd_s"] = time.monotonic() - t
             save()
         emit(row(f"cross-fitted BSDetector ({args.preset})", m, saved["crossfit_bsd"], sub_noisy, saved["crossfit_bsd_s"]))
