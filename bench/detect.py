@@ -115,6 +115,7 @@ def main() -> int:
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--k", type=int, default=None)
     p.add_argument("--similarity", default=None)
+    p.add_argument("--compare", default=None, help="auto (default), answer (the paper) or reply")
     p.add_argument("--classifier", default=None)
     p.add_argument("--banking-rows", type=int, default=0, help="rows of banking77 (overrides --rows)")
     p.add_argument("--seed", type=int, default=0)
@@ -138,7 +139,7 @@ def main() -> int:
                 for c in ((args.classifier or "logreg").split(",") if m == "embedding-knn" else [None])]
         for method, classifier in runs:
             config = make_config(args.preset, method=method, sample_max_tokens=args.max_tokens, k=args.k,
-                                 similarity=args.similarity, classifier=classifier,
+                                 similarity=args.similarity, compare=args.compare, classifier=classifier,
                                  batch_size=args.batch_size)
             if method != "embedding-knn" and backend is None:
                 from clearft.backends.cache import open_backend
@@ -162,7 +163,7 @@ def main() -> int:
             auto_precision = sum(d and t for d, t in zip(dropped, truth, strict=True)) / n_drop if n_drop else float("nan")
             settings = {"embedding-knn": f"classifier={config.classifier}",
                         "perplexity": "", "ifd": ""}.get(
-                method, f"preset={config.preset} k={config.k} rounds={config.rounds} max_tokens={config.sample_max_tokens} sim={config.similarity}")
+                method, f"preset={config.preset} k={config.k} rounds={config.rounds} max_tokens={config.sample_max_tokens} sim={config.similarity} compare={config.compare}")
             row = (f"| {name} | {len(examples)} | {rate:.0%} | {method} | {settings} | {auroc(scores, truth):.3f} | "
                    f"{precision_at(scores, truth, rate):.3f} | {n_drop / len(scores):.0%} / {auto_precision:.3f} | "
                    f"{failed} | {seconds:.0f} |")

@@ -221,3 +221,37 @@ def test_usage_counts_tokens() -> None:
                    make_config(method="bsdetector"), usage, similarity=EXACT)
     assert usage.calls == 1 and usage.requests == 6
     assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
+
+
+def test_long_targets_are_compared_with_the_whole_reply_and_their_final_number() -> None:
+    """A worked-solution target (GSM8K style) against samples that reason and end in a number:
+    under compare=auto the sample's whole reply meets the target, and exact match reads the
+    final numbers; compare=answer (the paper) keeps the parsed answer."""
+    steps = "Tom has 3 apples and buys 4 more bags with 2 apples in each bag, so he buys 8 apples."
+    right = f"{steps} In all he has 3 + 8 = 11 apples. #### 11"
+    wrong = f"{steps} In all he has 3 + 8 = 12 apples. #### 12"
+    rows = [Example(f"r{i}", [{"role": "user", "content": "How many apples does Tom have?"}], t)
+            for i, t in enumerate((right, wrong))]
+    reply = f"explanation: {steps} 3 + 8 = 11. answer: 11"
+    backend = FakeBackend(responder=lambda req, i: reply if _is_sample(req) else "answer: A", logprobs=False)
+    seen: list[tuple[str, str]] = []
+
+    def similarity(pairs: list[tuple[str, str]]) -> list[float]:
+        seen.extend(pairs)
+        return [0.5] * len(pairs)
+
+    auto = score_examples(rows, backend, make_config(method="consistency"), similarity=similarity)
+    assert {a for a, _ in seen} == {reply}
+    assert [s["exact_match"] for s in auto[0].evidence["samples"]] == [True] * 5
+    assert [s["exact_match"] for s in auto[1].evidence["samples"]] == [False] * 5
+    assert auto[0].confidence > auto[1].confidence
+    assert auto[0].evidence["samples"][0]["compared"] == "reply"
+    seen.clear()
+    paper = score_examples(rows, backend, make_config(method="consistency", compare="answer"), similarity=similarity)
+    assert {a for a, _ in seen} == {"11"}
+    assert paper[0].confidence == paper[1].confidence  # "11" is neither whole solution
+    short = [Example("s", [{"role": "user", "content": "2 + 2?"}], "4")]
+    seen.clear()
+    score_examples(short, FakeBackend(responder=lambda req, i: "explanation: sum. answer: 4"),
+                   make_config(method="consistency"), similarity=similarity)
+    assert {a for a, _ in seen} == {"4"}  # short targets: the parsed answer, as the paper does

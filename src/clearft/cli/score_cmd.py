@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("-k", "--samples", dest="k", type=int, default=None, help="sampled answers per row (preset)")
     g.add_argument("--rounds", type=int, default=None, help="self-reflection rounds (preset)")
     g.add_argument("--similarity", default=None, help="embedding (default), nli, exact, token-f1")
+    g.add_argument("--compare", default=None,
+                   help="what a sample is compared with the target by: auto (default: its whole reply "
+                        "for targets over 20 words, else its answer), answer (the paper), reply")
     g.add_argument("--nli-model", default=None, help="folder of a Hugging Face NLI cross-encoder (for --similarity nli)")
     g.add_argument("--max-tokens", dest="sample_max_tokens", type=int, default=None,
                    help="tokens per sampled answer (preset)")
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = make_config(
         args.preset, method=args.method, alpha=args.alpha, beta=args.beta, k=args.k,
-        rounds=args.rounds, similarity=args.similarity, nli_model=args.nli_model,
+        rounds=args.rounds, similarity=args.similarity, compare=args.compare, nli_model=args.nli_model,
         sample_max_tokens=args.sample_max_tokens, classifier=args.classifier, seed=args.seed,
         batch_size=args.batch_size, use_logprobs=False if args.no_logprobs else None,
     )

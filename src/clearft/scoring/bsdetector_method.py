@@ -141,14 +141,15 @@ def score_batch(
     answers = ask_all(backend, asks, config.max_retries, usage)
 
     # Similarities for every parsed sample of the batch in one call of the similarity model.
+    whole = [parsing.compares_whole_reply(ex.response, config.compare) for ex in examples]
     pairs: list[tuple[str, str]] = []
-    for ex, (sample_at, _) in zip(examples, layout, strict=True):
+    for ex, (sample_at, _), w in zip(examples, layout, whole, strict=True):
         if sample_at is not None:
-            pairs.extend((a.value[0], ex.response) for a in answers[sample_at] if a.parsed)
+            pairs.extend((a.text if w else a.value[0], ex.response) for a in answers[sample_at] if a.parsed)
     sims = iter(similarity(pairs) if (similarity is not None and pairs) else [])
 
     results = []
-    for ex, (sample_at, reflect_at) in zip(examples, layout, strict=True):
+    for ex, (sample_at, reflect_at), w in zip(examples, layout, whole, strict=True):
         row_answers = (answers[sample_at] if sample_at is not None else []) + [answers[i][0] for i in reflect_at]
         errors = sorted({a.error for a in row_answers if a.error})
         samples: list[dict[str, Any]] = []
@@ -156,9 +157,11 @@ def score_batch(
             for a in answers[sample_at]:
                 if a.parsed:
                     answer, source = a.value
+                    match = (parsing.final_answers_match(a.text, ex.response) if w
+                             else parsing.answers_match(answer, ex.response))
                     samples.append({"text": a.text, "answer": answer, "similarity": next(sims),
-                                    "exact_match": parsing.answers_match(answer, ex.response),
-                                    "answer_source": source})
+                                    "exact_match": match, "answer_source": source,
+                                    "compared": "reply" if w else "answer"})
                 else:
                     samples.append({"text": a.text, "answer": None, "similarity": None,
                                     "exact_match": None, "answer_source": None})

@@ -18,6 +18,10 @@ DATASET_METHODS = ("embedding-knn",)
 ROW_METHODS = ("bsdetector", "consistency", "self-reflection", "perplexity", "ifd", "judge-rating")
 METHODS = ("auto", *ROW_METHODS, *DATASET_METHODS)
 SIMILARITIES = ("embedding", "nli", "exact", "token-f1")
+# What a consistency sample is compared with the target by: its parsed answer (the paper, whose
+# targets are short answers), its whole reply, or "auto": the whole reply when the target is
+# long (a worked solution), where an answer line and a whole solution are not alike.
+COMPARES = ("auto", "answer", "reply")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class ScoreConfig:
     k: int = 5  # sampled answers for observed consistency
     rounds: int = 2  # self-reflection rounds
     similarity: str = "embedding"
+    compare: str = "auto"  # see COMPARES; measured in bench/results/scoring.md (GSM8K-20)
     nli_model: str | None = None  # a Hugging Face NLI cross-encoder folder, for similarity="nli"
     temperature: float = 1.0  # of the consistency samples (paper: 1.0)
     sample_max_tokens: int = 64  # the CoT template makes answers long; measured in bench/detect.py
@@ -52,6 +57,8 @@ class ScoreConfig:
             raise ClearftError(
                 f"unknown similarity '{self.similarity}'; choose one of: {', '.join(SIMILARITIES)}"
             )
+        if self.compare not in COMPARES:
+            raise ClearftError(f"unknown compare '{self.compare}'; choose one of: {', '.join(COMPARES)}")
         if self.similarity == "nli" and not self.nli_model and self.method in ("auto", "bsdetector", "consistency"):
             raise ClearftError("similarity 'nli' needs --nli-model FOLDER (a Hugging Face NLI cross-encoder)")
         for name in ("alpha", "beta"):

@@ -129,6 +129,25 @@ def extract_sample_answer(text: str) -> tuple[str, str] | None:
     return None
 
 
+# Targets longer than this many words are worked solutions or passages, not answers.
+LONG_TARGET_WORDS = 20
+
+
+def compares_whole_reply(target: str, compare: str) -> bool:
+    """Whether a consistency sample's whole reply (not its parsed answer) is compared with
+    this target: always for compare="reply", for long targets under "auto"."""
+    return compare == "reply" or (compare == "auto" and len(target.split()) > LONG_TARGET_WORDS)
+
+
+def final_answers_match(reply: str, target: str) -> bool:
+    """The exact-match indicator for a worked-solution target: the final numbers agree (after
+    '####' or 'answer', else the last number). False when the target has no number."""
+    from clearft.evaluation.metrics import extract_number
+
+    wanted = extract_number(target)
+    return wanted is not None and extract_number(reply) == wanted
+
+
 def answers_match(answer: str, target: str) -> bool:
     """The exact-match indicator r_i: equal after normalisation, or, for a one-word target
     such as a choice letter or a label, the answer's first word ("C. positive" vs "C")."""
