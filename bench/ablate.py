@@ -42,6 +42,36 @@ def consistency(rows: list[dict], targets: dict[str, str], sim_name: str, whole:
     return [bsdetector.observed_consistency(s, m, alpha) for s, m in per_row]
 
 
+def ablate(path: Path, targets: dict[str, str], args: argparse.Namespace) -> list[list[str]]:
+    """Table rows (cells) for one scores file."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    noisy = [bool(r["noisy"]) for r in rows]
+    rate = sum(noisy) / len(noisy)
+    out: list[list[str]] = []
+
+    def add(part: str, sim: str, compared: str, scores: list[float | None]) -> None:
+        filled = [0.5 if s is None else s for s in scores]
+        out.append([path.name, part, sim, compared, f"{auroc(filled, noisy):.3f}",
+                    f"{precision_at(filled, noisy, rate):.3f}"])
+
+    add("confidence as scored", "", "", [r["confidence"] for r in rows])
+    reflection = [r.get("self_reflection") for r in rows]
+    has_reflection = any(v is not None for v in reflection)
+    if has_reflection:
+        add("self-reflection", "", "", reflection)
+    if not any(r["clearft_evidence"].get("samples") for r in rows):
+        return out
+    for sim in args.similarities.split(","):
+        for whole in (False, True):
+            o = consistency(rows, targets, sim, whole, args.alpha)
+            compared = "whole reply" if whole else "answer"
+            add("consistency", sim, compared, o)
+            if has_reflection:
+                add("combined (beta 0.7)", sim, compared,
+                    [bsdetector.combine(a, b, args.beta) for a, b in zip(o, reflection, strict=True)])
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("scores", nargs="+")
@@ -57,30 +87,8 @@ def main() -> int:
     print("| scores | part | similarity | compared | AUROC | precision@noise |")
     print("|---|---|---|---|---|---|")
     for path in args.scores:
-        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-        noisy = [bool(r["noisy"]) for r in rows]
-        rate = sum(noisy) / len(noisy)
-        name = Path(path).name
-
-        def line(part: str, sim: str, compared: str, scores: list[float | None], _name: str = name) -> None:
-            filled = [0.5 if s is None else s for s in scores]
-            print(f"| {_name} | {part} | {sim} | {compared} | {auroc(filled, noisy):.3f} | "
-                  f"{precision_at(filled, noisy, rate):.3f} |", flush=True)
-
-        line("confidence as scored", "", "", [r["confidence"] for r in rows])
-        reflection = [r.get("self_reflection") for r in rows]
-        if any(v is not None for v in reflection):
-            line("self-reflection", "", "", reflection)
-        if not any(r["clearft_evidence"].get("samples") for r in rows):
-            continue
-        for sim in args.similarities.split(","):
-            for whole in (False, True):
-                o = consistency(rows, targets, sim, whole, args.alpha)
-                compared = "whole reply" if whole else "answer"
-                line("consistency", sim, compared, o)
-                if any(v is not None for v in reflection):
-                    line("combined (beta 0.7)", sim, compared,
-                         [bsdetector.combine(a, b, args.beta) for a, b in zip(o, reflection, strict=True)])
+        for cells in ablate(Path(path), targets, args):
+            print("| " + " | ".join(cells) + " |", flush=True)
     return 0
 
 

@@ -39,7 +39,7 @@ def _from_noise(name: str, rows: int | None, seed: int) -> tuple[list[Example], 
     import noise  # bench/noise.py
 
     noisy, _clean, changed = noise.MAKERS[name](DATA, rows, 0.2, seed)
-    prompt_key, response_key = ("prompt", "response") if name == "banking77" else ("question", "answer")
+    prompt_key, response_key = ("prompt", "response") if name == "banking77" else ("question", "answer")  # gsm8k*
     examples = [Example(r["id"], [{"role": "user", "content": r[prompt_key]}], r[response_key]) for r in noisy]
     flipped = set(changed)
     return examples, [r["id"] in flipped for r in noisy]
@@ -60,6 +60,7 @@ DATASETS = {
     "arc30": lambda rows, seed: robustft("arc", rows, seed),
     "banking77-20": lambda rows, seed: _from_noise("banking77", rows, seed),
     "gsm8k-20": lambda rows, seed: _from_noise("gsm8k", rows, seed),
+    "gsm8k-near-20": lambda rows, seed: _from_noise("gsm8k-near", rows, seed),
 }
 
 

@@ -12,6 +12,9 @@ writes, in DIR:
 banking77: a `rate` share of the rows get another intent, drawn at random from the other 76.
 gsm8k: a `rate` share of the rows swap worked solutions among themselves (a derangement, so
 every chosen row ends up with another question's solution).
+gsm8k-near: a `rate` share of the rows keep their own solution with a wrong final number (a
+near miss: the number after '####', and wherever it appears in the last step, moved by a
+seeded offset), the harder kind of bad target: right topic, wrong result.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import csv
 import json
 import random
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,7 +103,34 @@ def gsm8k(source: Path, n: int | None, rate: float, seed: int) -> tuple[list[dic
     return noisy, clean, [clean[i]["id"] for i in changed]
 
 
-MAKERS = {"banking77": banking77, "gsm8k": gsm8k}
+def near_miss(solution: str, rng: random.Random) -> str:
+    """The solution with its final number ('#### N') replaced by a nearby wrong one, also in
+    the step before it, so the wrong result reads as the solution's own."""
+    body, sep, final = solution.rpartition("####")
+    wanted = final.strip().replace(",", "")
+    if not sep or not re.fullmatch(r"-?\d+", wanted):
+        return solution
+    value = int(wanted)
+    wrong = value + rng.choice([-10, -2, -1, 1, 2, 10, value or 1])  # value: doubled
+    lines = body.rstrip("\n").split("\n")
+    pattern = re.compile(rf"(?<![\d.]){re.escape(final.strip())}(?![\d])")
+    lines[-1] = pattern.sub(str(wrong), lines[-1])
+    return "\n".join(lines) + f"\n#### {wrong}"
+
+
+def gsm8k_near(source: Path, n: int | None, rate: float, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """(noisy records, clean records, changed ids): GSM8K rows with near-miss final answers."""
+    _, clean, _ = gsm8k(source, n, 0.0, seed)
+    rng = random.Random(f"near-{seed}")
+    chosen = pick_changed(len(clean), rate, rng)
+    noisy = [dict(r) for r in clean]
+    for i in chosen:
+        noisy[i]["answer"] = near_miss(clean[i]["answer"], rng)
+    changed = [clean[i]["id"] for i in chosen if noisy[i]["answer"] != clean[i]["answer"]]
+    return noisy, clean, changed
+
+
+MAKERS = {"banking77": banking77, "gsm8k": gsm8k, "gsm8k-near": gsm8k_near}
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
@@ -131,8 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     p.add_argument("--source", type=Path, default=SHARED_DATA, help="the shared data folder")
     args = p.parse_args(argv)
-    if not (args.source / args.dataset).is_dir():
-        print(f"noise.py: no {args.dataset} data under {args.source}", file=sys.stderr)
+    folder = args.dataset.split("-")[0]  # gsm8k-near reads gsm8k
+    if not (args.source / folder).is_dir():
+        print(f"noise.py: no {folder} data under {args.source}", file=sys.stderr)
         return 1
     paths = make_noisy(args.dataset, args.out, rate=args.rate, seed=args.seed, n=args.n, source=args.source)
     changed = json.loads(paths["changed"].read_text(encoding="utf-8"))

@@ -79,3 +79,26 @@ def test_gsm8k_noise_swaps_solutions(shared_data: Path, tmp_path: Path) -> None:
     assert all(noisy[i].response != clean[i].response for i in changed)
     assert all(noisy[i].response == clean[i].response for i in noisy if i not in changed)
     assert {noisy[i].response for i in changed} == {clean[i].response for i in changed}
+
+
+def test_near_miss_changes_the_final_number_and_the_step_before_it() -> None:
+    import random
+
+    solution = "He buys 3 + 4 = <<3+4=7>>7 apples.\nThen 7 * 2 = <<7*2=14>>14 apples.\n#### 14"
+    wrong = noise.near_miss(solution, random.Random(0))
+    final = wrong.rsplit("####", 1)[1].strip()
+    assert final != "14" and wrong.splitlines()[0] == solution.splitlines()[0]
+    assert f"={final}>>{final}" in wrong.splitlines()[1]
+    assert noise.near_miss("no final answer here", random.Random(0)) == "no final answer here"
+
+
+def test_gsm8k_near_noise_keeps_questions_and_changes_the_rate(shared_data: Path, tmp_path: Path) -> None:
+    paths = noise.make_noisy("gsm8k-near", tmp_path, rate=0.2, seed=0, n=100)
+    noisy = {ex.id: ex for ex in open_dataset(paths["noisy"])}
+    clean = {ex.id: ex for ex in open_dataset(paths["clean"])}
+    changed = json.loads(paths["changed"].read_text())
+    assert 18 <= len(changed) <= 20
+    for i in noisy:
+        same = noisy[i].response == clean[i].response
+        assert same == (i not in changed)
+        assert noisy[i].prompt_text == clean[i].prompt_text
