@@ -14,7 +14,8 @@ cheaper still, but where a prompt is split between cache and fresh evaluation ch
 floating-point sums, and with them a sampled text -- so a row's samples would depend on its
 neighbours in the batch. This way every sample depends only on its own request and seed.
 Each slot also has its own KV buffer (``kv_unified = False``), flash attention is off and
-prompts are not mixed into batches of generated tokens, for the same reason.
+prompts are not mixed into batches of generated tokens, for the same reason. With
+``reproducible=False`` (``--fast-unreproducible``) every call may reuse any cached prefix.
 
 Sampling is per sample: sample i of a request is its own call with seed ``seed + i``, so
 sample i is the same text whether 1 or 10 samples are asked for (the cache relies on it).
@@ -288,6 +289,7 @@ class LlamaCppBackend(Backend):
             raise ClearftError(f"no GGUF model file at {self.model_path}")
         self.concurrency = max(1, int(concurrency))
         self.context = int(context)
+        self.reproducible = reproducible
         if verbose is None:
             verbose = bool(os.environ.get("CLEARFT_LLAMA_VERBOSE"))
         self._model_id = f"gguf:{self.model_path.name}:{file_identity(self.model_path)}"
@@ -391,7 +393,9 @@ class LlamaCppBackend(Backend):
     def _one_sample(self, req: GenerateRequest, i: int, slot: int = -1, reuse: bool = False) -> Completion:
         try:
             server = self._live_server()
-            pin = {"id_slot": slot, "cache_prompt": reuse}
+            # Reproducible: a unit's first call evaluates its prompt afresh (a partial prefix left
+            # by another request would change the sums). Otherwise any cached prefix is reused.
+            pin = {"id_slot": slot, "cache_prompt": reuse or not self.reproducible}
             if req.assistant_prefix:
                 # Chat endpoints cannot start the assistant turn for us: render the template
                 # as text, append the prefix, continue with a raw completion.
