@@ -95,6 +95,10 @@ def main() -> int:
                    [noisy[i] for i in range(len(examples)) if saved["fold"][i] == f]) for f in range(args.folds)}
     for f, (scores_f, noisy_f) in fold_lp.items():
         emit(row(f"— fold {f + 1}'s rows, cross-fitted label probability", len(scores_f), scores_f, noisy_f, 0))
+    # Two views that never saw the row: the fold LLM and the embedding classifier, averaged
+    # with a neutral weight fixed before looking (not tuned per dataset).
+    both = [0.5 * a + 0.5 * b for a, b in zip(saved["label_prob"], saved["embedding"], strict=True)]
+    emit(row("0.5 cross-fitted label probability + 0.5 embedding-knn", len(examples), both, noisy, 0))
 
     m = min(args.bsd_rows, len(examples))
     if m:
