@@ -65,6 +65,9 @@ def test_score_reports_bad_options_as_errors(tmp_path: Path, capsys: pytest.Capt
     assert "unknown scoring method" in capsys.readouterr().err
     assert main(["score", str(src), "-o", str(tmp_path / "s.jsonl"), "--backend", "fake",
                  "--method", "perplexity", "--alpha", "2"]) == 1
+    assert main(["score", str(src), "-o", str(tmp_path / "s.jsonl"), "--backend", "fake",
+                 "--compare", "vibes"]) == 1
+    assert "unknown compare 'vibes'" in capsys.readouterr().err
 
 
 def _fpb_slice(shared_data: Path, path: Path, n: int) -> Path:
