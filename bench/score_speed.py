@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from clearft.backends.base import Backend, Capabilities, Completion, GenerateRequest
 from clearft.data import open_dataset
@@ -61,6 +62,29 @@ def peak_throughput(backend: Backend, n: int, max_tokens: int, one_at_a_time: bo
     return sum(c.completion_tokens for c in done) / (time.monotonic() - started)
 
 
+def prompt_rate(backend: Backend, n: int, words: int) -> float:
+    """Prompt tokens evaluated per second: n distinct long prompts, one generated token each,
+    all sent together (the backend batches their evaluation across its slots)."""
+    reqs = [GenerateRequest([{"role": "user", "content": " ".join(f"w{i}x{j}" for j in range(words))}],
+                            max_tokens=1, seed=i) for i in range(n)]
+    started = time.monotonic()
+    done = backend.generate(reqs)
+    return sum(c.prompt_tokens for c in done) / (time.monotonic() - started)
+
+
+def evaluated_prompt_tokens(backend: Any, examples: Sequence[Any], config: Any) -> tuple[int, int]:
+    """(tokens of every row's sample prompt, of its reflection prompts): what any
+    implementation must evaluate at least once per row."""
+    from clearft.scoring import prompts
+
+    sample = sum(len(backend.tokenize(backend.render_chat(prompts.sample_messages(ex.messages)))) for ex in examples)
+    reflect = sum(
+        len(backend.tokenize(backend.render_chat(prompts.reflection_messages(ex.prompt_text, ex.response, r, letter_first=True))
+                             + prompts.ANSWER_PREFIX))
+        for ex in examples for r in range(config.rounds))
+    return sample, reflect
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--rows", type=int, default=8)
@@ -87,6 +111,7 @@ def main() -> int:
     similarity([("warm", "up")])  # load the embedding model outside the timings
     peak = peak_throughput(backend, args.peak_requests, 64)
     single = peak_throughput(backend, 4, 64, one_at_a_time=True)
+    prompt_tps = prompt_rate(backend, args.peak_requests, 150)
 
     rows = []
     for label, model in (("batched (score_examples)", backend), ("one call at a time", OneAtATime(backend))):
@@ -106,6 +131,16 @@ def main() -> int:
         tps = usage.completion_tokens / seconds
         print(f"| {label} | {seconds:.1f} | {len(examples) / seconds:.3f} | {base / seconds:.1f}x | "
               f"{tps:.0f} | {tps / peak:.2f} | {usage.requests} | {usage.calls} |")
+    # The ceiling of ANY batched implementation of this method on this backend: it must
+    # evaluate each row's sample prompt once and each reflection prompt once (at the measured
+    # prompt rate at best) and generate the same tokens (at the parallel peak at best).
+    sample_p, reflect_p = evaluated_prompt_tokens(backend, examples, config)
+    generated = rows[0][2].completion_tokens
+    floor = (sample_p + reflect_p) / prompt_tps + generated / peak
+    print(f"\nceiling: prompts {sample_p} (samples) + {reflect_p} (reflections) tokens at {prompt_tps:.0f} "
+          f"tok/s + {generated} generated at the {peak:.0f} tok/s peak = at least {floor:.1f} s; so no "
+          f"batched implementation beats {base / floor:.1f}x over one call at a time, or "
+          f"{generated / floor / peak:.2f} of peak")
     same = [r.confidence for r in rows[0][3]] == [r.confidence for r in rows[1][3]]
     print(f"\nbatched and one-at-a-time scores identical: {same}")
     if not same:
