@@ -14,6 +14,7 @@ downloads (local files only).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -258,33 +259,26 @@ class TransformersBackend(Backend):
     # -- loglikelihood ------------------------------------------------------------------
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
-        out: list[LoglikelihoodResult | None] = [None] * len(requests)
-        groups = shared_prompt_groups(
-            [self.render_chat(r.messages, r.assistant_prefix) for r in requests], min_size=2
-        )
-        grouped = {i for idx in groups.values() for i in idx}
-        alone = [i for i in range(len(requests)) if i not in grouped]
-        for prompt, idx in groups.items():
-            try:
-                for i, res in zip(idx, self._shared_prompt_loglikelihood(prompt, [requests[i] for i in idx]), strict=True):
-                    out[i] = res
-            except Exception:  # fall back to the plain path, where errors stay with their row
-                alone.extend(idx)
-        alone.sort()
+        prompts = [self.render_chat(r.messages, r.assistant_prefix) for r in requests]
+        out: dict[int, LoglikelihoodResult] = {}
+        for prompt, idx in shared_prompt_groups(prompts, min_size=2).items():
+            # On failure the group is left to the plain path below, where errors stay with their row.
+            with contextlib.suppress(Exception):
+                out.update(zip(idx, self._shared_prompt_loglikelihood(prompt, [requests[i] for i in idx]), strict=True))
+        alone = [i for i in range(len(requests)) if i not in out]
         for start in range(0, len(alone), self.batch_size):
             idx = alone[start : start + self.batch_size]
             batch = [requests[i] for i in idx]
             try:
-                results = self._loglikelihood_batch(batch)
+                results = self._loglikelihood_batch(batch, [prompts[i] for i in idx])
             except Exception:  # retry one by one so the error stays with its row
-                results = [self._loglikelihood_one(req) for req in batch]
-            for i, res in zip(idx, results, strict=True):
-                out[i] = res
-        return [r if r is not None else LoglikelihoodResult(0.0, 0, error="not scored") for r in out]
+                results = [self._loglikelihood_one(requests[i], prompts[i]) for i in idx]
+            out.update(zip(idx, results, strict=True))
+        return [out[i] for i in range(len(requests))]
 
-    def _loglikelihood_one(self, req: LoglikelihoodRequest) -> LoglikelihoodResult:
+    def _loglikelihood_one(self, req: LoglikelihoodRequest, prompt: str) -> LoglikelihoodResult:
         try:
-            return self._loglikelihood_batch([req])[0]
+            return self._loglikelihood_batch([req], [prompt])[0]
         except Exception as exc:
             return LoglikelihoodResult(0.0, 0, error=f"{type(exc).__name__}: {exc}")
 
@@ -324,12 +318,15 @@ class TransformersBackend(Backend):
                 out[i] = LoglikelihoodResult(out[i].logprob + float(rest.sum().item()), len(c))
         return out
 
-    def _loglikelihood_batch(self, reqs: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+    def _loglikelihood_batch(
+        self, reqs: Sequence[LoglikelihoodRequest], prompts: Sequence[str] | None = None
+    ) -> list[LoglikelihoodResult]:
+        """One forward pass over prompt + continuation for each request, right-padded.
+        `prompts`: the requests' rendered prompts, when the caller has them already."""
         torch = require("torch")
-        pairs = [
-            (self._ids(self.render_chat(r.messages, r.assistant_prefix)), self._ids(r.continuation))
-            for r in reqs
-        ]
+        if prompts is None:
+            prompts = [self.render_chat(r.messages, r.assistant_prefix) for r in reqs]
+        pairs = [(self._ids(p), self._ids(r.continuation)) for p, r in zip(prompts, reqs, strict=True)]
         rows = [p + c for p, c in pairs]
         width = max(len(r) for r in rows)
         pad = self.tokenizer.pad_token_id

@@ -147,25 +147,22 @@ def score_target_probability(
     request per label and the given label's share of the softmax (`normalise`), or the given
     label's own probability (one request); for free text the per-token probability."""
     backend.require("loglikelihood", purpose="cross-fitted target probability")
-    over_labels = bool(labels) and normalise
+    scored_labels = labels if labels and normalise else None  # every label is asked for
     requests = []
     for ex in examples:
-        if over_labels and labels:
-            targets = labels
-        else:
-            targets = [ex.response.strip() if labels else ex.response]
+        targets = scored_labels or [ex.response.strip() if labels else ex.response]
         requests += [LoglikelihoodRequest(ex.messages, t) for t in targets]
     results = backend.loglikelihood(requests)
     usage.add_loglikelihoods(results)
-    width = len(labels) if over_labels and labels else 1
+    width = len(scored_labels) if scored_labels else 1
     out: list[tuple[float | None, dict[str, Any]]] = []
     for row, ex in enumerate(examples):
         mine = results[row * width:(row + 1) * width]
         errors = [r.error for r in mine if not r.ok]
         if errors:
             out.append((None, {"error": "; ".join(e or "" for e in errors)}))
-        elif over_labels and labels:
-            probs = normalised_label_probs({lb: r.logprob for lb, r in zip(labels, mine, strict=True)})
+        elif scored_labels:
+            probs = normalised_label_probs({lb: r.logprob for lb, r in zip(scored_labels, mine, strict=True)})
             predicted = max(probs, key=lambda lb: probs[lb])
             out.append((probs[ex.response.strip()], {"label_probs": probs, "predicted_label": predicted}))
         elif labels:
@@ -179,7 +176,7 @@ def score_target_probability(
 
 
 def normalises_over_labels(labels: Sequence[str] | None, cf: CrossFitConfig) -> bool:
-    return bool(labels) and len(labels or ()) <= cf.max_normalised_labels
+    return labels is not None and 0 < len(labels) <= cf.max_normalised_labels
 
 
 # ---------------------------------------------------------------- fold models
