@@ -133,9 +133,13 @@ def main() -> int:
                         p for p, _ in score_target_probability(rows, backend, labels, Usage())])
                 saved["label_prob_normalised_s"] = time.monotonic() - t
                 save()
+            import numpy as np
+
+            ranks = [np.argsort(np.argsort(v)) for v in (saved["label_prob"][:m], saved["label_prob_normalised"])]
             emit(row(f"cross-fitted label probability normalised over all {len(labels)} labels", m,
                      saved["label_prob_normalised"], sub_noisy, saved["label_prob_normalised_s"],
-                     f"{len(labels)} requests a row"))
+                     f"{len(labels)} requests a row; rank correlation with the given label's own "
+                     f"probability {np.corrcoef(*ranks)[0, 1]:.2f}"))
         if "zero_shot_bsd" not in saved:
             t = time.monotonic()
             from clearft.backends.cache import open_backend
