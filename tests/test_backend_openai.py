@@ -255,23 +255,45 @@ def test_generate_against_a_real_server(server_url: str) -> None:
     b.close()
 
 
+class AnswerCountingBackend(OpenAIBackend):
+    """Signals the first answered call, so a test can kill the server mid-run on an event
+    rather than after a guessed sleep (a fast machine finished the run within one second)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.first_answer = threading.Event()
+        self.answers = 0
+
+    def post_with_retries(self, path: str, payload: dict[str, object]) -> tuple[dict[str, object] | None, str]:
+        data, error = super().post_with_retries(path, payload)  # type: ignore[arg-type]
+        if data is not None:
+            with self._lock:
+                self.answers += 1
+            self.first_answer.set()
+        return data, error  # type: ignore[return-value]
+
+
 @pytest.mark.slow
 @pytest.mark.network
 def test_a_server_killed_mid_run_and_restarted_loses_no_request() -> None:
     port = free_port()
     proc = start_server(port)
-    b = OpenAIBackend(base_url=f"http://127.0.0.1:{port}/v1", model="smollm2", concurrency=2,
-                      backoff=0.2, max_backoff=2.0, max_retries=300, timeout=120)
+    b = AnswerCountingBackend(base_url=f"http://127.0.0.1:{port}/v1", model="smollm2", concurrency=2,
+                              backoff=0.2, max_backoff=2.0, max_retries=300, timeout=120)
+    n = 12
     reqs = [GenerateRequest([{"role": "user", "content": f"Tell me a fact about the number {k}."}],
-                            max_tokens=16, temperature=1.0, seed=k) for k in range(6)]
+                            max_tokens=32, temperature=1.0, seed=k) for k in range(n)]
     result: list[list[Completion]] = []
     # daemon: if the test fails, a worker still retrying must not keep pytest alive
     worker = threading.Thread(target=lambda: result.append(b.generate(reqs)), daemon=True)
     try:
         worker.start()
-        time.sleep(1.0)
-        assert worker.is_alive(), "the run finished before the kill; make it longer"
+        # Kill once the server has answered one call: at concurrency 2 the next ones are then
+        # in flight or queued, however fast or slow this machine is.
+        assert b.first_answer.wait(timeout=600), "the server never answered"
         stop(proc)  # SIGKILL: in-flight requests lose their connection
+        answered_before_kill = b.answers
+        assert answered_before_kill < n, "the run finished before the kill"
         time.sleep(1.0)
         proc = start_server(port)
         worker.join(timeout=600)  # a contended CI machine can be very slow
@@ -282,6 +304,7 @@ def test_a_server_killed_mid_run_and_restarted_loses_no_request() -> None:
     assert all(c.ok for c in out), [c.error for c in out]
     assert all(c.texts[0] for c in out)
     assert b.retries > 0  # the kill really hit the run
+    assert b.answers == n  # each request answered exactly once in the end
 
 
 def test_server_launcher_help_is_fast() -> None:
