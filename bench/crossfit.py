@@ -99,6 +99,15 @@ def main() -> int:
     # with a neutral weight fixed before looking (not tuned per dataset).
     both = [0.5 * a + 0.5 * b for a, b in zip(saved["label_prob"], saved["embedding"], strict=True)]
     emit(row("0.5 cross-fitted label probability + 0.5 embedding-knn", len(examples), both, noisy, 0))
+    # The same through clearft itself (parts label-prob + embedding-knn): the finished folds'
+    # scores are reused, the embedding part is added; it must equal the average above.
+    t = time.monotonic()
+    product = [r.confidence for r in crossfit_examples(
+        examples, work / "folds", CrossFitConfig(folds=args.folds, parts=("label-prob", "embedding-knn"),
+                                                 seed=args.seed, finetune=finetune), make_config(), log=print)]
+    gap = max(abs(a - b) for a, b in zip(product, both, strict=True))
+    emit(row("clearft --cross-fit-parts label-prob,embedding-knn", len(examples), product, noisy,
+             time.monotonic() - t, f"max difference from the row above {gap:.1e}"))
 
     m = min(args.bsd_rows, len(examples))
     if m:

@@ -105,10 +105,14 @@ def test_label_probabilities_are_a_softmax_over_the_label_set() -> None:
 
 
 def test_combine_weights_and_missing_parts() -> None:
-    assert combine(0.9, 0.1, 0.8) == pytest.approx(0.74)
-    assert combine(None, 0.3, 0.8) == 0.3
-    assert combine(0.6, None, 0.8) == 0.6
-    assert combine(None, None, 0.8) is None
+    assert combine({"label-prob": 0.9, "bsdetector": 0.1}, 0.8) == pytest.approx(0.74)
+    assert combine({"label-prob": None, "bsdetector": 0.3}, 0.8) == 0.3
+    assert combine({"label-prob": 0.6, "bsdetector": None}, 0.8) == 0.6
+    assert combine({"label-prob": None, "bsdetector": None}, 0.8) is None
+    # label-prob keeps its weight; the other parts share the rest equally
+    three = {"label-prob": 1.0, "bsdetector": 0.2, "embedding-knn": 0.6}
+    assert combine(three, 0.5) == pytest.approx(0.5 * 1.0 + 0.5 * 0.4)
+    assert combine({**three, "label-prob": None}, 0.5) == pytest.approx(0.4)
 
 
 def test_config_is_checked() -> None:
@@ -190,6 +194,34 @@ def test_bsdetector_part_by_the_fold_model_is_combined(tmp_path: Path) -> None:
         lp, b = r.evidence["label_prob"], r.evidence["bsdetector"]
         assert r.self_reflection == pytest.approx(0.75) and b == pytest.approx(0.75)  # 0.7 + 0.1 / 2
         assert r.confidence == pytest.approx(0.5 * lp + 0.5 * b)
+
+
+def test_embedding_part_joins_finished_folds_without_asking_the_fold_models_again(tmp_path: Path) -> None:
+    rows = sentiment_rows()
+    lab = Lab()
+    alone = crossfit_examples(rows, tmp_path, CrossFitConfig(), make_config(), train=lab.train, open_model=lab.open)
+    assert len(lab.opened) == 2
+    cf = CrossFitConfig(parts=("label-prob", "embedding-knn"), label_weight=0.5)
+    both = crossfit_examples(rows, tmp_path, cf, make_config(), train=lab.train, open_model=lab.open)
+    assert len(lab.opened) == 2  # label-prob came from the finished folds' score files
+    for a, r in zip(alone, both, strict=True):
+        emb = r.evidence["embedding_knn"]
+        assert r.evidence["label_prob"] == a.confidence and 0.0 <= emb <= 1.0
+        assert r.confidence == pytest.approx(0.5 * a.confidence + 0.5 * emb)
+    # the real embedding classifier sees the flipped rows among the other label's rows
+    assert {r.id for r in sorted(both, key=lambda r: r.confidence)[:3]} == {"r1", "r6", "r11"}
+    assert both[1].evidence["embedding_predicted_label"] == "negative"
+
+
+def test_embedding_part_is_left_out_for_free_text_targets(tmp_path: Path) -> None:
+    rows = [Example(f"t{i}", [{"role": "user", "content": f"question {i}"}],
+                    f"a long free text answer number {i} with several words in it") for i in range(6)]
+    lab = Lab()
+    said: list[str] = []
+    out = crossfit_examples(rows, tmp_path, CrossFitConfig(parts=("label-prob", "embedding-knn")), make_config(),
+                            train=lab.train, open_model=lab.open, log=said.append)
+    assert any("embedding-knn part is left out" in line for line in said)
+    assert all(r.confidence == r.evidence["label_prob"] and "embedding_knn" not in r.evidence for r in out)
 
 
 def test_too_few_rows_is_a_clear_error(tmp_path: Path) -> None:

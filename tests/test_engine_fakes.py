@@ -78,3 +78,30 @@ def write_rows(path: Path, n: int) -> Path:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- cross-fit fold stubs
+
+
+def knows_sentiment(req: Any) -> float:
+    """A fold model that "knows" the task: the true label of a "good"/"bad" review scores high."""
+    right = "positive" if "good" in req.messages[-1]["content"] else "negative"
+    return -0.1 if req.continuation == right else -4.0
+
+
+def train_fold_stub(rows: list[Any], out_dir: Path) -> Path:
+    """A trainer that records which rows it trained on and in which process (no model)."""
+    import os
+    import socket
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "trained.json").write_text(json.dumps({"ids": [ex.id for ex in rows],
+                                                      "worker": f"{socket.gethostname()}:{os.getpid()}"}))
+    (out_dir / "DONE").write_text(f"{out_dir.name}\n")
+    return out_dir
+
+
+def open_fold_stub(model_dir: Path) -> Any:
+    from clearft.backends.fake import FakeBackend
+
+    return FakeBackend(scorer=knows_sentiment, model=model_dir.name)

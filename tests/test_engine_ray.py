@@ -4,8 +4,10 @@ default model (slow) it must too, even when one actor is killed mid-run."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,13 @@ import pytest
 
 from clearft.backends.fake import FakeBackend
 from clearft.correction import CorrectConfig, correct_file
+from clearft.data.example import Example
 from clearft.engines import BackendSpec, ChunkResult, EngineConfig
 from clearft.engines.base import BatchStep
 from clearft.engines.correct import correct_file_on_engine, write_candidates_on_engine
 from clearft.engines.score import score_file_on_engine
 from clearft.scoring import make_config, score_file
+from clearft.scoring.crossfit import CrossFitConfig, crossfit_examples
 from clearft.scoring.runfile import journal_path
 from tests import test_engine_fakes as engine_helpers
 from tests.test_engine_fakes import (
@@ -142,6 +146,64 @@ class KillOneActor(RayEngine):
             yield result
 
 
+def sentiment_rows(n: int = 12, flip: tuple[int, ...] = (1, 6)) -> list[Example]:
+    out = []
+    for i in range(n):
+        good = i % 2 == 0
+        label = ("negative" if good else "positive") if i in flip else ("positive" if good else "negative")
+        out.append(Example(f"r{i}", [{"role": "user", "content": f"review {i}: it is {'good' if good else 'bad'}"}],
+                           label))
+    return out
+
+
+def test_cross_fit_folds_run_side_by_side_on_ray_and_equal_local(cluster: None, tmp_path: Path) -> None:
+    rows = sentiment_rows()
+    cf = CrossFitConfig(folds=3)
+    kw = {"train": engine_helpers.train_fold_stub, "open_model": engine_helpers.open_fold_stub}
+    local = crossfit_examples(rows, tmp_path / "local", cf, make_config(), **kw)
+    said: list[str] = []
+    on_ray = crossfit_examples(rows, tmp_path / "ray", cf, make_config(), log=said.append,
+                               engine=ray_engine(replicas=2), **kw)
+    assert [r.columns() for r in on_ray] == [r.columns() for r in local]
+    assert {r.id for r in sorted(on_ray, key=lambda r: r.confidence)[:2]} == {"r1", "r6"}
+    trained = [json.loads((tmp_path / "ray" / f"fold-{i}-of-3" / "trained.json").read_text()) for i in (1, 2, 3)]
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    assert all(t["worker"] != here for t in trained)  # fine-tuned in the replicas, not the driver
+    for fold, t in enumerate(trained):
+        held = {r.id for r in on_ray if r.evidence["fold"] == fold}
+        assert held and not held & set(t["ids"])  # never trained on a row it scores
+    # finished folds are found again through the engine; nothing is scored twice
+    again = crossfit_examples(rows, tmp_path / "ray", cf, make_config(), log=said.append,
+                              engine=ray_engine(replicas=2), **kw)
+    assert [r.confidence for r in again] == [r.confidence for r in on_ray]
+    assert sum("scores reused" in line for line in said) == 3
+
+
+def test_run_with_cross_fit_on_ray_fine_tunes_the_folds_in_replicas(
+        cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clearft.cli.main import build_parser
+    from clearft.cli.run_cmd import build_config
+    from clearft.engines.options import engine_toolkit
+    from clearft.pipeline.toolkit import default_score
+    from clearft.scoring import crossfit as cfmod
+
+    monkeypatch.setattr(cfmod, "default_trainer", lambda *_a, **_k: engine_helpers.train_fold_stub)
+    monkeypatch.setattr(cfmod, "default_opener", lambda *_a, **_k: engine_helpers.open_fold_stub)
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps({"id": ex.id, "prompt": ex.messages[0]["content"], "response": ex.response})
+                            + "\n" for ex in sentiment_rows()))
+    argv = ["run", str(data), "-o", str(tmp_path / "run"), "--backend", "fake", "--cross-fit", "2", "--no-progress"]
+    args = build_parser().parse_args([*argv, "--engine", "ray", "--replicas", "2"])
+    info = engine_toolkit(args).score(data, tmp_path / "ray" / "scored.jsonl", FakeBackend(), build_config(args))
+    ref = default_score(data, tmp_path / "local" / "scored.jsonl", FakeBackend(), build_config(args))
+    assert info["engine"] == "ray" and ref["engine"] == "local"
+    assert read_jsonl(tmp_path / "ray" / "scored.jsonl") == read_jsonl(tmp_path / "local" / "scored.jsonl")
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    for fold in (1, 2):
+        trained = json.loads((tmp_path / "ray" / "crossfit" / f"fold-{fold}-of-2" / "trained.json").read_text())
+        assert trained["worker"] != here
+
+
 @pytest.mark.slow
 def test_real_model_on_ray_survives_a_killed_actor_and_equals_local(
     cluster: None, shared_data: Path, tmp_path: Path
@@ -221,3 +283,31 @@ def test_real_model_correct_on_ray_equals_local(cluster: None, shared_data: Path
     assert read_csv(tmp_path / "ray.uncorrected.csv") == read_csv(tmp_path / "local.uncorrected.csv")
     assert (got.judged, got.replaced, got.reasons) == (ref.judged, ref.replaced, ref.reasons)
     assert ref.judged == 5
+
+
+@pytest.mark.slow
+def test_real_fold_models_fine_tune_and_score_on_ray_and_resume_locally(
+        cluster: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`clearft score --cross-fit 2 --engine ray`: two real (one LoRA step) fold models of the
+    embedded model, each fine-tuned, exported to GGUF and served by llama.cpp inside its own
+    replica; the same command run locally afterwards finds both folds finished."""
+    from clearft.cli.main import main
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"id": ex.id, "prompt": ex.messages[0]["content"], "response": ex.response})
+                            + "\n" for ex in sentiment_rows(8, flip=(1,))))
+    out = tmp_path / "scored.jsonl"
+    args = ["score", str(data), "-o", str(out), "--cross-fit", "2", "--cache", "off", "--no-progress",
+            "--cross-fit-set", "max_steps=1", "--cross-fit-set", "batch_size=4", "--cross-fit-set", "grad_accum=1",
+            "--cross-fit-set", "lora_r=4", "--cross-fit-set", "lora_alpha=8", "--cross-fit-set", "max_seq_len=64"]
+    assert main([*args, "--engine", "ray", "--replicas", "2", "--cpus-per-replica", "1"]) == 0
+    err = capsys.readouterr().err
+    workers = {line.rsplit("(", 1)[1].rstrip(")") for line in err.splitlines() if ": scored (" in line}
+    assert len(workers) == 2 and f"{socket.gethostname()}:{os.getpid()}" not in workers
+    first = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(r["clearft_error"] is None and 0.0 < r["confidence"] < 1.0 for r in first)
+    assert all(set(r["clearft_evidence"]["label_probs"]) == {"negative", "positive"} for r in first)
+    assert all((tmp_path / "scored.jsonl.crossfit" / f"fold-{i}-of-2" / "model.gguf").is_file() for i in (1, 2))
+    assert main(args) == 0
+    assert capsys.readouterr().err.count("scores reused") == 2
+    assert [json.loads(line) for line in out.read_text().splitlines()] == first

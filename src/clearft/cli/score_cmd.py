@@ -50,10 +50,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="split the rows into K folds (stratified by label), fine-tune a LoRA on K-1 folds and "
                         "score the held-out fold with it; fold models resume from OUTPUT.crossfit/")
     g.add_argument("--cross-fit-parts", default="label-prob",
-                   help="label-prob (default: the fold model's probability of the given target), "
-                        "bsdetector (consistency + self-reflection by the fold model), or both comma-separated")
+                   help="comma-separated: label-prob (the fold model's probability of the given target), "
+                        "bsdetector (consistency + self-reflection by the fold model), embedding-knn (the "
+                        "embedding classifier's out-of-fold probability of the given label; label targets "
+                        "only, seconds) (default: label-prob)")
     g.add_argument("--cross-fit-weight", type=float, default=None,
-                   help="weight of label-prob against bsdetector when both parts are on (0.5; measured in "
+                   help="weight of label-prob; the other parts share the rest (0.5; measured in "
                         "bench/results/crossfit.md)")
     g.add_argument("--cross-fit-normalise-up-to", type=int, default=None, metavar="N",
                    help="label-prob is the given label's share over all labels up to N labels "
@@ -107,9 +109,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_cross_fit(args: argparse.Namespace, config: object) -> int:
+    import contextlib
     import json
 
     from clearft.cli.common import data_options
+    from clearft.engines.options import backend_spec
     from clearft.errors import ClearftError
     from clearft.scoring.crossfit import (
         DEFAULT_LABEL_WEIGHT,
@@ -137,11 +141,21 @@ def run_cross_fit(args: argparse.Namespace, config: object) -> int:
     # Fold models are served by the backend asked for, unless it is the default (llama.cpp
     # serves the GGUF finetune writes; transformers the merged folder otherwise).
     backend = args.backend if args.backend != "llamacpp" else None
-    _, lines = crossfit_score_file(
-        args.input, args.output, cf, config, work_dir=args.cross_fit_dir,  # type: ignore[arg-type]
-        open_model=default_opener(backend, args.cache), output_file_type=args.output_file_type,
-        dry_run=args.dry_run, log=lambda m: print(m, file=sys.stderr), **data_options(args),
-    )
+    with contextlib.ExitStack() as stack:
+        engine = None
+        if args.engine != "local" and not args.dry_run:
+            # Each fold (fine-tune + scoring) runs on a replica: --replicas folds side by side.
+            from clearft.engines import make_engine
+            from clearft.engines.options import engine_config
+
+            engine = stack.enter_context(make_engine(engine_config(args, progress=not args.no_progress)))
+        _, lines = crossfit_score_file(
+            args.input, args.output, cf, config, work_dir=args.cross_fit_dir,  # type: ignore[arg-type]
+            # an absolute cache path: the same file for replicas started elsewhere
+            open_model=default_opener(backend, backend_spec(backend, args.cache, {}).cache),
+            output_file_type=args.output_file_type, dry_run=args.dry_run,
+            log=lambda m: print(m, file=sys.stderr), engine=engine, **data_options(args),
+        )
     for line in lines:
         print(line, file=sys.stdout if args.dry_run else sys.stderr)
     return 0

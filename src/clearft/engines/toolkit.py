@@ -17,7 +17,7 @@ from clearft.backends.base import Backend
 from clearft.engines.base import BackendSpec, EngineConfig
 from clearft.engines.options import backend_spec
 from clearft.pipeline.config import RunConfig
-from clearft.pipeline.toolkit import StageModel, Toolkit, default_score
+from clearft.pipeline.toolkit import StageModel, Toolkit, crossfit_score
 
 
 def stage_spec(model: StageModel) -> BackendSpec:
@@ -33,12 +33,13 @@ def toolkit_on_engine(engine: EngineConfig, base: Toolkit | None = None) -> Tool
         return (lambda msg: print(msg, file=sys.stderr)) if config.progress else None
 
     def score(input_path: Path, output: Path, backend: Backend, config: RunConfig) -> dict[str, Any]:
-        if config.cross_fit:  # fine-tunes fold models first: it stays where fine-tuning runs
-            return default_score(input_path, output, backend, config)
         from clearft.scoring import make_config, score_file
 
         score_config = make_config(config.preset or "medium", method=config.method, seed=config.seed,
                                    **config.score_options)
+        if config.cross_fit:  # each fold (fine-tune + scoring) on a replica
+            with make_engine(engine) as eng:
+                return crossfit_score(input_path, output, backend, config, score_config, engine=eng)
         spec = backend_spec(config.backend, config.cache, config.backend_options)
         data = {k: v for k, v in config.data_options.items() if v is not None}
         with make_engine(engine) as eng:

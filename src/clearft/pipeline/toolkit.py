@@ -94,7 +94,8 @@ def crossfit_work_dir(output: Path) -> Path:
 
 
 def crossfit_score(input_path: Path, output: Path, backend: Backend, config: RunConfig,
-                   score_config: Any) -> dict[str, Any]:
+                   score_config: Any, engine: Any = None) -> dict[str, Any]:
+    """Cross-fitted scoring; `engine` (default: this process) runs the folds."""
     from clearft.scoring.crossfit import (
         CrossFitConfig,
         crossfit_score_file,
@@ -107,10 +108,17 @@ def crossfit_score(input_path: Path, output: Path, backend: Backend, config: Run
         values.setdefault("progress", False)
     cf = CrossFitConfig(folds=config.cross_fit, parts=tuple(config.cross_fit_parts), seed=config.seed,
                         finetune=values)
+    from clearft.engines.options import backend_spec
+
+    # Absolute paths: on an engine the folds run in other processes, maybe other machines.
+    base_model = config.base_model
+    if base_model and Path(base_model).exists():
+        base_model = str(Path(base_model).resolve())
     summary, _ = crossfit_score_file(
         input_path, output, cf, score_config, work_dir=crossfit_work_dir(output),
-        train=default_trainer(values, config.base_model), open_model=default_opener(cache=config.cache),
-        **_data_options(config))
+        train=default_trainer(values, base_model),
+        open_model=default_opener(cache=backend_spec(None, config.cache, {}).cache),
+        engine=engine, **_data_options(config))
     return {**summary, "model_id": backend.model_id}
 
 

@@ -12,7 +12,9 @@ memorises the wrong targets of its own training rows). So, as in confident learn
    `max_normalised_labels` labels, the given label's own probability --, per-token for
    free text) and,
    if asked, BSDetector as specified (consistency + self-reflection) by the fold model;
-4. combine: confidence = w * label-prob + (1 - w) * BSDetector.
+4. for label targets, add the embedding classifier's out-of-fold probability of the given
+   label ("embedding-knn": a second view that never saw the row, seconds to compute);
+5. combine: confidence = w * label-prob + (1 - w) * the mean of the other parts present.
 
 Resumable like every other stage: fold models are finetune() folders with a DONE marker
 under WORK_DIR/fold-<i>-of-<K>, and each fold's scores are written to
@@ -28,23 +30,26 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from clearft.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
 from clearft.data.example import Example
+from clearft.engines.base import BatchStep, ChunkResult, Engine
 from clearft.errors import ClearftError
 from clearft.scoring.config import ScoreConfig
 from clearft.scoring.result import ScoreResult, Usage
 
-PARTS = ("label-prob", "bsdetector")
+PARTS = ("label-prob", "bsdetector", "embedding-knn")
+FOLD_PARTS = ("label-prob", "bsdetector")  # the parts a fold model computes
 METHOD = "crossfit"
 FOLDS_FILE = "folds.json"
-# Weight of the fold model's target probability in the combined score (used only when both
-# parts are asked for). Measured on FPB-30 (bench/results/crossfit.md): 0.5 gave the best
-# AUROC in both measurements (30 and 40 rows; 0.741 and 0.807, against 0.708 and 0.792 for
-# label-prob alone), though every weight from 0.5 to 1.0 lies within the noise of so few rows.
+# Weight of the fold model's target probability in the combined score (the other parts
+# share the rest). Fixed at 0.5 before the cross-dataset measurements; on FPB-30 the
+# label-prob + BSDetector mix peaked there in both first measurements (30 and 40 rows), and
+# label-prob + embedding-knn at 0.5 beat both alone on FPB-30 and banking77-20
+# (bench/results/crossfit.md), though weights from 0.3 to 0.7 lie within the noise.
 DEFAULT_LABEL_WEIGHT = 0.5
 
 Log = Callable[[str], None]
@@ -54,7 +59,7 @@ Log = Callable[[str], None]
 class CrossFitConfig:
     folds: int = 2
     parts: tuple[str, ...] = ("label-prob",)  # cheapest useful default; add "bsdetector"
-    label_weight: float = DEFAULT_LABEL_WEIGHT  # used only when both parts are on
+    label_weight: float = DEFAULT_LABEL_WEIGHT  # label-prob's share when other parts are on
     seed: int = 0
     max_label_values: int = 100  # targets are labels if they take at most this many values
     # Up to this many labels, label-prob is the given label's share of the softmax over all of
@@ -127,13 +132,18 @@ def per_token_probability(logprob: float, n_tokens: int) -> float:
     return math.exp(logprob / max(1, n_tokens))
 
 
-def combine(label_prob: float | None, bsdetector: float | None, label_weight: float) -> float | None:
-    """w * label-prob + (1 - w) * BSDetector; a missing part leaves the other alone."""
-    if label_prob is None:
-        return bsdetector
-    if bsdetector is None:
-        return label_prob
-    return label_weight * label_prob + (1.0 - label_weight) * bsdetector
+def combine(parts: dict[str, float | None], label_weight: float) -> float | None:
+    """label-prob weighs `label_weight`, the other parts share the rest equally; weights of
+    missing parts (None: not asked for, not applicable, or failed) go to the present ones."""
+    present = {name: v for name, v in parts.items() if v is not None}
+    if not present:
+        return None
+    others = [v for name, v in present.items() if name != "label-prob"]
+    if "label-prob" not in present:
+        return sum(others) / len(others)
+    if not others:
+        return present["label-prob"]
+    return label_weight * present["label-prob"] + (1.0 - label_weight) * sum(others) / len(others)
 
 
 # ---------------------------------------------------------------- target probability
@@ -217,9 +227,10 @@ def _scores_path(work_dir: Path, fold: int, folds: int) -> Path:
 
 
 def _fold_fingerprint(cf: CrossFitConfig, config: ScoreConfig, model_dir: Path, held_out: list[Example]) -> str:
+    # Only what the fold model computes: adding embedding-knn reuses finished folds.
     done = model_dir / "DONE"
     blob = json.dumps({
-        "crossfit": cf.to_dict(), "score": {k: v for k, v in config.to_dict().items() if k != "batch_size"},
+        "crossfit": {**cf.to_dict(), "parts": [p for p in cf.parts if p in FOLD_PARTS]}, "score": {k: v for k, v in config.to_dict().items() if k != "batch_size"},
         "model": done.read_text().strip() if done.is_file() else str(model_dir),
         "rows": [[ex.id, ex.response] for ex in held_out],
     }, sort_keys=True, default=str)
@@ -265,18 +276,89 @@ def _score_fold(
     out = []
     for ex, (prob, evidence), b in zip(held_out, probs, bsd, strict=True):
         b_conf = b.confidence if b is not None else None
-        confidence = combine(prob, b_conf, cf.label_weight)
         errors = [e for e in (evidence.get("error"), b.error if b is not None else None) if e]
         ev = {"fold": fold, "label_prob": prob, "bsdetector": b_conf, **evidence,
               "unknown": int((b.evidence if b is not None else {}).get("unknown", 0) or 0)}
         if b is not None:
             ev["bsdetector_evidence"] = b.evidence
         out.append(ScoreResult(
-            ex.id, confidence, consistency=b.consistency if b is not None else None,
+            ex.id, combine({"label-prob": prob, "bsdetector": b_conf}, cf.label_weight),
+            consistency=b.consistency if b is not None else None,
             self_reflection=b.self_reflection if b is not None else None, method=METHOD, evidence=ev,
-            error="; ".join(errors) if confidence is None else None,
+            error="; ".join(errors) if errors else None,
         ))
     return out
+
+
+def embedding_part(examples: list[Example], labels: list[str] | None, config: ScoreConfig,
+                   log: Log) -> list[dict[str, Any]] | None:
+    """Per row, the embedding classifier's out-of-fold probability of the given label and its
+    prediction; None where the targets are not labels (nothing to classify)."""
+    if labels is None:
+        log("cross-fit: targets are not labels, so the embedding-knn part is left out")
+        return None
+    from clearft.scoring.label_model import score_labels
+
+    return [{"embedding_knn": r.confidence, "embedding_predicted_label": r.evidence["predicted_label"]}
+            for r in score_labels(examples, config)]
+
+
+def with_embedding(result: ScoreResult, embedding: dict[str, Any] | None, cf: CrossFitConfig) -> ScoreResult:
+    """The fold's result with the embedding part added and the parts combined again."""
+    ev = {**result.evidence, **(embedding or {})}
+    confidence = combine({"label-prob": ev.get("label_prob"), "bsdetector": ev.get("bsdetector"),
+                          "embedding-knn": ev.get("embedding_knn")}, cf.label_weight)
+    return replace(result, confidence=confidence, evidence=ev,
+                   error=result.error if confidence is None else None)
+
+
+@dataclass(frozen=True)
+class FoldJob:
+    fold: int
+    train_rows: list[Example]
+    held_out: list[Example]
+
+
+class FoldStep(BatchStep):
+    """One fold per item: fine-tune its model (or find it finished), score its held-out rows
+    (or find the fold's score file), write that file. A BatchStep, so the folds run on any
+    engine: one after another here, or side by side on Ray replicas that each reserve the
+    CPUs/GPUs a fine-tune needs. `work` must be storage every replica shares."""
+
+    def __init__(self, work: Path, cf: CrossFitConfig, config: ScoreConfig, labels: list[str] | None,
+                 train: Train, open_model: OpenModel) -> None:
+        self.work, self.cf, self.config, self.labels = work, cf, config, labels
+        self.train, self.open_model = train, open_model
+        self._similarity: Any = None
+
+    def setup(self) -> None:
+        if "bsdetector" in self.cf.parts and self.config.k:
+            from clearft.scoring.similarity import get_similarity
+
+            self._similarity = get_similarity(self.config.similarity, self.config.nli_model)
+
+    def run(self, items: list[FoldJob], usage: Usage) -> list[tuple[list[ScoreResult], bool]]:
+        return [self.run_fold(job, usage) for job in items]
+
+    def run_fold(self, job: FoldJob, usage: Usage) -> tuple[list[ScoreResult], bool]:
+        """(the fold's scores, whether they were reused from its score file)."""
+        model_dir = self.train(job.train_rows, fold_dir(self.work, job.fold, self.cf.folds))
+        fp = _fold_fingerprint(self.cf, self.config, model_dir, job.held_out)
+        path = _scores_path(self.work, job.fold, self.cf.folds)
+        results = _load_fold_scores(path, fp)
+        if results is not None:
+            return results, True
+        backend = self.open_model(model_dir)
+        try:
+            results = _score_fold(job.held_out, backend, self.labels, self.cf, self.config, job.fold, usage,
+                                  self._similarity)
+        finally:
+            backend.close()
+        _save_fold_scores(path, fp, results)
+        return results, False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_similarity": None}  # a replica loads its own
 
 
 def crossfit_examples(
@@ -289,50 +371,49 @@ def crossfit_examples(
     open_model: OpenModel | None = None,
     usage: Usage | None = None,
     log: Log | None = None,
+    engine: Engine | None = None,
 ) -> list[ScoreResult]:
     """Cross-fitted scores of `examples` (same order). Fold models and finished folds in
-    `work_dir` are reused; `train` and `open_model` default to clearft's trainer and backends."""
+    `work_dir` are reused; `train` and `open_model` default to clearft's trainer and backends;
+    `engine` (default: this process, fold after fold) runs the folds."""
+    from clearft.engines.base import run_chunks
+    from clearft.engines.local import LocalEngine
+
     cf.validate()
     examples = list(examples)
     if len(examples) < cf.folds:
         raise ClearftError(f"--cross-fit {cf.folds} needs at least {cf.folds} rows, got {len(examples)}")
-    work = Path(work_dir)
+    work = Path(work_dir).resolve()  # replicas elsewhere must find the same folder
     work.mkdir(parents=True, exist_ok=True)
-    train = train or default_trainer(cf.finetune)
-    open_model = open_model or default_opener()
     usage = usage if usage is not None else Usage()
     log = log or (lambda _msg: None)
     labels = label_set([ex.response for ex in examples], cf.max_label_values)
     keys = [f"{ex.line}:{ex.id}" for ex in examples]
     folds = assign_folds(keys, [ex.response.strip() for ex in examples] if labels else None, cf.folds, cf.seed)
     _write_folds(work, examples, folds, cf.folds)
-    similarity = None
-    if "bsdetector" in cf.parts and config.k:
-        from clearft.scoring.similarity import get_similarity
+    embedding = embedding_part(examples, labels, config, log) if "embedding-knn" in cf.parts else None
 
-        similarity = get_similarity(config.similarity, config.nli_model)
-
+    held_idx = [[i for i, f in enumerate(folds) if f == fold] for fold in range(cf.folds)]
+    jobs = [FoldJob(fold, [examples[i] for i, f in enumerate(folds) if f != fold],
+                    [examples[i] for i in held_idx[fold]]) for fold in range(cf.folds)]
+    for job in jobs:
+        log(f"cross-fit fold {job.fold + 1}/{cf.folds}: fine-tune on {len(job.train_rows)} rows, "
+            f"score {len(job.held_out)}")
+    step = FoldStep(work, cf, config, labels, train or default_trainer(cf.finetune), open_model or default_opener())
+    engine = engine or LocalEngine()
     by_row: dict[int, ScoreResult] = {}
-    for fold in range(cf.folds):
-        held_idx = [i for i, f in enumerate(folds) if f == fold]
-        held_out = [examples[i] for i in held_idx]
-        rows = [examples[i] for i, f in enumerate(folds) if f != fold]
-        log(f"cross-fit fold {fold + 1}/{cf.folds}: fine-tune on {len(rows)} rows, score {len(held_out)}")
-        model_dir = train(rows, fold_dir(work, fold, cf.folds))
-        fp = _fold_fingerprint(cf, config, model_dir, held_out)
-        path = _scores_path(work, fold, cf.folds)
-        results = _load_fold_scores(path, fp)
-        if results is None:
-            backend = open_model(model_dir)
-            try:
-                results = _score_fold(held_out, backend, labels, cf, config, fold, usage, similarity)
-            finally:
-                backend.close()
-            _save_fold_scores(path, fp, results)
-        else:
-            log(f"cross-fit fold {fold + 1}/{cf.folds}: scores reused from {path}")
-        by_row.update(zip(held_idx, results, strict=True))
-    return [by_row[i] for i in range(len(examples))]
+
+    def finished(chunk: ChunkResult) -> None:
+        job = jobs[chunk.index]
+        (results, reused), = chunk.results
+        usage.merge(chunk.usage)
+        by_row.update(zip(held_idx[job.fold], results, strict=True))
+        how = f"scores reused from {_scores_path(work, job.fold, cf.folds)}" if reused else "scored"
+        log(f"cross-fit fold {job.fold + 1}/{cf.folds}: {how}"
+            + (f" ({chunk.worker})" if engine.name != "local" else ""))
+
+    run_chunks(engine, step, [[job] for job in jobs], finished, log)
+    return [with_embedding(by_row[i], embedding[i] if embedding else None, cf) for i in range(len(examples))]
 
 
 def _write_folds(work: Path, examples: list[Example], folds: list[int], k: int) -> None:
@@ -496,6 +577,7 @@ def crossfit_score_file(
     output_file_type: str | None = None,
     dry_run: bool = False,
     log: Log | None = None,
+    engine: Engine | None = None,
     **data_options: Any,
 ) -> tuple[dict[str, Any], list[str]]:
     """Cross-fitted `clearft score`: every input record plus the score columns, written to
@@ -517,13 +599,13 @@ def crossfit_score_file(
     usage = Usage()
     work = Path(work_dir) if work_dir else default_work_dir(output)
     results = crossfit_examples(examples, work, cf, config, train=train, open_model=open_model,
-                                usage=usage, log=log)
+                                usage=usage, log=log, engine=engine)
     write_records(str(output), ({**ex.record, **r.columns()} for ex, r in zip(examples, results, strict=True)),
                   file_type=output_file_type)
     failed = sum(r.error is not None for r in results)
     summary = {"output": str(output), "method": METHOD, "rows": len(examples), "scored": len(examples) - failed,
                "failed": failed, "seconds": round(time.monotonic() - started, 1), "usage": asdict(usage),
-               "work_dir": str(work)}
+               "work_dir": str(work), "engine": engine.name if engine else "local"}
     meta = {"input": str(input), "method": METHOD, "crossfit": cf.to_dict(), "config": config.to_dict(),
             "summary": summary}
     meta_path(output).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
