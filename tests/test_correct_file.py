@@ -191,7 +191,7 @@ def test_candidates_are_fitted_to_the_record_format(tmp_path):
 
     out = tmp_path / "corrected.csv"
     s = correct_file(path, out, FakeBackend(responder=judge), candidate_backend=FakeBackend(responder=model))
-    assert s.replaced == 1 and s.reasons["candidate_error"] == 1
+    assert s.replaced == 1 and s.reasons == {"replaced": 1, "candidate_wrong_format": 1}
     import csv
 
     [row] = list(csv.DictReader(out.open()))
@@ -228,4 +228,5 @@ def test_label_candidates_outside_the_datasets_labels_are_never_written(tmp_path
     by_id = {r["id"]: r for r in written}
     assert by_id["0"]["response"] == "card_arrival"  # the invented label never lands
     assert "not one of the dataset's labels" in json.dumps(by_id["0"][CORRECTION_COL])
+    assert by_id["0"][CORRECTION_COL]["reason"] == "candidate_not_a_label"
     assert all(r["response"] in {"card_arrival", "change_pin"} for r in written)

@@ -9,6 +9,10 @@ from typing import Any
 from clearft.backends.base import Backend, GenerateRequest
 from clearft.data.example import Example
 
+# How a refused candidate's error reads; why_no_candidate() maps it back to a reason.
+NOT_A_LABEL = "is not one of the dataset's labels"
+WRONG_FORMAT = "does not fit the"
+
 
 @dataclass
 class Candidate:
@@ -71,7 +75,7 @@ def conform(ds: Any, ex: Example, text: str | None) -> tuple[str | None, str | N
             letter = None
         if letter:
             return letter, None
-    return None, f"candidate {text[:80]!r} does not fit the '{ds.format.name}' format: {problem}"
+    return None, f"candidate {text[:80]!r} {WRONG_FORMAT} '{ds.format.name}' format: {problem}"
 
 
 def label_set(responses: Sequence[str]) -> frozenset[str] | None:
@@ -96,5 +100,17 @@ def within_labels(cand: Candidate, labels: frozenset[str] | None) -> Candidate:
 
     if cand.text is None or labels is None or normalize_answer(cand.text) in labels:
         return cand
-    return Candidate(cand.id, None, f"candidate {cand.text[:80]!r} is not one of the dataset's labels")
+    return Candidate(cand.id, None, f"candidate {cand.text[:80]!r} {NOT_A_LABEL}")
+
+
+def why_no_candidate(error: str | None) -> str:
+    """The correction reason of a row left without a candidate. Read from the error text, as
+    that is what a candidates file keeps between the candidate and the correct stages."""
+    from clearft.correction import verdicts as v
+
+    if error and NOT_A_LABEL in error:
+        return v.CANDIDATE_NOT_A_LABEL
+    if error and WRONG_FORMAT in error:
+        return v.CANDIDATE_WRONG_FORMAT
+    return v.CANDIDATE_ERROR
 

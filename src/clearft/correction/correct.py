@@ -24,6 +24,7 @@ from clearft.correction.candidates import (
     conform,
     generate_candidates,
     label_set,
+    why_no_candidate,
     within_labels,
 )
 from clearft.correction.config import CorrectConfig
@@ -96,7 +97,7 @@ def judge_candidates(
     to_judge: list[int] = []
     for i, (ex, cand) in enumerate(zip(examples, candidates, strict=True)):
         if cand.text is None or not cand.text.strip():
-            out[i] = Correction(ex.id, cand.text, False, v.CANDIDATE_ERROR, error=cand.error)
+            out[i] = Correction(ex.id, cand.text, False, why_no_candidate(cand.error), error=cand.error)
         elif normalise(cand.text) == normalise(ex.response):
             out[i] = Correction(ex.id, cand.text, False, v.CANDIDATE_SAME)
         else:

@@ -75,7 +75,9 @@ def combine(consistency_value: float | None, reflection_value: float | None, bet
 # Why a row was or was not replaced (recorded in clearft_correction["reason"]).
 REPLACED = "replaced"
 CANDIDATE_SAME = "candidate_same"
-CANDIDATE_ERROR = "candidate_error"
+CANDIDATE_ERROR = "candidate_error"  # the candidate model failed for this row
+CANDIDATE_NOT_A_LABEL = "candidate_not_a_label"  # refused: label targets take only the dataset's labels
+CANDIDATE_WRONG_FORMAT = "candidate_wrong_format"  # refused: the record format cannot hold it
 JUDGE_UNKNOWN = "judge_unknown"
 PREFERS_ORIGINAL = "judge_does_not_prefer_candidate"
 NOT_CONFIDENT = "judge_not_confident"
