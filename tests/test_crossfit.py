@@ -28,6 +28,7 @@ from clearft.scoring.crossfit import (
     combine,
     crossfit_examples,
     estimate_crossfit,
+    estimate_lines,
     fold_candidates,
     fold_routes,
     label_set,
@@ -237,6 +238,10 @@ def test_estimate_counts_fine_tunes_steps_and_calls() -> None:
     assert est["loglikelihood_requests"] == 80 and est["generated_samples"] == 0
     both = estimate_crossfit(rows, CrossFitConfig(parts=("label-prob", "bsdetector")), make_config())
     assert both["generated_samples"] > 0
+    with_emb = estimate_crossfit(rows, CrossFitConfig(parts=("label-prob", "embedding-knn")), make_config())
+    assert with_emb["embedded_rows"] == 40 and with_emb["requests"] == est["requests"]
+    assert any("embedding-knn: 40 prompts" in line for line in estimate_lines(with_emb))
+    assert not any("embedding-knn" in line for line in estimate_lines(est))
 
 
 # ---------------------------------------------------------------- Auto-Correct reuse

@@ -536,6 +536,7 @@ def estimate_crossfit(examples: Sequence[Example], cf: CrossFitConfig, config: S
         "loglikelihood_requests": (n * (len(labels) if labels and normalises_over_labels(labels, cf) else 1)
                                    if "label-prob" in cf.parts else 0),
         "generated_samples": 0, "requests": 0, "prompt_tokens": 0, "max_completion_tokens": 0,
+        "embedded_rows": n if "embedding-knn" in cf.parts and labels else 0,
     }
     est["requests"] = est["loglikelihood_requests"]
     if "bsdetector" in cf.parts:
@@ -555,7 +556,8 @@ def estimate_lines(est: dict[str, Any]) -> list[str]:
         f"{est['loglikelihood_requests']} log-likelihood requests), in about {est['backend_calls']} "
         "batched backend calls",
         f"  tokens: about {est['prompt_tokens']} prompt + at most {est['max_completion_tokens']} generated",
-    ]
+    ] + ([f"  embedding-knn: {est['embedded_rows']} prompts embedded (sentence encoder, no LLM calls)"]
+         if est.get("embedded_rows") else [])
 
 
 # ---------------------------------------------------------------- files
