@@ -200,7 +200,8 @@ def test_bsdetector_part_by_the_fold_model_is_combined(tmp_path: Path) -> None:
 def test_embedding_part_joins_finished_folds_without_asking_the_fold_models_again(tmp_path: Path) -> None:
     rows = sentiment_rows()
     lab = Lab()
-    alone = crossfit_examples(rows, tmp_path, CrossFitConfig(), make_config(), train=lab.train, open_model=lab.open)
+    alone = crossfit_examples(rows, tmp_path, CrossFitConfig(parts=("label-prob",)), make_config(),
+                              train=lab.train, open_model=lab.open)
     assert len(lab.opened) == 2
     cf = CrossFitConfig(parts=("label-prob", "embedding-knn"), label_weight=0.5)
     both = crossfit_examples(rows, tmp_path, cf, make_config(), train=lab.train, open_model=lab.open)
@@ -241,7 +242,8 @@ def test_estimate_counts_fine_tunes_steps_and_calls() -> None:
     with_emb = estimate_crossfit(rows, CrossFitConfig(parts=("label-prob", "embedding-knn")), make_config())
     assert with_emb["embedded_rows"] == 40 and with_emb["requests"] == est["requests"]
     assert any("embedding-knn: 40 prompts" in line for line in estimate_lines(with_emb))
-    assert not any("embedding-knn" in line for line in estimate_lines(est))
+    alone = estimate_crossfit(rows, CrossFitConfig(parts=("label-prob",)), make_config())
+    assert not any("embedding-knn" in line for line in estimate_lines(alone))
 
 
 # ---------------------------------------------------------------- Auto-Correct reuse

@@ -49,11 +49,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cross-fit", type=int, default=0, metavar="K",
                    help="split the rows into K folds (stratified by label), fine-tune a LoRA on K-1 folds and "
                         "score the held-out fold with it; fold models resume from OUTPUT.crossfit/")
-    g.add_argument("--cross-fit-parts", default="label-prob",
+    g.add_argument("--cross-fit-parts", default="label-prob,embedding-knn",
                    help="comma-separated: label-prob (the fold model's probability of the given target), "
                         "bsdetector (consistency + self-reflection by the fold model), embedding-knn (the "
                         "embedding classifier's out-of-fold probability of the given label; label targets "
-                        "only, seconds) (default: label-prob)")
+                        "only, seconds) (default: label-prob,embedding-knn)")
     g.add_argument("--cross-fit-weight", type=float, default=None,
                    help="weight of label-prob; the other parts share the rest (0.5; measured in "
                         "bench/results/crossfit.md)")

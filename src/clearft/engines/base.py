@@ -74,6 +74,11 @@ class BatchStep(ABC):
     """One step of a run. Picklable: it is built on the driver and sent to every replica,
     which calls ``setup`` once (open the model), ``run`` per chunk, then ``close``."""
 
+    # Chunks a replica may hold queued at once (None: the engine's default). A step whose
+    # chunks are long and few (a fold's fine-tune) sets 1, so they spread over the replicas
+    # instead of queueing behind the first one ready.
+    chunks_in_flight_per_replica: int | None = None
+
     def setup(self) -> None:  # noqa: B027 (an optional hook)
         """Open models; called once per replica, before the first chunk."""
 

@@ -116,7 +116,10 @@ class RayEngine(Engine):
             ReplicaWorker,
             fn_constructor_args=(step,),
             batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=min(self.config.replicas, len(items))),
+            compute=ray.data.ActorPoolStrategy(
+                size=min(self.config.replicas, len(items)),
+                **({"max_tasks_in_flight_per_actor": step.chunks_in_flight_per_replica}
+                   if step.chunks_in_flight_per_replica else {})),
             **self._resources(),
         )
         for row in scored.iter_rows():

@@ -42,6 +42,7 @@ from clearft.scoring.config import ScoreConfig
 from clearft.scoring.result import ScoreResult, Usage
 
 PARTS = ("label-prob", "bsdetector", "embedding-knn")
+DEFAULT_PARTS = ("label-prob", "embedding-knn")
 FOLD_PARTS = ("label-prob", "bsdetector")  # the parts a fold model computes
 METHOD = "crossfit"
 FOLDS_FILE = "folds.json"
@@ -58,7 +59,10 @@ Log = Callable[[str], None]
 @dataclass(frozen=True)
 class CrossFitConfig:
     folds: int = 2
-    parts: tuple[str, ...] = ("label-prob",)  # cheapest useful default; add "bsdetector"
+    # The fold model's view and the embedding classifier's (label targets only; free text gets
+    # label-prob alone): together they beat each alone on FPB-30, FPB-50 and BANKING77-20
+    # (bench/results/crossfit.md). "bsdetector" by the fold models never helped there.
+    parts: tuple[str, ...] = DEFAULT_PARTS
     label_weight: float = DEFAULT_LABEL_WEIGHT  # label-prob's share when other parts are on
     seed: int = 0
     max_label_values: int = 100  # targets are labels if they take at most this many values
@@ -230,7 +234,8 @@ def _fold_fingerprint(cf: CrossFitConfig, config: ScoreConfig, model_dir: Path, 
     # Only what the fold model computes: adding embedding-knn reuses finished folds.
     done = model_dir / "DONE"
     blob = json.dumps({
-        "crossfit": {**cf.to_dict(), "parts": [p for p in cf.parts if p in FOLD_PARTS]}, "score": {k: v for k, v in config.to_dict().items() if k != "batch_size"},
+        "crossfit": {**cf.to_dict(), "parts": [p for p in cf.parts if p in FOLD_PARTS]},
+        "score": {k: v for k, v in config.to_dict().items() if k != "batch_size"},
         "model": done.read_text().strip() if done.is_file() else str(model_dir),
         "rows": [[ex.id, ex.response] for ex in held_out],
     }, sort_keys=True, default=str)
@@ -297,10 +302,15 @@ def embedding_part(examples: list[Example], labels: list[str] | None, config: Sc
     if labels is None:
         log("cross-fit: targets are not labels, so the embedding-knn part is left out")
         return None
+    from clearft.errors import MissingDependencyError
     from clearft.scoring.label_model import score_labels
 
+    try:
+        scored = score_labels(examples, config)
+    except MissingDependencyError as exc:
+        raise MissingDependencyError(f"{exc} (or leave the part out: --cross-fit-parts label-prob)") from exc
     return [{"embedding_knn": r.confidence, "embedding_predicted_label": r.evidence["predicted_label"]}
-            for r in score_labels(examples, config)]
+            for r in scored]
 
 
 def with_embedding(result: ScoreResult, embedding: dict[str, Any] | None, cf: CrossFitConfig) -> ScoreResult:
@@ -324,6 +334,8 @@ class FoldStep(BatchStep):
     (or find the fold's score file), write that file. A BatchStep, so the folds run on any
     engine: one after another here, or side by side on Ray replicas that each reserve the
     CPUs/GPUs a fine-tune needs. `work` must be storage every replica shares."""
+
+    chunks_in_flight_per_replica = 1  # one fold per replica at a time: side by side, not queued
 
     def __init__(self, work: Path, cf: CrossFitConfig, config: ScoreConfig, labels: list[str] | None,
                  train: Train, open_model: OpenModel) -> None:
