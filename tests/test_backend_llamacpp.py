@@ -95,6 +95,11 @@ def test_forced_logprob_sums_and_checks_the_tokens() -> None:
     result = forced_logprob(reply, [5, 6])
     assert (result.logprob, result.n_tokens, result.ok) == (-1.5, 2, True)
     assert not forced_logprob(reply, [5, 7]).ok
+    # The server merges a token that is part of a UTF-8 character into the next one's entry
+    # (measured: " √" = [19995, 244] came back as one entry for 244): said, never summed wrong.
+    merged = forced_logprob(reply, [5, 19995, 6])
+    assert not merged.ok and "pieces of a multi-byte character" in (merged.error or "")
+    assert "did not follow" in (forced_logprob(reply, [5, 7]).error or "")
 
 
 def test_map_in_threads_keeps_input_order() -> None:

@@ -150,11 +150,24 @@ def forced_logprob(response: dict[str, Any], token_ids: Sequence[int]) -> Loglik
     content = (response["choices"][0].get("logprobs") or {}).get("content") or []
     got = [int(t["id"]) for t in content]
     if got != list(token_ids):
+        if len(got) < len(token_ids) and _is_subsequence(got, token_ids):
+            # Seen on a GSM8K solution with "√": the server reports a token that is only part
+            # of a UTF-8 character together with the next one, so its log-probability is lost.
+            missing = len(token_ids) - len(got)
+            return LoglikelihoodResult(logprob=0.0, n_tokens=0, error=(
+                f"llama.cpp's server reported no log-probability for {missing} of {len(token_ids)} "
+                "tokens (pieces of a multi-byte character); the transformers backend scores such "
+                "text exactly"))
         return LoglikelihoodResult(
             logprob=0.0, n_tokens=0,
             error=f"llama.cpp did not follow the forced tokens (wanted {list(token_ids)}, got {got})",
         )
     return LoglikelihoodResult(logprob=sum(float(t["logprob"]) for t in content), n_tokens=len(got))
+
+
+def _is_subsequence(short: Sequence[int], long: Sequence[int]) -> bool:
+    it = iter(long)
+    return all(any(x == y for y in it) for x in short)
 
 
 def work_units(requests: Sequence[GenerateRequest], workers: int) -> list[list[tuple[int, int]]]:
