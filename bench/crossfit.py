@@ -22,7 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clearft.scoring import Usage, make_config, score_examples  # noqa: E402
 from clearft.scoring.crossfit import (  # noqa: E402
+    DEFAULT_LABEL_WEIGHT,
     CrossFitConfig,
+    combine,
     crossfit_examples,
     default_opener,
     fold_dir,
@@ -99,6 +101,13 @@ def main() -> int:
     # with a neutral weight fixed before looking (not tuned per dataset).
     both = [0.5 * a + 0.5 * b for a, b in zip(saved["label_prob"], saved["embedding"], strict=True)]
     emit(row("0.5 cross-fitted label probability + 0.5 embedding-knn", len(examples), both, noisy, 0))
+    # Averaging ranks instead of probabilities: immune to the two scales differing (the given
+    # label's own probability above 20 labels is tiny), but no longer a probability.
+    import numpy as np
+
+    ranks = [np.argsort(np.argsort(v)) / (len(v) - 1) for v in (saved["label_prob"], saved["embedding"])]
+    emit(row("rank average of the two (not a probability)", len(examples), list(0.5 * ranks[0] + 0.5 * ranks[1]),
+             noisy, 0))
     # The same through clearft itself (parts label-prob + embedding-knn): the finished folds'
     # scores are reused, the embedding part is added; it must equal the average above.
     t = time.monotonic()
@@ -142,8 +151,6 @@ def main() -> int:
                         p for p, _ in score_target_probability(rows, backend, labels, Usage())])
                 saved["label_prob_normalised_s"] = time.monotonic() - t
                 save()
-            import numpy as np
-
             ranks = [np.argsort(np.argsort(v)) for v in (saved["label_prob"][:m], saved["label_prob_normalised"])]
             emit(row(f"cross-fitted label probability normalised over all {len(labels)} labels", m,
                      saved["label_prob_normalised"], sub_noisy, saved["label_prob_normalised_s"],
@@ -170,6 +177,14 @@ def main() -> int:
         for w in WEIGHTS:
             combined = [w * a + (1 - w) * b for a, b in zip(saved["label_prob"][:m], saved["crossfit_bsd"], strict=True)]
             emit(row(f"combined w={w} label-prob + {1 - w:.1f} cross-fitted BSDetector", m, combined, sub_noisy, 0))
+        # clearft's own combination of all three parts (label-prob 0.5, the others 0.25 each)
+        # against the default two, on the same subset.
+        parts = {"label-prob": saved["label_prob"][:m], "embedding-knn": saved["embedding"][:m]}
+        for name, extra in (("label-prob + embedding-knn (the default parts)", {}),
+                            ("label-prob + embedding-knn + cross-fitted BSDetector", {"bsdetector": saved["crossfit_bsd"]})):
+            both = {**parts, **extra}
+            scores = [combine({k: v[i] for k, v in both.items()}, DEFAULT_LABEL_WEIGHT) or 0.0 for i in range(m)]
+            emit(row(name, m, scores, sub_noisy, 0))
     (work / "table.md").write_text("\n".join(lines) + "\n")
     return 0
 
