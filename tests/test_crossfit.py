@@ -237,6 +237,8 @@ def test_estimate_counts_fine_tunes_steps_and_calls() -> None:
     assert est["fine_tunes"] == 2 and est["training_rows_per_fold"] == [20, 20]
     assert est["training_steps"] == 6  # ceil(20 / 8) per fold
     assert est["loglikelihood_requests"] == 80 and est["generated_samples"] == 0
+    chars = sum(len(ex.prompt_text) + len(ex.response) for ex in rows)
+    assert est["prompt_tokens"] == 2 * chars // 4  # two labels: each prompt is scored twice
     both = estimate_crossfit(rows, CrossFitConfig(parts=("label-prob", "bsdetector")), make_config())
     assert both["generated_samples"] > 0
     with_emb = estimate_crossfit(rows, CrossFitConfig(parts=("label-prob", "embedding-knn")), make_config())

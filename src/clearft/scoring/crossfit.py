@@ -551,6 +551,9 @@ def estimate_crossfit(examples: Sequence[Example], cf: CrossFitConfig, config: S
         "embedded_rows": n if "embedding-knn" in cf.parts and labels else 0,
     }
     est["requests"] = est["loglikelihood_requests"]
+    if "label-prob" in cf.parts:  # each request carries its row's prompt (4 characters a token)
+        per_row = est["loglikelihood_requests"] // max(1, n)
+        est["prompt_tokens"] = per_row * sum(len(ex.prompt_text) + len(ex.response) for ex in examples) // 4
     if "bsdetector" in cf.parts:
         b = estimate(examples, "bsdetector", config, None)
         for key in ("requests", "generated_samples", "prompt_tokens", "max_completion_tokens"):
