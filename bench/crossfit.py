@@ -116,7 +116,7 @@ def main() -> int:
                                                  seed=args.seed, finetune=finetune), make_config(), log=print)]
     gap = max(abs(a - b) for a, b in zip(product, both, strict=True))
     emit(row("clearft --cross-fit-parts label-prob,embedding-knn", len(examples), product, noisy,
-             time.monotonic() - t, f"max difference from the row above {gap:.1e}"))
+             time.monotonic() - t, f"max difference from the 0.5 + 0.5 average {gap:.1e}"))
 
     m = min(args.bsd_rows, len(examples))
     if m:
