@@ -173,3 +173,35 @@ def test_open_backend_cache_choices(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert isinstance(cached, CachedBackend)
     assert cached.name == "fake" and cached.describe()["cache"] == str(tmp_path / "c.sqlite")
     assert (tmp_path / "c.sqlite").is_file()
+
+
+# ---------------------------------------------------------------- model identity (cache keys)
+
+
+def test_model_identity_sees_a_change_in_the_middle_of_the_weights(tmp_path: Path) -> None:
+    """Two fine-tunes of one base: same size, same header and end tensors, different middle.
+    They must not share an identity, or the call cache would answer for the wrong model."""
+    import random
+
+    from clearft.backends.transformers_backend import _folder_identity
+    from clearft.models import file_identity
+
+    rng = random.Random(0)
+    base = bytearray(rng.randbytes(12 << 20))  # 12 MiB
+    tuned = bytearray(base)
+    for start in range(3 << 20, 9 << 20, 1 << 18):  # a LoRA merge touches the middle tensors
+        tuned[start:start + 4096] = rng.randbytes(4096)
+    folders = []
+    for name, blob in (("a", base), ("b", tuned), ("c", base)):
+        folder = tmp_path / name / "model"  # same folder name, as RUN_DIR/model_filtered is
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text('{"model_type": "llama"}')
+        (folder / "model.safetensors").write_bytes(bytes(blob))
+        folders.append(folder)
+    ids = [file_identity(f / "model.safetensors") for f in folders]
+    assert ids[0] != ids[1] and ids[0] == ids[2]
+    assert _folder_identity(folders[0]) != _folder_identity(folders[1])
+    assert _folder_identity(folders[0]) == _folder_identity(folders[2])
+    small = tmp_path / "small.bin"  # smaller than the two ends: hashed whole
+    small.write_bytes(b"x" * 1000)
+    assert file_identity(small) == file_identity(small)

@@ -31,6 +31,7 @@ from clearft.backends.base import (
 )
 from clearft.deps import require
 from clearft.errors import ClearftError
+from clearft.models import file_identity
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -64,8 +65,10 @@ def _folder_identity(folder: Path) -> str:
         f = folder / name
         if f.is_file():
             h.update(f.read_bytes())
+    # The weights' content, not only their names and sizes: every fine-tune of one base model
+    # has the same names and sizes, and the call cache keys answers by this identity.
     for f in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
+        h.update(f"{f.name}:{file_identity(f)}".encode())
     return h.hexdigest()[:16]
 
 
