@@ -48,7 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("cross-fitting (score each row by a model that never saw it)")
     g.add_argument("--cross-fit", type=int, default=0, metavar="K",
                    help="split the rows into K folds (stratified by label), fine-tune a LoRA on K-1 folds and "
-                        "score the held-out fold with it; fold models resume from OUTPUT.crossfit/")
+                        "score the held-out fold with it; fold models resume from OUTPUT.crossfit/; "
+                        "with --engine ray each fold runs on a replica (--replicas folds at once)")
     g.add_argument("--cross-fit-parts", default="label-prob,embedding-knn",
                    help="comma-separated: label-prob (the fold model's probability of the given target), "
                         "bsdetector (consistency + self-reflection by the fold model), embedding-knn (the "
