@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["scoring", "crossfit", "loop", "loop_crossfit", "backends", "data", "training", "faults", "ray", "report"]
+ORDER = ["scoring", "crossfit", "loop", "loop_crossfit", "loop_crossfit_default", "backends", "data", "training", "faults", "ray", "report"]
 
 HEADER = """# Benchmarks and quality measurements
 
@@ -16,7 +16,9 @@ mostly measured while several other jobs shared those 2 cores (load average 10-2
 times are then pessimistic and noisy, and only ratios measured inside one run mean anything;
 session 2 (the FPB loop, scoring speed, cross-fit FPB-50) and session 3 (the preset sweep,
 every method on GSM8K/ARC/FPB, cross-fit ARC-30 and banking77-20, the loop with cross-fitted
-scoring, the scoring-speed ceiling) ran one benchmark at a time on a quiet machine. Each
+scoring, the scoring-speed ceiling) and session 4 (cross-fit with the embedding part on
+every dataset, FPB-30 at 800 rows, the loop rerun after a call-cache fix) ran one benchmark
+at a time on a quiet machine. Each
 section says which. Quality numbers (AUROC, accuracy) come from the real data in `../shared/data/`,
 with the clean labels used only to measure. Regenerate this file with
 `python bench/assemble.py` after rerunning a benchmark.

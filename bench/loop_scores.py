@@ -55,7 +55,7 @@ def main() -> int:
     kept = read(args.work / "run" / "kept.csv")
     print(f"\nkept {len(kept)} rows, {sum(r['answer'] != clean[key(r)] for r in kept)} of them noisy")
     evidence = [json.loads(r["clearft_evidence"]) for r in scored]
-    if evidence and "predicted_label" in evidence[0]:
+    if method == "crossfit" and evidence and "predicted_label" in evidence[0]:
         predicted = [e["predicted_label"] for e in evidence]
         agree = sum(pr == clean[key(r)] for pr, r in zip(predicted, scored, strict=True))
         print(f"fold-model predictions {dict(Counter(predicted))}; agree with the clean label on {agree} of {len(scored)}")
