@@ -267,7 +267,9 @@ class TransformersBackend(Backend):
         for prompt, idx in shared_prompt_groups(prompts, min_size=2).items():
             # On failure the group is left to the plain path below, where errors stay with their row.
             with contextlib.suppress(Exception):
-                out.update(zip(idx, self._shared_prompt_loglikelihood(prompt, [requests[i] for i in idx]), strict=True))
+                # dict() first: a group that fails part-way leaves nothing behind in `out`
+                out.update(dict(zip(idx, self._shared_prompt_loglikelihood(prompt, [requests[i] for i in idx]),
+                                    strict=True)))
         alone = [i for i in range(len(requests)) if i not in out]
         for start in range(0, len(alone), self.batch_size):
             idx = alone[start : start + self.batch_size]

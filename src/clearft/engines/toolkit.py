@@ -17,7 +17,7 @@ from clearft.backends.base import Backend
 from clearft.engines.base import BackendSpec, EngineConfig
 from clearft.engines.options import backend_spec
 from clearft.pipeline.config import RunConfig
-from clearft.pipeline.toolkit import StageModel, Toolkit, crossfit_score
+from clearft.pipeline.toolkit import StageModel, Toolkit, crossfit_score, run_score_config
 
 
 def stage_spec(model: StageModel) -> BackendSpec:
@@ -33,10 +33,9 @@ def toolkit_on_engine(engine: EngineConfig, base: Toolkit | None = None) -> Tool
         return (lambda msg: print(msg, file=sys.stderr)) if config.progress else None
 
     def score(input_path: Path, output: Path, backend: Backend, config: RunConfig) -> dict[str, Any]:
-        from clearft.scoring import make_config, score_file
+        from clearft.scoring import score_file
 
-        score_config = make_config(config.preset or "medium", method=config.method, seed=config.seed,
-                                   **config.score_options)
+        score_config = run_score_config(config)
         if config.cross_fit:  # each fold (fine-tune + scoring) on a replica
             with make_engine(engine) as eng:
                 return crossfit_score(input_path, output, backend, config, score_config, engine=eng)

@@ -76,11 +76,17 @@ def _data_options(config: RunConfig) -> dict[str, Any]:
     return {k: v for k, v in config.data_options.items() if v is not None}
 
 
-def default_score(input_path: Path, output: Path, backend: Backend, config: RunConfig) -> dict[str, Any]:
-    from clearft.scoring import make_config, score_file
+def run_score_config(config: RunConfig) -> Any:
+    """The ScoreConfig a run's score stage uses, wherever it runs."""
+    from clearft.scoring import make_config
 
-    score_config = make_config(config.preset or "medium", method=config.method, seed=config.seed,
-                               **config.score_options)
+    return make_config(config.preset or "medium", method=config.method, seed=config.seed, **config.score_options)
+
+
+def default_score(input_path: Path, output: Path, backend: Backend, config: RunConfig) -> dict[str, Any]:
+    from clearft.scoring import score_file
+
+    score_config = run_score_config(config)
     if config.cross_fit:
         return crossfit_score(input_path, output, backend, config, score_config)
     summary = score_file(str(input_path), str(output), backend, score_config,
@@ -96,6 +102,7 @@ def crossfit_work_dir(output: Path) -> Path:
 def crossfit_score(input_path: Path, output: Path, backend: Backend, config: RunConfig,
                    score_config: Any, engine: Any = None) -> dict[str, Any]:
     """Cross-fitted scoring; `engine` (default: this process) runs the folds."""
+    from clearft.engines.options import backend_spec
     from clearft.scoring.crossfit import (
         CrossFitConfig,
         crossfit_score_file,
@@ -108,8 +115,6 @@ def crossfit_score(input_path: Path, output: Path, backend: Backend, config: Run
         values.setdefault("progress", False)
     cf = CrossFitConfig(folds=config.cross_fit, parts=tuple(config.cross_fit_parts), seed=config.seed,
                         finetune=values)
-    from clearft.engines.options import backend_spec
-
     # Absolute paths: on an engine the folds run in other processes, maybe other machines.
     base_model = config.base_model
     if base_model and Path(base_model).exists():

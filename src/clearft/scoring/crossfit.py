@@ -36,7 +36,8 @@ from typing import Any
 
 from clearft.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
 from clearft.data.example import Example
-from clearft.engines.base import BatchStep, ChunkResult, Engine
+from clearft.engines.base import BatchStep, ChunkResult, Engine, run_chunks
+from clearft.engines.local import LocalEngine
 from clearft.errors import ClearftError
 from clearft.scoring.config import ScoreConfig
 from clearft.scoring.result import ScoreResult, Usage
@@ -388,9 +389,6 @@ def crossfit_examples(
     """Cross-fitted scores of `examples` (same order). Fold models and finished folds in
     `work_dir` are reused; `train` and `open_model` default to clearft's trainer and backends;
     `engine` (default: this process, fold after fold) runs the folds."""
-    from clearft.engines.base import run_chunks
-    from clearft.engines.local import LocalEngine
-
     cf.validate()
     examples = list(examples)
     if len(examples) < cf.folds:
