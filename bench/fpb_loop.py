@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip (a), (b) and (e): measured once, they do not depend on the scoring")
     ap.add_argument("--report-only", action="store_true",
                     help="write the table from what a (still running or killed) run has finished")
+    ap.add_argument("--judge", default="auto", choices=["auto", "evidence", "llm"],
+                    help="Auto-Correct's judge (CorrectConfig.judge)")
     ap.add_argument("--judge-explain-tokens", type=int, default=128,
                     help="tokens of the judge's written explanation (0: none)")
     args = ap.parse_args(argv)
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "grad_accum": args.grad_accum, "epochs": args.epochs,
                                   "learning_rate": args.lr}.items() if v is not None}
     load_before = os.getloadavg()
-    correct = CorrectConfig(explain=args.judge_explain_tokens > 0,
+    correct = CorrectConfig(judge=args.judge, explain=args.judge_explain_tokens > 0,
                             explain_max_tokens=max(1, args.judge_explain_tokens))
     config = RunConfig(seed=args.seed, baseline_full=not args.no_baselines, finetune=finetune,
                        correct=correct, progress=False, cross_fit=args.cross_fit,

@@ -80,5 +80,5 @@ def test_correct_command_writes_corrected_rows(tmp_path, monkeypatch, capsys):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["id"], r["response"], r["clearft_original_response"]) for r in rows] == [
         ("1", "positive", "negative")]
-    assert "1 of 1 judged rows replaced" in capsys.readouterr().out
+    assert "1 of 1 rows replaced by the llm judge" in capsys.readouterr().out
     assert (tmp_path / "corrected.uncorrected.jsonl").exists()

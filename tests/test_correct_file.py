@@ -222,7 +222,7 @@ def test_label_candidates_outside_the_datasets_labels_are_never_written(tmp_path
 
     out = tmp_path / "corrected.jsonl"
     # The judge is sure the invented label is better: only the label rule keeps it out.
-    correct_file(path, out, candidate_judge("card_arrival_late"), CorrectConfig(),
+    correct_file(path, out, candidate_judge("card_arrival_late"), CorrectConfig(judge="llm"),
                  candidate_backend=model)
     written = read_jsonl(out) + read_jsonl(tmp_path / "corrected.uncorrected.jsonl")
     by_id = {r["id"]: r for r in written}

@@ -56,8 +56,8 @@ def test_run_on_an_engine_corrects_there_and_equals_the_local_loop(tmp_path: Pat
     stages = stage_info(tmp_path / "engine")
     # The engine answered the candidate and judge calls (the local loop's have no engine).
     assert stages["candidates"]["candidate_backend"]["engine"] == "local"
-    assert stages["correct"]["settings"]["judge"]["engine"] == "local"
-    assert "engine" not in stage_info(tmp_path / "local")["correct"]["settings"]["judge"]
+    assert stages["correct"]["settings"]["judge_model"]["engine"] == "local"
+    assert "engine" not in stage_info(tmp_path / "local")["correct"]["settings"]["judge_model"]
     assert stages["correct"]["replaced"] > 0 and stages["correct"]["left_out"] > 0  # both outcomes occur
 
 

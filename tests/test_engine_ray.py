@@ -128,7 +128,7 @@ def test_run_with_engine_ray_corrects_on_ray_and_equals_the_local_loop(cluster: 
     assert data_files(tmp_path / "ray") == data_files(tmp_path / "local")
     stages = stage_info(tmp_path / "ray")
     assert stages["candidates"]["candidate_backend"]["engine"] == "ray"  # Ray's replicas answered
-    assert stages["correct"]["settings"]["judge"]["engine"] == "ray"
+    assert stages["correct"]["settings"]["judge_model"]["engine"] == "ray"
     assert stages["correct"]["replaced"] > 0
 
 

@@ -4,7 +4,6 @@ model judges in both orders, and a target is replaced only on a confident verdic
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +17,12 @@ if TYPE_CHECKING:
 def add_judge_args(p: argparse.ArgumentParser) -> None:
     """Options of the Auto-Correct judge (shared with `clearft run`)."""
     g = p.add_argument_group("judge (Auto-Correct)")
+    g.add_argument("--judge", choices=["auto", "evidence", "llm"], default=None,
+                   help="who decides a replacement: evidence (out-of-sample views: the embedding "
+                        "classifier's posterior and the candidate model's vote; label targets), llm "
+                        "(the paper's base-model judge), auto (default: evidence for label targets)")
     g.add_argument("--eta", type=float, default=None,
-                   help="replace only when the judge prefers the candidate with confidence above this (0.8)")
+                   help="replace only when the judge's confidence in the new target is above this (0.8)")
     g.add_argument("--judge-samples", type=int, default=None,
                    help="sampled verdicts per order, for the consistency part (3)")
     g.add_argument("--judge-sample-style", choices=["direct", "cot"], default=None,
@@ -39,7 +42,7 @@ def correct_config(args: argparse.Namespace, seed: int = 0) -> CorrectConfig:
     from clearft.correction.config import CorrectConfig
 
     values = {
-        "eta": args.eta, "samples": args.judge_samples, "sample_style": args.judge_sample_style,
+        "judge": args.judge, "eta": args.eta, "samples": args.judge_samples, "sample_style": args.judge_sample_style,
         "beta": args.judge_beta, "candidate_max_tokens": args.candidate_max_tokens,
         "batch_size": getattr(args, "batch_size", None),
     }
@@ -64,15 +67,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("data", help="rows to correct (the dropped file by default)")
     p.add_argument("-o", "--output", required=True, help="where to write the corrected rows")
-    p.add_argument("--model", required=True,
+    p.add_argument("--model", default=None,
                    help="the fine-tuned model that writes candidates: a merged model folder "
-                        "(transformers), a .gguf file (llamacpp), or a name with --candidate-backend")
+                        "(transformers), a .gguf file (llamacpp), or a name with --candidate-backend. "
+                        "Optional for label targets (the evidence judge proposes the label its "
+                        "classifier supports; a model's candidate adds a vote); the llm judge needs it")
+    p.add_argument("--context", default=None,
+                   help="the whole dataset, when DATA holds only some of its rows (the dropped file): "
+                        "the evidence judge's classifier learns from every row of it (default: DATA)")
     p.add_argument("--candidate-backend", default=None,
                    help="backend serving --model (default: transformers for a folder, llamacpp for a .gguf)")
     p.add_argument("--threshold", type=float, default=None,
                    help="DATA is a scored file: rows with confidence below this are the low ones")
     p.add_argument("--all", dest="all_rows", action="store_true",
-                   help="give every row a candidate, not only the low ones")
+                   help="give every row a candidate, not only the low ones (the default without "
+                        "--model, --threshold or a clearft_keep column: every row is considered)")
     p.add_argument("--uncorrected", default=None, help="side file for low rows left uncorrected")
     p.add_argument("--seed", type=int, default=0, help="seed of the judge's sampled verdicts (0)")
     p.add_argument("--batch-size", type=int, default=None, help="rows per batched backend call (32)")
@@ -95,42 +104,57 @@ def run(args: argparse.Namespace) -> int:
     from clearft.backends.cache import open_backend
     from clearft.cli.common import data_options
     from clearft.correction import correct_file
-    from clearft.evaluation import resolve_model
+    from clearft.correction.correct import read_examples, uses_evidence
 
     config = correct_config(args, seed=args.seed)
-    name, cand_opts = resolve_model(args.model, args.candidate_backend)
+    name, cand_opts = _candidate_model(args)
     judge_opts = {k: v for k, v in {"model": args.judge_model, "base_url": args.base_url,
                                      "api_key_env": args.api_key_env,
                                      "concurrency": args.concurrency}.items() if v}
+    opts = data_options(args)
+    context = read_examples(args.context, opts)[1] if args.context else None
+    if args.model is None and args.threshold is None:
+        args.all_rows = True  # no model and no threshold: correct the whole file
     if args.engine != "local":
-        summary = _correct_on_engine(args, config, name, cand_opts, judge_opts)
+        summary = _correct_on_engine(args, config, name, cand_opts, judge_opts, context)
         _print_summary(summary)
         return 0
-    judge = open_backend(args.judge_backend, cache=args.cache, **judge_opts)
-    candidate = open_backend(name, cache=args.cache, **cand_opts)
+    evidence = uses_evidence(config.judge, context or read_examples(args.data, opts)[1])
+    judge = None if evidence else open_backend(args.judge_backend, cache=args.cache, **judge_opts)
+    candidate = open_backend(name, cache=args.cache, **cand_opts) if name else None
     try:
         summary = correct_file(
             args.data, args.output, judge, config,
             candidate_backend=candidate, threshold=args.threshold, all_rows=args.all_rows,
-            uncorrected=args.uncorrected, data_options=data_options(args),
+            uncorrected=args.uncorrected, data_options=opts, context=context,
             progress=lambda m: print(m, file=sys.stderr),
         )
     finally:
-        candidate.close()
-        judge.close()
+        for backend in (candidate, judge):
+            if backend is not None:
+                backend.close()
     _print_summary(summary)
     return 0
 
 
+def _candidate_model(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
+    from clearft.evaluation import resolve_model
+
+    if args.model is None:
+        return None, {}
+    return resolve_model(args.model, args.candidate_backend)
+
+
 def _print_summary(summary: Any) -> None:
-    print(f"{summary.replaced} of {summary.judged} judged rows replaced "
+    judge = summary.settings.get("judge", "llm")
+    print(f"{summary.replaced} of {summary.judged} rows replaced by the {judge} judge "
           f"({summary.rows} rows read, {summary.low} low); wrote {summary.written} rows to "
           f"{summary.output}; {summary.left_out} low rows left out in {summary.uncorrected}")
-    print("reasons: " + json.dumps(summary.reasons, sort_keys=True))
+    print("reasons: " + ", ".join(f"{k} {n}" for k, n in sorted(summary.reasons.items(), key=lambda kv: -kv[1])))
 
 
-def _correct_on_engine(args: argparse.Namespace, config: CorrectConfig, name: str,
-                       cand_opts: dict[str, Any], judge_opts: dict[str, Any]) -> Any:
+def _correct_on_engine(args: argparse.Namespace, config: CorrectConfig, name: str | None,
+                       cand_opts: dict[str, Any], judge_opts: dict[str, Any], context: Any) -> Any:
     """The same Auto-Correct with its model calls answered by the engine's replicas."""
     from clearft.cli.common import data_options
     from clearft.engines import make_engine
@@ -140,7 +164,8 @@ def _correct_on_engine(args: argparse.Namespace, config: CorrectConfig, name: st
     with make_engine(engine_config(args)) as engine:
         return correct_file_on_engine(
             args.data, args.output, backend_spec(args.judge_backend, args.cache, judge_opts), config,
-            engine, candidate=backend_spec(name, args.cache, cand_opts), threshold=args.threshold,
-            all_rows=args.all_rows, uncorrected=args.uncorrected, data_options=data_options(args),
+            engine, candidate=backend_spec(name, args.cache, cand_opts) if name else None,
+            threshold=args.threshold, all_rows=args.all_rows, uncorrected=args.uncorrected,
+            data_options=data_options(args), context=context,
             progress=lambda m: print(m, file=sys.stderr),
         )

@@ -6,10 +6,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 SAMPLE_STYLES = ("direct", "cot")
+JUDGES = ("auto", "evidence", "llm")
 
 
 @dataclass
 class CorrectConfig:
+    # Who decides a replacement. "evidence": out-of-sample views (the embedding classifier's
+    # posterior, the candidate model's vote; correction/evidence.py), label targets only;
+    # "llm": the paper's base-model judge; "auto": evidence for label targets, else llm.
+    judge: str = "auto"
+    # The evidence judge's classifier view: "none" (its raw out-of-fold probability, the
+    # default) or "noise-matrix" (deconvolved by cleanlab's estimated noise; see label_views).
+    calibration: str = "none"
     # Replace a target only when the judge prefers the candidate with confidence above eta (paper: 0.8).
     eta: float = 0.8
     # Weight of sampled-verdict consistency against reflection, as in the scorer (SPEC 1).
@@ -37,6 +45,10 @@ class CorrectConfig:
             raise ValueError(f"eta must be in [0, 1], got {self.eta}")
         if not 0.0 <= self.beta <= 1.0:
             raise ValueError(f"beta must be in [0, 1], got {self.beta}")
+        if self.judge not in JUDGES:
+            raise ValueError(f"judge must be one of {JUDGES}, got {self.judge!r}")
+        if self.calibration not in ("none", "noise-matrix"):
+            raise ValueError(f"calibration must be none or noise-matrix, got {self.calibration!r}")
         if self.sample_style not in SAMPLE_STYLES:
             raise ValueError(f"sample_style must be one of {SAMPLE_STYLES}, got {self.sample_style!r}")
         if self.use_logprobs not in ("auto", "always", "never"):

@@ -13,11 +13,12 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from clearft.backends.base import Backend
+from clearft.correction import evidence as ev
 from clearft.correction import verdicts as v
 from clearft.correction.candidates import (
     Candidate,
@@ -28,8 +29,10 @@ from clearft.correction.candidates import (
     within_labels,
 )
 from clearft.correction.config import CorrectConfig
+from clearft.correction.evidence import LabelDecision
 from clearft.correction.judge import JudgeResult, Pair, judge_pairs
 from clearft.data.example import Example
+from clearft.errors import ClearftError
 
 ORIGINAL_COL = "clearft_original_response"
 CORRECTION_COL = "clearft_correction"
@@ -45,11 +48,21 @@ class Correction:
     reason: str
     judge: JudgeResult | None = None
     error: str | None = None  # why there is no usable candidate
+    # The evidence judge's decision (label targets): its label, confidence and views.
+    evidence: LabelDecision | None = None
 
     def audit(self) -> dict[str, Any]:
         """The `clearft_correction` column: enough to audit the decision and undo it."""
         j = self.judge
+        e = self.evidence
+        if e is not None:
+            return {
+                "judge": "evidence", "candidate": self.candidate, "replaced": self.replaced,
+                "reason": self.reason, "label": e.label, "confidence": e.confidence,
+                "views": e.views, "errors": [self.error] if self.error else [],
+            }
         return {
+            "judge": "llm",
             "candidate": self.candidate,
             "replaced": self.replaced,
             "reason": self.reason,
@@ -108,6 +121,49 @@ def judge_candidates(
         reason = v.decide(result.preference, result.confidence, config.eta)
         out[i] = Correction(examples[i].id, candidates[i].text, reason == v.REPLACED, reason, result)
     return [c for c in out if c is not None]
+
+
+def uses_evidence(judge: str, context: Sequence[Example]) -> bool:
+    """Does this judge setting use the evidence judge on this data? "auto": for label targets
+    (one label-space rule, on the classes the targets stand for: ARC's letters are answers,
+    not classes)."""
+    from clearft.correction.label_views import class_space
+
+    if judge == "llm":
+        return False
+    labels = class_space(context)
+    if judge == "evidence" and labels is None:
+        raise ClearftError("--judge evidence needs class-label targets (few distinct short targets, "
+                           "each recurring); use --judge llm for free-text targets")
+    return labels is not None
+
+
+def evidence_corrections(
+    ds: Any, examples: Sequence[Example], candidates: Sequence[Candidate],
+    posteriors: dict[str, dict[str, float]], config: CorrectConfig, with_model: bool,
+) -> list[Correction]:
+    """The evidence judge's verdict for each row (correction/evidence.py): the classifier's
+    posterior and, where a model wrote a candidate, its vote."""
+    from clearft.correction.label_views import class_of
+
+    out: list[Correction] = []
+    for ex, cand in zip(examples, candidates, strict=True):
+        post = posteriors.get(ex.id)
+        views: dict[str, dict[str, float] | None] = {ev.CLASSIFIER: post}
+        if with_model:
+            classes = sorted(post) if post else []
+            views[ev.MODEL] = ev.vote(class_of(ex, cand.text) if cand.text else None, classes)
+        decision = ev.decide_label(class_of(ex, ex.response), views, config.eta)
+        text = None
+        error = cand.error
+        if decision.label is not None:
+            text, problem = conform(ds, ex, decision.label)
+            if text is None:  # the format cannot hold the label (should not happen for labels)
+                decision = replace(decision, reason=ev.NOT_CONFIDENT)
+                error = problem
+        reason = v.REPLACED if decision.replaced else decision.reason
+        out.append(Correction(ex.id, text, decision.replaced, reason, error=error, evidence=decision))
+    return out
 
 
 def correct_examples(
@@ -187,7 +243,7 @@ def read_examples(path: str | Path, data_options: dict[str, Any] | None = None) 
 def correct_file(
     data: str | Path,
     output: str | Path,
-    judge_backend: Backend,
+    judge_backend: Backend | None,
     config: CorrectConfig | None = None,
     *,
     candidate_backend: Backend | None = None,
@@ -197,11 +253,15 @@ def correct_file(
     data_options: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
     labels: Sequence[str] | None = None,
+    context: Sequence[Example] | None = None,
 ) -> CorrectSummary:
     """Auto-Correct a file and write the rows that go back into training to `output`.
 
     Candidates come from `candidate_backend`, or, when it is None, from a `clearft_candidate`
-    column already in `data` (the loop's candidates file). Low rows left without a confident
+    column already in `data` (the loop's candidates file). The judge is `config.judge`:
+    "evidence" (the default for label targets, correction/evidence.py) weighs the embedding
+    classifier trained out-of-fold on `context` (the whole dataset; default `data`) and the
+    candidate, if any, and needs no judge model; "llm" is the paper's base-model judge. Low rows left without a confident
     correction go to `uncorrected` (default: <output stem>.uncorrected.<ext>). When the
     targets are class labels, a candidate must be one of them: those of `data`, plus `labels`
     (the whole dataset's targets, when `data` holds only the dropped rows).
@@ -218,17 +278,38 @@ def correct_file(
     chosen_examples = [examples[i] for i in chosen]
     if progress:
         progress(f"Auto-Correct: {len(chosen)} of {len(examples)} rows get a candidate")
+    extra_context = list(context) if context is not None else []
+    context = extra_context or examples
+    use_evidence = uses_evidence(config.judge, context)
+    has_candidates = candidate_backend is not None or any(CANDIDATE_COL in ex.record for ex in examples)
+    if not use_evidence and not has_candidates and chosen_examples:
+        raise ClearftError("the llm judge compares a candidate with the target: give the model that "
+                           "writes candidates (--model)")
     if candidate_backend is not None:
         cands = generate_candidates(chosen_examples, candidate_backend,
                                     max_tokens=config.candidate_max_tokens, seed=config.seed,
                                     batch_size=config.batch_size)
-    else:
+    elif has_candidates:
         cands = [candidate_of(ex.record) for ex in chosen_examples]
-    allowed = label_set([ex.response for ex in examples] + list(labels or []))
+    else:
+        cands = [Candidate(ex.id, None) for ex in chosen_examples]
+    allowed = label_set([ex.response for ex in [*examples, *extra_context]] + list(labels or []))
     cands = [within_labels(conformed(ds, ex, c), allowed)
              for ex, c in zip(chosen_examples, cands, strict=True)]
-    corrections = dict(zip(chosen, judge_candidates(chosen_examples, cands, judge_backend, config),
-                           strict=True))
+    classifier_info: dict[str, Any] = {}
+    if use_evidence:
+        from clearft.correction.label_views import classifier_posteriors
+
+        if progress:
+            progress(f"Auto-Correct: evidence judge, embedding classifier over {len(context)} rows")
+        posteriors, classifier_info = classifier_posteriors(context, seed=config.seed,
+                                                           calibration=config.calibration)
+        judged = evidence_corrections(ds, chosen_examples, cands, posteriors, config, has_candidates)
+    else:
+        if judge_backend is None:
+            raise ClearftError("the llm judge needs a judge model")
+        judged = judge_candidates(chosen_examples, cands, judge_backend, config)
+    corrections = dict(zip(chosen, judged, strict=True))
 
     kept_rows: list[dict[str, Any]] = []
     left_rows: list[dict[str, Any]] = []
@@ -250,11 +331,13 @@ def correct_file(
     write_records(str(side), left_rows)
     reasons = Counter(c.reason for c in corrections.values())
     return CorrectSummary(
-        rows=len(examples), low=sum(low), judged=sum(1 for c in corrections.values() if c.judge),
+        rows=len(examples), low=sum(low),
+        judged=sum(1 for c in corrections.values() if c.judge or c.evidence),
         replaced=reasons.get(v.REPLACED, 0), written=len(kept_rows), left_out=len(left_rows),
         reasons=dict(sorted(reasons.items())), output=str(output), uncorrected=str(side),
         settings={**config.to_dict(), "threshold": threshold, "all_rows": all_rows,
-                  "judge": judge_backend.describe(),
+                  "judge": "evidence" if use_evidence else "llm", "classifier": classifier_info,
+                  "judge_model": judge_backend.describe() if judge_backend and not use_evidence else None,
                   "candidate": candidate_backend.describe() if candidate_backend else "from data"},
     )
 

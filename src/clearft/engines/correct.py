@@ -56,6 +56,7 @@ def correct_file_on_engine(
     data_options: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
     labels: Sequence[str] | None = None,
+    context: Sequence[Any] | None = None,
 ) -> CorrectSummary:
     """Auto-Correct `data` into `output` with the model calls run on `engine` (see correct_file)."""
     config = config or CorrectConfig()
@@ -66,7 +67,7 @@ def correct_file_on_engine(
     def one_pass(backends: dict[str, ReplayBackend], tmp: list[Path]) -> CorrectSummary:
         return correct_file(data, tmp[0], backends["judge"], config, candidate_backend=backends.get("candidate"),
                             threshold=threshold, all_rows=all_rows, uncorrected=tmp[1],
-                            data_options=data_options, labels=labels)
+                            data_options=data_options, labels=labels, context=context)
 
     if progress:
         progress(f"Auto-Correct on the {engine.name} engine")

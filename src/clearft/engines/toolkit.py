@@ -55,14 +55,14 @@ def toolkit_on_engine(engine: EngineConfig, base: Toolkit | None = None) -> Tool
                 data_options=config.data_options, progress=log(config))
         return {"rows": n, "candidate_backend": described}
 
-    def correct(candidates: Path, corrected: Path, uncorrected: Path, judge: StageModel, labels: list[str],
+    def correct(candidates: Path, corrected: Path, uncorrected: Path, judge: StageModel, context: list[Any],
                 config: RunConfig) -> dict[str, Any]:
         from clearft.engines.correct import correct_file_on_engine
 
         with make_engine(engine) as eng:
             summary = correct_file_on_engine(
                 candidates, corrected, stage_spec(judge), config.correct, eng, uncorrected=uncorrected,
-                data_options=config.data_options, labels=labels, progress=log(config))
+                data_options=config.data_options, context=context, progress=log(config))
         return summary.to_dict()
 
     return replace(base or Toolkit(), score=score, candidates=candidates, correct=correct)

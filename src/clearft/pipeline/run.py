@@ -174,11 +174,12 @@ class Runner:
         self.stage(f"candidates{'' if i == 1 else f'_{i}'}", [p["candidates"]], candidates)
 
         def correct() -> dict[str, Any]:
-            # Every target of the dataset, so a label candidate may be any of its labels.
-            labels = [ex.response for path in (self.paths.kept, self.paths.dropped)
-                      for ex in read_examples(path, opts)[1]]
+            # Every example of the dataset: a label candidate may be any of its labels, and the
+            # evidence judge's classifier learns from all of them.
+            context = [ex for path in (self.paths.kept, self.paths.dropped)
+                       for ex in read_examples(path, opts)[1]]
             return self.tools.correct(p["candidates"], p["corrected"], p["uncorrected"], self.judge_model,
-                                      labels, cfg)
+                                      context, cfg)
 
         self.stage(f"correct{'' if i == 1 else f'_{i}'}", [p["corrected"], p["uncorrected"]], correct)
 

@@ -55,8 +55,8 @@ FilterFn = Callable[[Path, Path, Path, RunConfig], dict[str, Any]]
 FinetuneFn = Callable[[Path, Path, RunConfig], Path]
 # (rows to correct, candidates file, the fine-tuned model writing them, config)
 CandidatesFn = Callable[[Path, Path, StageModel, RunConfig], dict[str, Any]]
-# (candidates file, corrected file, uncorrected file, the judge, every target of the dataset, config)
-CorrectFn = Callable[[Path, Path, Path, StageModel, list[str], RunConfig], dict[str, Any]]
+# (candidates file, corrected file, uncorrected file, the judge, every example of the dataset, config)
+CorrectFn = Callable[[Path, Path, Path, StageModel, list[Any], RunConfig], dict[str, Any]]
 EvaluateFn = Callable[[str, Path, RunConfig], dict[str, Any]]
 
 
@@ -160,11 +160,13 @@ def default_candidates(to_correct: Path, output: Path, model: StageModel, config
 
 
 def default_correct(candidates: Path, corrected: Path, uncorrected: Path, judge: StageModel,
-                    labels: list[str], config: RunConfig) -> dict[str, Any]:
-    from clearft.correction.correct import correct_file
+                    context: list[Any], config: RunConfig) -> dict[str, Any]:
+    from clearft.correction.correct import correct_file, uses_evidence
 
-    summary = correct_file(candidates, corrected, judge.backend(), config.correct, uncorrected=uncorrected,
-                           data_options=config.data_options, labels=labels)
+    # The evidence judge needs no judge model: the base model is loaded only for the llm judge.
+    backend = None if uses_evidence(config.correct.judge, context) else judge.backend()
+    summary = correct_file(candidates, corrected, backend, config.correct, uncorrected=uncorrected,
+                           data_options=config.data_options, context=context)
     return summary.to_dict()
 
 

@@ -1,0 +1,145 @@
+"""Auto-Correct measured against the clean targets (issue 13): rows changed, restored to the
+clean target, clean rows broken, noise before and after, for the evidence judge (the default
+for label targets) and the paper's base-model LLM judge on the same rows.
+
+The curation run sees only the noisy file (written to WORK); the clean targets are read here
+only to measure. With no candidate model, every row is a candidate for correction (`--all`)
+and the evidence judge uses the embedding classifier alone; the LLM judge is given the
+classifier's top label as its candidate (so both judge the same proposals) on the first
+--llm-rows rows whose proposal differs from the target.
+
+    python bench/correct.py --dataset fpb30 --llm-rows 60 --work runs/correct_fpb30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clearft.correction import CorrectConfig, correct_file  # noqa: E402
+from clearft.data import open_dataset, write_records  # noqa: E402
+from detect import DATA  # noqa: E402  (bench/detect.py)
+
+
+def noisy_and_clean(name: str, rows: int | None, work: Path) -> tuple[Path, list[str]]:
+    """(the noisy file a run sees, the clean target of each of its rows, in order)."""
+    import csv
+
+    work.mkdir(parents=True, exist_ok=True)
+    if name[:3] in ("fpb", "arc"):
+        task, noise = name[:3], name[3:]
+        src = DATA / "robustft" / task / "noisy" / f"noisy{noise}.csv"
+        with (DATA / "robustft" / task / "labeled.csv").open(newline="", encoding="utf-8") as f:
+            clean = [r["answer"] for r in csv.DictReader(f)]
+        with src.open(newline="", encoding="utf-8") as f:
+            records = list(csv.DictReader(f))
+        n = rows or len(records)
+        out = work / "noisy.csv"
+        with out.open("w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(records[0]))
+            w.writeheader()
+            w.writerows(records[:n])
+        return out, clean[:n]
+    import noise as noise_mod  # bench/noise.py
+
+    kind = {"banking77-20": "banking77", "gsm8k-20": "gsm8k", "gsm8k-near-20": "gsm8k-near"}[name]
+    noisy, clean_rows, _ = noise_mod.MAKERS[kind](DATA, rows, 0.2, 0)
+    key = "response" if kind == "banking77" else "answer"
+    out = work / "noisy.jsonl"
+    write_records(str(out), noisy)
+    return out, [r[key] for r in clean_rows]
+
+
+def measure(output: Path, noisy: Path, clean: list[str]) -> dict[str, float | int]:
+    before = [ex.response for ex in open_dataset(str(noisy))]
+    after = [ex.response for ex in open_dataset(str(output))]
+    assert len(after) == len(before), "every row is kept with --all"
+    norm = str.strip
+    changed = [i for i in range(len(before)) if norm(after[i]) != norm(before[i])]
+    restored = sum(norm(after[i]) == norm(clean[i]) for i in changed)
+    broken = sum(norm(before[i]) == norm(clean[i]) for i in changed)
+    noisy_rows = sum(norm(b) != norm(c) for b, c in zip(before, clean, strict=True))
+    noisy_after = sum(norm(a) != norm(c) for a, c in zip(after, clean, strict=True))
+    return {"rows": len(before), "noisy": noisy_rows, "changed": len(changed), "restored": restored,
+            "broken": broken, "precision": round(restored / len(changed), 3) if changed else float("nan"),
+            "share_restored": round(restored / noisy_rows, 3) if noisy_rows else float("nan"),
+            "noise_before": round(noisy_rows / len(before), 3), "noise_after": round(noisy_after / len(before), 3)}
+
+
+def llm_rows(evidence_out: Path, noisy: Path, clean: list[str], limit: int, work: Path) -> Path:
+    """The first `limit` rows whose classifier proposal differs from the target, with that
+    proposal as the LLM judge's candidate; written with their clean targets' positions."""
+    recs = [dict(ex.record) for ex in open_dataset(str(evidence_out))]
+    picked = []
+    for i, r in enumerate(recs):
+        corr = r.get("clearft_correction") or {}
+        if isinstance(corr, str):
+            corr = json.loads(corr)
+        original = r.get("clearft_original_response") or None
+        target = original if original else None
+        cand = corr.get("candidate")
+        given = [ex.response for ex in open_dataset(str(noisy))][i] if target is None else target
+        if cand and cand.strip() != str(given).strip():
+            picked.append(i)
+        if len(picked) >= limit:
+            break
+    noisy_recs = [dict(ex.record) for ex in open_dataset(str(noisy))]
+    cands = []
+    for i in picked:
+        corr = recs[i]["clearft_correction"]
+        corr = json.loads(corr) if isinstance(corr, str) else corr
+        cands.append({**noisy_recs[i], "clearft_candidate": corr["candidate"], "clearft_candidate_error": None})
+    out = work / ("llm_rows" + noisy.suffix)
+    write_records(str(out), cands)
+    (work / "llm_rows.idx.json").write_text(json.dumps(picked))
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--dataset", default="fpb30")
+    p.add_argument("--rows", type=int, default=None)
+    p.add_argument("--eta", type=float, default=0.8)
+    p.add_argument("--llm-rows", type=int, default=0, help="rows the LLM judge sees (0: skip it)")
+    p.add_argument("--work", default="/tmp/clearft-bench-correct")
+    args = p.parse_args()
+    work = Path(args.work)
+    noisy, clean = noisy_and_clean(args.dataset, args.rows, work)
+    results: dict[str, dict] = {}
+    started = time.monotonic()
+    out = work / ("evidence" + noisy.suffix)
+    summary = correct_file(noisy, out, None, CorrectConfig(eta=args.eta, judge="evidence"), all_rows=True)
+    results["evidence"] = {**measure(out, noisy, clean), "seconds": round(time.monotonic() - started, 1),
+                           "classifier": summary.settings["classifier"]}
+    if args.llm_rows:
+        from clearft.backends.cache import open_backend
+
+        sub = llm_rows(out, noisy, clean, args.llm_rows, work)
+        idx = json.loads((work / "llm_rows.idx.json").read_text())
+        sub_clean = [clean[i] for i in idx]
+        judge = open_backend("llamacpp", cache=str(work / "calls.sqlite"))
+        started = time.monotonic()
+        llm_out = work / ("llm" + noisy.suffix)
+        correct_file(sub, llm_out, judge, CorrectConfig(eta=args.eta, judge="llm"), all_rows=True)
+        judge.close()
+        results["llm_same_rows"] = {**measure(llm_out, sub, sub_clean), "seconds": round(time.monotonic() - started, 1)}
+        # The evidence judge on exactly those rows, for the side-by-side.
+        ev_recs = [ex.response for ex in open_dataset(str(out))]
+        sub_ev = work / ("evidence_same_rows" + noisy.suffix)
+        base = [dict(ex.record) for ex in open_dataset(str(sub))]
+        ds = open_dataset(str(sub))
+        write_records(str(sub_ev), [ds.with_response(ex, ev_recs[i]) for ex, i in zip(ds, idx, strict=True)])
+        for rec in base:
+            rec.pop("clearft_candidate", None)
+        results["evidence_same_rows"] = measure(sub_ev, sub, sub_clean)
+    print(json.dumps({"dataset": args.dataset, "eta": args.eta, **results}, indent=1))
+    (work / "result.json").write_text(json.dumps({"dataset": args.dataset, "eta": args.eta, **results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
