@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clearft.correction import CorrectConfig, correct_file  # noqa: E402
 from clearft.data import open_dataset, write_records  # noqa: E402
+from clearft.errors import ClearftError  # noqa: E402
 from detect import DATA  # noqa: E402  (bench/detect.py)
 
 
@@ -112,7 +113,13 @@ def main() -> int:
     results: dict[str, dict] = {}
     started = time.monotonic()
     out = work / ("evidence" + noisy.suffix)
-    summary = correct_file(noisy, out, None, CorrectConfig(eta=args.eta, judge="evidence"), all_rows=True)
+    try:
+        summary = correct_file(noisy, out, None, CorrectConfig(eta=args.eta, judge="evidence"), all_rows=True)
+    except ClearftError as e:  # not label targets (ARC's letters, GSM8K's solutions): it refuses
+        results["evidence"] = {"refused": str(e)}
+        print(json.dumps({"dataset": args.dataset, **results}, indent=1))
+        (work / "result.json").write_text(json.dumps({"dataset": args.dataset, "eta": args.eta, **results}, indent=1))
+        return 0
     results["evidence"] = {**measure(out, noisy, clean), "seconds": round(time.monotonic() - started, 1),
                            "classifier": summary.settings["classifier"]}
     if args.llm_rows:
