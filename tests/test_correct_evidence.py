@@ -1,0 +1,126 @@
+"""The evidence judge of Auto-Correct: its pure gate, and correct_file on label targets
+with the classifier view scripted (the real classifier is measured in bench/correct.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from clearft.correction import (
+    CORRECTION_COL,
+    ORIGINAL_COL,
+    CorrectConfig,
+    correct_file,
+    label_views,
+)
+from clearft.correction import evidence as ev
+from clearft.errors import ClearftError
+
+LABELS = ["negative", "neutral", "positive"]
+
+
+def test_one_sure_view_replaces_and_an_unsure_one_does_not():
+    sure = ev.decide_label("negative", {ev.CLASSIFIER: {"negative": 0.05, "neutral": 0.05, "positive": 0.9}}, 0.8)
+    assert sure.replaced and sure.label == "positive" and sure.confidence == pytest.approx(0.9)
+    unsure = ev.decide_label("negative", {ev.CLASSIFIER: {"negative": 0.3, "neutral": 0.0, "positive": 0.7}}, 0.8)
+    assert not unsure.replaced and unsure.reason == ev.NOT_CONFIDENT and unsure.label == "positive"
+
+
+def test_the_model_vote_lifts_a_middling_classifier_only_when_it_agrees():
+    clf = {"negative": 0.3, "neutral": 0.05, "positive": 0.65}
+    agree = ev.decide_label("negative", {ev.CLASSIFIER: clf, ev.MODEL: ev.vote("positive", LABELS)}, 0.8)
+    assert agree.replaced and agree.confidence == pytest.approx((0.65 + 1.0) / 2)
+    assert agree.views[ev.MODEL] == {"label": "positive", "prob": 1.0}
+    disagree = ev.decide_label("negative", {ev.CLASSIFIER: clf, ev.MODEL: ev.vote("neutral", LABELS)}, 0.8)
+    assert not disagree.replaced
+
+
+def test_evidence_for_the_given_target_keeps_it_and_no_view_is_no_evidence():
+    keep = ev.decide_label("positive", {ev.CLASSIFIER: {"negative": 0.01, "positive": 0.99}}, 0.8)
+    assert keep.reason == ev.AGREES_WITH_TARGET and not keep.replaced
+    assert ev.decide_label("positive", {ev.CLASSIFIER: None, ev.MODEL: None}, 0.8).reason == ev.NO_EVIDENCE
+    assert ev.vote("invented_label", LABELS) is None and ev.vote(None, LABELS) is None
+
+
+def test_noise_matrix_and_posterior():
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 3, 300)
+    given = true.copy()
+    flip = rng.random(300) < 0.2
+    given[flip] = (true[flip] + 1) % 3
+    probs = np.full((300, 3), 0.05)
+    probs[np.arange(300), true] = 0.9
+    matrix = ev.noise_matrix(given.tolist(), probs)
+    assert matrix.shape == (3, 3) and np.allclose(matrix.sum(axis=0), 1.0)
+    assert np.diag(matrix).min() < 1.0  # it saw the noise
+    post = ev.label_posterior(probs, given.tolist(), matrix)
+    assert np.allclose(post.sum(axis=1), 1.0)
+    assert (post.argmax(axis=1) == true).mean() > 0.9
+    # A class nobody was given: no estimate, the identity (no deconvolution).
+    assert np.array_equal(ev.noise_matrix([0, 0, 1], np.full((3, 3), 1 / 3)), np.eye(3))
+
+
+def rows(n=12):
+    return [{"id": str(i), "prompt": f"headline {i}", "response": LABELS[i % 3]} for i in range(n)]
+
+
+def test_correct_file_without_a_model_uses_the_evidence_judge(tmp_path, monkeypatch):
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows()))
+
+    def scripted(context, **kw):
+        out = {ex.id: {c: 1 / 3 for c in LABELS} for ex in context}
+        out["0"] = {"negative": 0.02, "neutral": 0.03, "positive": 0.95}  # given negative: sure it is positive
+        out["1"] = {"negative": 0.35, "neutral": 0.0, "positive": 0.65}  # given neutral: not sure enough
+        return out, {"rows": len(context)}
+
+    monkeypatch.setattr(label_views, "classifier_posteriors", scripted)
+    out = tmp_path / "fixed.jsonl"
+    summary = correct_file(path, out, None, CorrectConfig(), all_rows=True)
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    left = [json.loads(line) for line in (tmp_path / "fixed.uncorrected.jsonl").read_text().splitlines()]
+    by_id = {r["id"]: r for r in written + left}
+    assert by_id["0"]["response"] == "positive" and by_id["0"][ORIGINAL_COL] == "negative"
+    audit = by_id["0"][CORRECTION_COL]
+    assert audit["judge"] == "evidence" and audit["reason"] == "replaced"
+    assert audit["views"]["classifier"] == {"label": "positive", "prob": 0.95}
+    assert by_id["1"]["response"] == "neutral" and by_id["1"][CORRECTION_COL]["reason"] == ev.NOT_CONFIDENT
+    assert summary.replaced == 1 and summary.settings["judge"] == "evidence"
+
+
+def test_evidence_judge_refuses_free_text(tmp_path):
+    path = tmp_path / "free.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"q{i}", "response": f"a long answer number {i} " * 4}) + "\n"
+                            for i in range(12)))
+    with pytest.raises(ClearftError, match="--judge llm"):
+        correct_file(path, tmp_path / "o.jsonl", None, CorrectConfig(judge="evidence"), all_rows=True)
+    with pytest.raises(ClearftError, match="--model"):
+        correct_file(path, tmp_path / "o.jsonl", None, CorrectConfig(), all_rows=True)
+
+
+def test_bad_judge_option_is_a_one_line_error():
+    with pytest.raises(ValueError, match="judge must be one of"):
+        CorrectConfig(judge="oracle")
+
+
+@pytest.mark.slow
+def test_real_evidence_judge_on_the_bundled_banking77_slice(tmp_path):
+    """The real embedding classifier on 200 real rows (40 swapped intents): every row gets
+    the classifier's view in its audit; what it replaces restores more than it breaks."""
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parent.parent / "examples" / "data"
+    clean = {json.loads(line)["id"]: json.loads(line)["response"]
+             for line in (data / "banking77_noisy.clean.jsonl").read_text().splitlines()}
+    out = tmp_path / "fixed.jsonl"
+    summary = correct_file(data / "banking77_noisy.jsonl", out, None, CorrectConfig(eta=0.5), all_rows=True)
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    left = [json.loads(line) for line in (tmp_path / "fixed.uncorrected.jsonl").read_text().splitlines()]
+    assert len(written) + len(left) == 200 and summary.settings["classifier"]["rows"] == 200
+    assert all(r[CORRECTION_COL]["views"].get("classifier") for r in written + left)
+    changed = [r for r in written if r[ORIGINAL_COL]]
+    restored = sum(r["response"] == clean[r["id"]] for r in changed)
+    broken = sum(r[ORIGINAL_COL] == clean[r["id"]] for r in changed)
+    assert restored > broken
