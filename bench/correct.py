@@ -75,25 +75,19 @@ def llm_rows(evidence_out: Path, noisy: Path, clean: list[str], limit: int, work
     """The first `limit` rows whose classifier proposal differs from the target, with that
     proposal as the LLM judge's candidate; written with their clean targets' positions."""
     recs = [dict(ex.record) for ex in open_dataset(str(evidence_out))]
-    picked = []
+    noisy_recs = [dict(ex.record) for ex in open_dataset(str(noisy))]
+    given = [ex.response for ex in open_dataset(str(noisy))]
+    picked: list[int] = []
+    cands = []
     for i, r in enumerate(recs):
         corr = r.get("clearft_correction") or {}
-        if isinstance(corr, str):
-            corr = json.loads(corr)
-        original = r.get("clearft_original_response") or None
-        target = original if original else None
+        corr = json.loads(corr) if isinstance(corr, str) else corr
         cand = corr.get("candidate")
-        given = [ex.response for ex in open_dataset(str(noisy))][i] if target is None else target
-        if cand and cand.strip() != str(given).strip():
+        if cand and cand.strip() != str(given[i]).strip():
             picked.append(i)
+            cands.append({**noisy_recs[i], "clearft_candidate": cand, "clearft_candidate_error": None})
         if len(picked) >= limit:
             break
-    noisy_recs = [dict(ex.record) for ex in open_dataset(str(noisy))]
-    cands = []
-    for i in picked:
-        corr = recs[i]["clearft_correction"]
-        corr = json.loads(corr) if isinstance(corr, str) else corr
-        cands.append({**noisy_recs[i], "clearft_candidate": corr["candidate"], "clearft_candidate_error": None})
     out = work / ("llm_rows" + noisy.suffix)
     write_records(str(out), cands)
     (work / "llm_rows.idx.json").write_text(json.dumps(picked))
@@ -137,11 +131,8 @@ def main() -> int:
         # The evidence judge on exactly those rows, for the side-by-side.
         ev_recs = [ex.response for ex in open_dataset(str(out))]
         sub_ev = work / ("evidence_same_rows" + noisy.suffix)
-        base = [dict(ex.record) for ex in open_dataset(str(sub))]
         ds = open_dataset(str(sub))
         write_records(str(sub_ev), [ds.with_response(ex, ev_recs[i]) for ex, i in zip(ds, idx, strict=True)])
-        for rec in base:
-            rec.pop("clearft_candidate", None)
         results["evidence_same_rows"] = measure(sub_ev, sub, sub_clean)
     print(json.dumps({"dataset": args.dataset, "eta": args.eta, **results}, indent=1))
     (work / "result.json").write_text(json.dumps({"dataset": args.dataset, "eta": args.eta, **results}, indent=1))

@@ -13,6 +13,7 @@ from typing import Any
 
 from clearft.correction import evidence
 from clearft.data.example import Example
+from clearft.deps import require
 from clearft.scoring.label_model import label_of, out_of_fold_matrix
 
 # Fewer rows than this give no classifier view (no fold would hold every label).
@@ -27,8 +28,7 @@ def class_of(ex: Example, target: str) -> str:
 def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: int = 0,
                           classifier: str = "logreg", calibration: str = "none") -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """(row id -> P(true label = c) for each class c, a summary of the classifier) over `context`."""
-    from clearft.deps import require
-    from clearft.scoring.similarity import embed
+    from clearft.scoring.similarity import embed  # heavy (sentence-transformers): only when used
 
     if len(context) < MIN_ROWS:
         return {}, {"rows": len(context), "skipped": f"fewer than {MIN_ROWS} rows"}
