@@ -99,6 +99,7 @@ def main() -> int:
     p.add_argument("--dataset", default="fpb30")
     p.add_argument("--rows", type=int, default=None)
     p.add_argument("--eta", type=float, default=0.8)
+    p.add_argument("--calibration", choices=["none", "noise-matrix"], default="none")
     p.add_argument("--llm-rows", type=int, default=0, help="rows the LLM judge sees (0: skip it)")
     p.add_argument("--work", default="/tmp/clearft-bench-correct")
     args = p.parse_args()
@@ -108,7 +109,7 @@ def main() -> int:
     started = time.monotonic()
     out = work / ("evidence" + noisy.suffix)
     try:
-        summary = correct_file(noisy, out, None, CorrectConfig(eta=args.eta, judge="evidence"), all_rows=True)
+        summary = correct_file(noisy, out, None, CorrectConfig(eta=args.eta, judge="evidence", calibration=args.calibration), all_rows=True)
     except ClearftError as e:  # not label targets (ARC's letters, GSM8K's solutions): it refuses
         results["evidence"] = {"refused": str(e)}
         print(json.dumps({"dataset": args.dataset, **results}, indent=1))
