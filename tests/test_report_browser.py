@@ -110,6 +110,31 @@ def test_corrected_rows_show_original_and_replacement(browser: Any, tmp_path: Pa
     assert "Accuracy before and after" in page and "SmolLM2-135M-Instruct" in page
 
 
+def test_evidence_judged_rows_show_their_views_confidence_and_reason(browser: Any, tmp_path: Path) -> None:
+    from .test_report_fixtures import evidence_corrected_record, write_jsonl
+
+    path = write_jsonl(tmp_path / "corrected.jsonl", [evidence_corrected_record(0, replaced=True),
+                                                      evidence_corrected_record(1, replaced=False)])
+    open_report(browser, build_report([path], tmp_path / "r.html").path)
+    click_header(browser, "n")
+    browser.find_element("css selector", '#rows tr.row[data-index="0"]').click()
+    text = browser.find_element("css selector", "tr.detail-row").text
+    assert "EVIDENCE JUDGE" in text.upper() and "REPLACEMENT (USED)" in text.upper()
+    assert "reason replaced" in text and "combined confidence (mean of the views) 0.860" in text
+    assert "best-supported label positive" in text
+    assert "VIEWS (2 OF 2 AGREE)" in text.upper()
+    assert "classifier positive 0.720 yes" in text and "model positive 1.000 yes" in text
+    browser.find_element("css selector", '#rows tr.row[data-index="0"]').click()
+    browser.find_element("css selector", '#rows tr.row[data-index="1"]').click()
+    text = browser.find_element("css selector", "tr.detail-row").text
+    assert "CANDIDATE (NOT USED)" in text.upper() and "reason evidence_not_confident" in text
+    assert "VIEWS (1 OF 2 AGREE)" in text.upper() and "classifier neutral 0.100 no" in text
+    # A refusal's reason is searchable.
+    browser.find_element("id", "search").send_keys("evidence_not_confident")
+    _wait(browser, "return document.querySelectorAll('#rows tr.row').length === 1")
+    assert table_column(browser, "id") == ["row-0001"]
+
+
 def test_injected_markup_never_runs(browser: Any, tmp_path: Path) -> None:
     html_path = tmp_path / "report.html"
     hostile_report(tmp_path)

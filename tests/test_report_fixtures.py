@@ -108,6 +108,23 @@ def corrected_record(i: int, replaced: bool) -> dict[str, Any]:
                                    "reason": "judge_prefers_candidate" if replaced else "judge_not_confident"}}
 
 
+def evidence_corrected_record(i: int, replaced: bool) -> dict[str, Any]:
+    """A row the evidence judge decided (Correction.audit() with evidence): replaced when the
+    classifier and the model's vote agree on "positive"; else refused (not confident), the
+    classifier backing another label than the model's vote."""
+    base = scored_record(i, response="negative")
+    views = ({"classifier": {"label": "positive", "prob": 0.72}, "model": {"label": "positive", "prob": 1.0}}
+             if replaced else {"classifier": {"label": "neutral", "prob": 0.1},
+                               "model": {"label": "positive", "prob": 1.0}})
+    return {**base, "response": "positive" if replaced else "negative",
+            "clearft_original_response": "negative" if replaced else None,
+            "clearft_correction": {
+                "judge": "evidence", "candidate": "positive", "replaced": replaced,
+                "reason": "replaced" if replaced else "evidence_not_confident", "label": "positive",
+                "confidence": 0.86 if replaced else 0.55, "views": views,
+                "errors": []}}
+
+
 def run_dir(tmp: Path, n: int = 20, summary: bool = True) -> Path:
     """A `clearft run` output folder: stage files, state, summary.json."""
     d = tmp / "run"

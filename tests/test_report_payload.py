@@ -263,3 +263,43 @@ def test_hugging_face_folder_is_not_taken_for_a_run_directory(tmp_path: Path) ->
     (tmp_path / "hf" / "dataset_info.json").write_text("{}")
     assert not is_run_directory(tmp_path / "hf")
     assert is_run_directory(run_dir(tmp_path))
+
+
+def test_evidence_judge_views_reach_the_payload_and_the_page(tmp_path: Path) -> None:
+    from clearft.report import build_report
+
+    from .test_report_fixtures import corrected_record, evidence_corrected_record
+    from .test_report_render import split_page
+
+    supports = evidence_corrected_record(2, replaced=False)  # refused: the evidence backs the target
+    supports["clearft_correction"].update(
+        reason="evidence_supports_target", label="negative", candidate="negative", confidence=0.9,
+        views={"classifier": {"label": "negative", "prob": 0.9}},
+        errors=["candidate 'pos' is not one of the dataset's labels"])
+    records = [evidence_corrected_record(0, replaced=True), evidence_corrected_record(1, replaced=False),
+               supports, corrected_record(3, replaced=True)]
+    for path in (write_jsonl(tmp_path / "c.jsonl", records), write_csv(tmp_path / "c.csv", records)):
+        payload = build_payload(load_report_input([path]))
+        rows = {r["id"]: r["correction"] for r in payload["rows"]}
+        replaced, refused, kept, llm = (rows[f"row-000{i}"] for i in range(4))
+        assert replaced["judge"] == "evidence" and replaced["replaced"] and replaced["reason"] == "replaced"
+        assert replaced["label"] == "positive" and replaced["confidence"] == 0.86
+        assert replaced["views"] == [{"name": "classifier", "label": "positive", "prob": 0.72, "agrees": True},
+                                     {"name": "model", "label": "positive", "prob": 1.0, "agrees": True}]
+        # A refusal keeps its reason; the view that backed another label does not agree.
+        assert not refused["replaced"] and refused["reason"] == "evidence_not_confident"
+        assert [(v["name"], v["agrees"]) for v in refused["views"]] == [("classifier", False), ("model", True)]
+        assert refused["confidence"] == 0.55
+        assert kept["reason"] == "evidence_supports_target"
+        assert kept["errors"] == ["candidate 'pos' is not one of the dataset's labels"]
+        # Shown in their own places, not repeated under the judge's other details.
+        assert not {"judge", "reason", "label", "confidence", "views", "errors"} & set(replaced["details"])
+        # The llm judge's rows are as before, with their reason, and no views.
+        assert llm["judge"] == "llm" and llm["reason"] == "judge_prefers_candidate"
+        assert llm["views"] == [] and llm["judge_confidence"] == 0.91
+    html = build_report([tmp_path / "c.jsonl"], tmp_path / "r.html").path.read_text(encoding="utf-8")
+    data_text, script, _ = split_page(html)
+    shown = {r["id"]: r["correction"] for r in json.loads(data_text)["rows"]}
+    assert shown["row-0001"]["views"] == refused["views"] and shown["row-0001"]["reason"] == "evidence_not_confident"
+    # The page's script draws them: a views table, the combined confidence and the reason.
+    assert 'section("Views (' in script and '"combined confidence (mean of the views)"' in script and '["reason", ' in script

@@ -56,6 +56,11 @@ def hostile_records(n: int = 12) -> list[dict[str, Any]]:
         r["clearft_original_response"] = bad
         r["clearft_correction"] = {"candidate": bad, "replaced": True, "judge_confidence": 0.9,
                                    "verdicts": [bad], "explanation": bad}
+        if i % 2:  # the evidence judge's audit: its reason, label, views and errors are data too
+            r["clearft_correction"] = {
+                "judge": "evidence", "candidate": bad, "replaced": i % 4 == 1, "reason": bad,
+                "label": bad, "confidence": 0.9, "errors": [bad],
+                "views": {bad: {"label": bad, "prob": 0.8}, "model": {"label": "x", "prob": 1.0}}}
         r[f"confidence__{bad}"] = i / n  # a method whose name is hostile
         records.append(r)
     return records
@@ -104,6 +109,11 @@ def test_xss_corpus_stays_text(tmp_path: Path) -> None:
         assert row["prompt"] == r["prompt"] and row["target"] == r["response"]
         assert row["samples"][0]["text"] == r["clearft_evidence"]["samples"][0]["text"]
         assert row["correction"]["candidate"] == r["clearft_correction"]["candidate"]
+        if r["clearft_correction"].get("judge") == "evidence":
+            bad = r["prompt"]
+            assert row["correction"]["reason"] == row["correction"]["label"] == bad
+            assert row["correction"]["views"][0] == {"name": bad, "label": bad, "prob": 0.8, "agrees": True}
+            assert row["correction"]["errors"] == [bad]
     # 2. The only script is ours, byte for byte, and the CSP allows exactly it.
     assert script == resources.files("clearft.report").joinpath("report.js").read_text(encoding="utf-8")
     assert f"script-src '{script_hash(script)}'" in html

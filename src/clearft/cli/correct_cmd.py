@@ -40,13 +40,17 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
 
 def correct_config(args: argparse.Namespace, seed: int = 0) -> CorrectConfig:
     from clearft.correction.config import CorrectConfig
+    from clearft.errors import ClearftError
 
     values = {
         "judge": args.judge, "eta": args.eta, "samples": args.judge_samples, "sample_style": args.judge_sample_style,
         "beta": args.judge_beta, "candidate_max_tokens": args.candidate_max_tokens,
         "batch_size": getattr(args, "batch_size", None),
     }
-    config = CorrectConfig(seed=seed, **{k: v for k, v in values.items() if v is not None})
+    try:
+        config = CorrectConfig(seed=seed, **{k: v for k, v in values.items() if v is not None})
+    except ValueError as exc:  # a setting out of range is bad input: one line, no traceback
+        raise ClearftError(str(exc)) from None
     config.reflection = not args.no_judge_reflection
     config.explain = not args.no_judge_explanation
     if args.judge_no_logprobs:
@@ -85,6 +89,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--uncorrected", default=None, help="side file for low rows left uncorrected")
     p.add_argument("--seed", type=int, default=0, help="seed of the judge's sampled verdicts (0)")
     p.add_argument("--batch-size", type=int, default=None, help="rows per batched backend call (32)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what the run would cost (rows considered, judge, texts to embed, "
+                        "classifier fits, model calls and tokens), then stop: nothing is loaded, "
+                        "embedded or written")
     add_judge_args(p)
     g = p.add_argument_group("judge model (the base model)")
     g.add_argument("--judge-backend", default="llamacpp", help="llamacpp (default), transformers, openai")
@@ -112,9 +120,11 @@ def run(args: argparse.Namespace) -> int:
                                      "api_key_env": args.api_key_env,
                                      "concurrency": args.concurrency}.items() if v}
     opts = data_options(args)
-    context = read_examples(args.context, opts)[1] if args.context else None
     if args.model is None and args.threshold is None:
         args.all_rows = True  # no model and no threshold: correct the whole file
+    if args.dry_run:
+        return _dry_run(args, config, name, opts)  # after _candidate_model: a bad --model fails here too
+    context = read_examples(args.context, opts)[1] if args.context else None
     if args.engine != "local":
         summary = _correct_on_engine(args, config, name, cand_opts, judge_opts, context)
         _print_summary(summary)
@@ -145,12 +155,40 @@ def _candidate_model(args: argparse.Namespace) -> tuple[str | None, dict[str, An
     return resolve_model(args.model, args.candidate_backend)
 
 
+def _dry_run(args: argparse.Namespace, config: CorrectConfig, backend: str | None,
+             opts: dict[str, Any]) -> int:
+    """`--dry-run`: the run's cost, counted by correction/estimate.py; no backend is opened."""
+    from clearft.correction.estimate import estimate_correct_file
+
+    est = estimate_correct_file(
+        args.data, config, context=args.context, threshold=args.threshold, all_rows=args.all_rows,
+        candidate_model=f"{args.model} via {backend}" if backend else None, data_options=opts,
+        # Every built-in judge backend reports letter probabilities; only "never" turns them off.
+        logprobs=config.use_logprobs != "never",
+    )
+    for line in est.lines():
+        print(line)
+    return 0
+
+
 def _print_summary(summary: Any) -> None:
     judge = summary.settings.get("judge", "llm")
     print(f"{summary.replaced} of {summary.judged} rows replaced by the {judge} judge "
           f"({summary.rows} rows read, {summary.low} low); wrote {summary.written} rows to "
           f"{summary.output}; {summary.left_out} low rows left out in {summary.uncorrected}")
-    print("reasons: " + ", ".join(f"{k} {n}" for k, n in sorted(summary.reasons.items(), key=lambda kv: -kv[1])))
+    print(reasons_line(summary.reasons))
+
+
+def reasons_line(reasons: dict[str, int]) -> str:
+    """Replacements, then the rows left alone by reason, most frequent first (the reason names
+    are those of the clearft_correction audit column, so they can be looked up row by row)."""
+    from clearft.correction.verdicts import REPLACED
+
+    if not reasons:
+        return "reasons: none (no row was considered)"
+    refused = sorted(((k, n) for k, n in reasons.items() if k != REPLACED), key=lambda kv: (-kv[1], kv[0]))
+    line = f"reasons: replaced {reasons.get(REPLACED, 0)}; not replaced {sum(n for _, n in refused)}"
+    return line + (" (" + ", ".join(f"{k} {n}" for k, n in refused) + ")" if refused else "")
 
 
 def _correct_on_engine(args: argparse.Namespace, config: CorrectConfig, name: str | None,

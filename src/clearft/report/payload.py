@@ -71,19 +71,47 @@ def _reflections(evidence: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _views(views: Any, label: str) -> list[dict[str, Any]]:
+    """The evidence judge's views (correction/evidence.py), in the order it recorded them:
+    each view's own top label, its probability of the label the judge settled on, and whether
+    it agrees (its top label is that label)."""
+    if not isinstance(views, dict):
+        return []
+    out = []
+    for name, view in views.items():
+        if isinstance(view, dict):
+            top = _text(view.get("label"))
+            out.append({"name": _text(name), "label": top, "prob": _clean_number(view.get("prob")),
+                        "agrees": bool(label) and top == label})
+    return out
+
+
 def _correction(record: dict[str, Any]) -> dict[str, Any] | None:
     correction = record.get("clearft_correction")
     if not isinstance(correction, dict):
         return None
     verdicts = correction.get("verdicts")
-    shown = {"candidate", "replaced", "judge_confidence", "verdicts", "explanation"}
+    errors = correction.get("errors")
+    judge = _text(correction.get("judge")) or "llm"  # files from before the evidence judge: llm
+    shown = {"judge", "candidate", "replaced", "reason", "errors", "judge_confidence", "verdicts",
+             "explanation", "label", "confidence", "views"}
+    label = _text(correction.get("label")) if judge == "evidence" else ""
     return {
+        "judge": judge,
         "original": _text(record.get("clearft_original_response")),
         "candidate": _text(correction.get("candidate")),
         "replaced": bool(correction.get("replaced")),
+        # Why the row was (not) replaced: the refusals' reasons are what a reviewer reads first.
+        "reason": _text(correction.get("reason")),
+        "errors": [_text(e) for e in errors if e] if isinstance(errors, list) else [],
         "judge_confidence": _clean_number(correction.get("judge_confidence")),
         "verdicts": [_text(v) for v in verdicts] if isinstance(verdicts, list) else [],
         "explanation": _text(correction.get("explanation")),
+        # The evidence judge: the label it settled on, the views' mean probability of it
+        # (the confidence the gate compares with eta), and each view.
+        "label": label,
+        "confidence": _clean_number(correction.get("confidence")) if judge == "evidence" else None,
+        "views": _views(correction.get("views"), label) if judge == "evidence" else [],
         "details": {_text(k): _number_or_text(v) for k, v in correction.items() if k not in shown},
     }
 

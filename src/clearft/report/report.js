@@ -51,7 +51,8 @@
   function searchText(i) {
     if (haystacks === null) {
       haystacks = rows.map(function (r) {
-        return [r.id, r.prompt, r.target, r.status, r.method, r.error || ""].join("\n").toLowerCase();
+        return [r.id, r.prompt, r.target, r.status, r.method, r.error || "",
+                r.correction ? r.correction.reason : ""].join("\n").toLowerCase();
       });
     }
     return haystacks[i];
@@ -180,18 +181,32 @@
     }
     if (r.correction) {
       var c = r.correction;
+      var evidence = c.judge === "evidence";
       var sides = el("div", "pair correction");
       sides.appendChild(section("Original", el("pre", null, c.original || r.target)));
-      sides.appendChild(section(c.replaced ? "Replacement (used)" : "Candidate (not used)", el("pre", null, c.candidate)));
+      sides.appendChild(section(c.replaced ? "Replacement (used)" : "Candidate (not used)", el("pre", null, c.candidate || "–")));
       box.appendChild(sides);
+      // The decision first, and why: a refused row's reason is what a reviewer looks for.
       var judge = [
         ["replaced", c.replaced ? "yes" : "no"],
-        ["judge confidence", fmt(c.judge_confidence)],
-        ["verdicts", c.verdicts.join("\n") || "–"],
-        ["explanation", c.explanation || "–"]
+        ["reason", c.reason || "–"]
       ];
+      if (evidence) {
+        judge.push(["best-supported label", c.label || "–"], ["combined confidence (mean of the views)", fmt(c.confidence)]);
+      } else {
+        judge.push(["judge confidence", fmt(c.judge_confidence)],
+                   ["verdicts", c.verdicts.join("\n") || "–"],
+                   ["explanation", c.explanation || "–"]);
+      }
+      if (c.errors.length) judge.push(["errors", c.errors.join("\n")]);
       Object.keys(c.details).forEach(function (k) { judge.push([k, fmt(c.details[k])]); });
-      box.appendChild(section("Judge", table(["", "value"], judge)));
+      box.appendChild(section(evidence ? "Evidence judge" : "Judge", table(["", "value"], judge)));
+      if (c.views.length) {
+        var agreeing = c.views.filter(function (v) { return v.agrees; }).length;
+        box.appendChild(section("Views (" + agreeing + " of " + c.views.length + " agree)", table(
+          ["view", "its label", "P(" + clip(c.label, 40) + ")", "agrees"],
+          c.views.map(function (v) { return [v.name, v.label, fmt(v.prob), v.agrees ? "yes" : "no"]; }))));
+      }
     }
     var other = Object.keys(r.other);
     if (other.length) {
