@@ -9,6 +9,13 @@ classifier's top label as its candidate (so both judge the same proposals) on th
 --llm-rows rows whose proposal differs from the target.
 
     python bench/correct.py --dataset fpb30 --llm-rows 60 --work runs/correct_fpb30
+
+With --input, the run reads that file instead: the same rows in the same order, e.g. the
+noisy file scored by `clearft score --cross-fit 2`, whose fold models' label probabilities
+are then a second view of the evidence judge:
+
+    clearft score runs/cf/noisy.csv -o runs/cf/scored.jsonl --cross-fit 2
+    python bench/correct.py --dataset fpb30 --input runs/cf/scored.jsonl --work runs/correct_fpb30_cf
 """
 
 from __future__ import annotations
@@ -101,10 +108,16 @@ def main() -> int:
     p.add_argument("--eta", type=float, default=0.8)
     p.add_argument("--calibration", choices=["none", "noise-matrix"], default="none")
     p.add_argument("--llm-rows", type=int, default=0, help="rows the LLM judge sees (0: skip it)")
+    p.add_argument("--input", default=None,
+                   help="read these rows instead of the noisy file (the same rows in the same order, "
+                        "e.g. scored with --cross-fit)")
     p.add_argument("--work", default="/tmp/clearft-bench-correct")
     args = p.parse_args()
     work = Path(args.work)
     noisy, clean = noisy_and_clean(args.dataset, args.rows, work)
+    if args.input:
+        noisy = Path(args.input)
+        assert len(list(open_dataset(str(noisy)))) == len(clean), "--input must hold the dataset's rows"
     results: dict[str, dict] = {}
     started = time.monotonic()
     out = work / ("evidence" + noisy.suffix)

@@ -87,6 +87,11 @@ def test_free_text_file_with_a_model_gets_the_llm_judge(
     out = tmp_path / "fixed.jsonl"
     args = [str(data), "-o", str(out), "--model", "ft", "--candidate-backend", "fake",
             "--judge-backend", "fake", "--threshold", "0.5"]
+    # auto: the estimator judge (BSDetector on target and candidate: 2 scorings a row).
+    text = run_dry(capsys, *args)
+    assert "dry run: 4 rows read, 2 considered (low rows), estimator judge" in text
+    assert "estimator judge: BSDetector on the target and the candidate of each row: at most 12 requests" in text
+    args.append("--judge=llm")
     text = run_dry(capsys, *args)
     assert "dry run: 4 rows read, 2 considered (low rows), llm judge" in text
     assert "candidate model (ft via fake): 2 greedy requests" in text
@@ -103,7 +108,7 @@ def test_free_text_file_with_a_model_gets_the_llm_judge(
 def test_the_counts_are_what_the_run_spends(tmp_path: Path) -> None:
     """The estimate against a real correct_file on fake backends, request for request."""
     data = write_jsonl(tmp_path / "scored.jsonl", free_text_rows(6))
-    config = CorrectConfig(batch_size=2)
+    config = CorrectConfig(batch_size=2, judge="llm")
     est = estimate_correct_file(data, config, threshold=0.5, candidate_model="fake", logprobs=True)
     candidate, judge = FakeBackend(), FakeBackend()  # the candidate echoes the prompt: never the target
     summary = correct_file(data, tmp_path / "o.jsonl", judge, config, candidate_backend=candidate,

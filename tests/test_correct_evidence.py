@@ -94,7 +94,7 @@ def test_evidence_judge_refuses_free_text(tmp_path):
     path = tmp_path / "free.jsonl"
     path.write_text("".join(json.dumps({"prompt": f"q{i}", "response": f"a long answer number {i} " * 4}) + "\n"
                             for i in range(12)))
-    with pytest.raises(ClearftError, match="--judge llm"):
+    with pytest.raises(ClearftError, match="--judge estimator or llm"):
         correct_file(path, tmp_path / "o.jsonl", None, CorrectConfig(judge="evidence"), all_rows=True)
     with pytest.raises(ClearftError, match="--model"):
         correct_file(path, tmp_path / "o.jsonl", None, CorrectConfig(), all_rows=True)

@@ -56,7 +56,7 @@ def dropped(tmp_path):
 
 def test_confident_corrections_replace_and_keep_an_audit_trail(tmp_path, dropped):
     out = tmp_path / "corrected.jsonl"
-    summary = correct_file(dropped, out, truth_judge(), CorrectConfig(), candidate_backend=fine_tuned())
+    summary = correct_file(dropped, out, truth_judge(), CorrectConfig(judge="llm"), candidate_backend=fine_tuned())
     rows = read_jsonl(out)
     assert [r["id"] for r in rows] == ["1", "3"]
     assert [r["response"] for r in rows] == ["positive", "neutral"]
@@ -84,10 +84,10 @@ def test_eta_decides(tmp_path, dropped):
         return letter_for(req, TRUTH[q])
 
     out = tmp_path / "c.jsonl"
-    s = correct_file(dropped, out, FakeBackend(responder=reply), CorrectConfig(eta=0.8),
+    s = correct_file(dropped, out, FakeBackend(responder=reply), CorrectConfig(judge="llm", eta=0.8),
                      candidate_backend=fine_tuned())
     assert s.replaced == 2
-    s = correct_file(dropped, out, FakeBackend(responder=reply), CorrectConfig(eta=0.9),
+    s = correct_file(dropped, out, FakeBackend(responder=reply), CorrectConfig(judge="llm", eta=0.9),
                      candidate_backend=fine_tuned())
     assert s.replaced == 0 and read_jsonl(out) == []
     left = read_jsonl(tmp_path / "c.uncorrected.jsonl")
@@ -98,7 +98,7 @@ def test_eta_decides(tmp_path, dropped):
 def test_a_judge_preferring_the_original_changes_nothing(tmp_path, dropped):
     out = tmp_path / "c.jsonl"
     judge = candidate_judge("negative")  # always picks the response "negative"
-    s = correct_file(dropped, out, judge, CorrectConfig(), candidate_backend=fine_tuned())
+    s = correct_file(dropped, out, judge, CorrectConfig(judge="llm"), candidate_backend=fine_tuned())
     # Row 1 keeps "negative"; row 3 ("positive" vs "neutral") meets a judge that says "B" in
     # both orders: pure position bias, which the two orders cancel.
     assert s.replaced == 0
@@ -116,13 +116,13 @@ def test_threshold_and_all_rows_select_what_gets_a_candidate(tmp_path):
     ])
     cand = fine_tuned()
     out = tmp_path / "c.jsonl"
-    s = correct_file(scored, out, truth_judge(), candidate_backend=cand, threshold=0.5)
+    s = correct_file(scored, out, truth_judge(), CorrectConfig(judge="llm"), candidate_backend=cand, threshold=0.5)
     rows = read_jsonl(out)
     # Row 1 was low and got fixed; row 4 was not low: it stays, untouched, without a candidate.
     assert [(r["id"], r["response"]) for r in rows] == [("1", "positive"), ("4", "neutral")]
     assert len([c for c in cand.calls if isinstance(c, GenerateRequest)]) == 1
     assert s.low == 1
-    s = correct_file(scored, out, truth_judge(), candidate_backend=fine_tuned(), threshold=0.5,
+    s = correct_file(scored, out, truth_judge(), CorrectConfig(judge="llm"), candidate_backend=fine_tuned(), threshold=0.5,
                      all_rows=True)
     assert [(r["id"], r["response"]) for r in read_jsonl(out)] == [("1", "positive"), ("4", "positive")]
     assert s.replaced == 2
@@ -133,7 +133,7 @@ def test_all_rows_of_an_unscored_file_keeps_every_row(tmp_path):
     write_jsonl(data, [{"id": "1", "prompt": "q1", "response": "negative"},
                        {"id": "2", "prompt": "q2", "response": "negative"}])
     out = tmp_path / "c.jsonl"
-    s = correct_file(data, out, truth_judge(), candidate_backend=fine_tuned(), all_rows=True)
+    s = correct_file(data, out, truth_judge(), CorrectConfig(judge="llm"), candidate_backend=fine_tuned(), all_rows=True)
     assert [(r["id"], r["response"]) for r in read_jsonl(out)] == [("1", "positive"), ("2", "negative")]
     assert s.left_out == 0 and s.replaced == 1
 
@@ -143,7 +143,7 @@ def test_candidates_can_come_from_a_column(tmp_path):
     write_jsonl(data, [{"id": "1", "prompt": "q1", "response": "negative", "clearft_candidate": "positive",
                         "clearft_candidate_error": None}])
     out = tmp_path / "c.jsonl"
-    correct_file(data, out, truth_judge())
+    correct_file(data, out, truth_judge(), CorrectConfig(judge="llm"))
     [row] = read_jsonl(out)
     assert row["response"] == "positive" and "clearft_candidate" not in row
 
@@ -152,7 +152,7 @@ def test_a_failed_candidate_is_an_error_reason_not_a_crash(tmp_path, dropped):
     broken = FakeBackend(fail_when=lambda req: req.messages[-1]["content"] == "q1",
                          responder=lambda req, i: TRUTH[req.messages[-1]["content"]])
     out = tmp_path / "c.jsonl"
-    s = correct_file(dropped, out, truth_judge(), candidate_backend=broken)
+    s = correct_file(dropped, out, truth_judge(), CorrectConfig(judge="llm"), candidate_backend=broken)
     assert s.reasons.get("candidate_error") == 1 and s.replaced == 1
 
 
@@ -169,7 +169,7 @@ def test_multiple_choice_csv_keeps_its_format(tmp_path):
         return letter_for(req, "C")
 
     out = tmp_path / "corrected.csv"
-    correct_file(path, out, FakeBackend(responder=judge), candidate_backend=FakeBackend(responder=letter_model))
+    correct_file(path, out, FakeBackend(responder=judge), CorrectConfig(judge="llm"), candidate_backend=FakeBackend(responder=letter_model))
     text = out.read_text()
     header = text.splitlines()[0].split(",")
     assert header[:3] == ["question", "options", "answer"]
@@ -190,7 +190,7 @@ def test_candidates_are_fitted_to_the_record_format(tmp_path):
         return "A" if "Proposed judgment" in req.messages[-1]["content"] else letter_for(req, "C")
 
     out = tmp_path / "corrected.csv"
-    s = correct_file(path, out, FakeBackend(responder=judge), candidate_backend=FakeBackend(responder=model))
+    s = correct_file(path, out, FakeBackend(responder=judge), CorrectConfig(judge="llm"), candidate_backend=FakeBackend(responder=model))
     assert s.replaced == 1 and s.reasons == {"replaced": 1, "candidate_wrong_format": 1}
     import csv
 

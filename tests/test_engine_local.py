@@ -170,7 +170,7 @@ def test_replay_backend_answers_known_requests_and_notes_the_rest() -> None:
 
 def test_correct_on_the_local_engine_equals_correct_file(tmp_path: Path) -> None:
     data = write_rows(tmp_path / "dropped.jsonl", 9)
-    config = CorrectConfig(batch_size=4)
+    config = CorrectConfig(judge="llm", batch_size=4)
     judge = FakeBackend(responder=judge_responder, choice_logprobs=judge_letters)
     cand = FakeBackend(responder=judge_responder)
     ref = correct_file(data, tmp_path / "ref.jsonl", judge, config, candidate_backend=cand)

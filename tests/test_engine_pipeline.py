@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from clearft.backends.base import GenerateRequest
+from clearft.correction import CorrectConfig
 from clearft.engines import EngineConfig
 from clearft.engines.toolkit import toolkit_on_engine
 from clearft.pipeline import RunConfig, Toolkit, run_pipeline
@@ -34,7 +35,8 @@ def fake_finetune(data: Path, out_dir: Path, config: RunConfig) -> Path:
 def run_config(responder: Any = echo_judge_responder) -> RunConfig:
     # The judge and the candidate model are opened by name, here or in a replica alike.
     return RunConfig(backend="fake", backend_options={"responder": responder, "choice_logprobs": echo_judge_letters},
-                     candidate_backend="fake", method="perplexity", preset="base", progress=False)
+                     candidate_backend="fake", method="perplexity", preset="base", progress=False,
+                     correct=CorrectConfig(judge="llm"))  # the scripted judge answers the llm judge's prompts
 
 
 def data_files(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
@@ -119,11 +121,11 @@ def test_cross_fit_candidates_on_an_engine_come_from_each_rows_fold_model(
     _, examples = read_examples(data)
     routes = {messages_key(ex.messages): tmp_path / f"fold-{i % 2}" for i, ex in enumerate(examples[:4])}
     n, described = write_candidates_on_engine(data, tmp_path / "engine.jsonl", BackendSpec("fake", "off", {"model": "m1"}),
-                                              CorrectConfig(), LocalEngine(), routes=routes)
+                                              CorrectConfig(judge="llm"), LocalEngine(), routes=routes)
 
     got = [r["clearft_candidate"] for r in read_jsonl(tmp_path / "engine.jsonl")]
     assert got == ["answer from fold-0", "answer from fold-1"] * 2 + ["answer from m1"] * 2
     assert n == 6 and described["backend"] == "crossfit-router"
     local = FoldRoutingBackend(FakeBackend(model="m1"), routes, lambda folder: FakeBackend(model=str(folder)))
-    write_candidates(data, tmp_path / "local.jsonl", local, CorrectConfig())
+    write_candidates(data, tmp_path / "local.jsonl", local, CorrectConfig(judge="llm"))
     assert read_jsonl(tmp_path / "engine.jsonl") == read_jsonl(tmp_path / "local.jsonl")

@@ -70,7 +70,7 @@ def test_ray_scores_equal_the_local_runner_row_for_row(cluster: None, tmp_path: 
 
 def test_ray_correct_equals_the_local_correct(cluster: None, tmp_path: Path) -> None:
     data = write_rows(tmp_path / "dropped.jsonl", 7)
-    config = CorrectConfig(batch_size=3)
+    config = CorrectConfig(judge="llm", batch_size=3)
     judge = FakeBackend(responder=judge_responder, choice_logprobs=judge_letters)
     ref = correct_file(data, tmp_path / "ref.jsonl", judge, config,
                        candidate_backend=FakeBackend(responder=judge_responder))
@@ -261,7 +261,7 @@ def test_real_model_correct_on_ray_equals_local(cluster: None, shared_data: Path
     data = write_csv(tmp_path / "fpb5.csv", read_csv(shared_data / "robustft" / "fpb" / "noisy" / "noisy30.csv")[:5])
     # One sequence at a time: llama.cpp is bit-reproducible only then (see the scoring test above).
     spec = BackendSpec("llamacpp", "off", {"concurrency": 1})
-    config = CorrectConfig(samples=2, explain=False, batch_size=2)
+    config = CorrectConfig(judge="llm", samples=2, explain=False, batch_size=2)
     engine = ray_engine()
     with spec.open() as model:
         write_candidates(data, tmp_path / "cands-local.csv", model, config)

@@ -71,13 +71,13 @@ def test_an_unparseable_judge_never_replaces_a_target(tmp_path):
     # q1 and q3 carry wrong labels: a judge that answers would replace them (the control).
     write_records(data, [{"id": "1", "prompt": "q1", "response": "negative", "confidence": 0.1},
                          {"id": "3", "prompt": "q3", "response": "positive", "confidence": 0.3}])
-    control = correct_file(data, tmp_path / "control.jsonl", truth_judge(), CorrectConfig(),
+    control = correct_file(data, tmp_path / "control.jsonl", truth_judge(), CorrectConfig(judge="llm"),
                            candidate_backend=fine_tuned())
     assert control.replaced == 2
 
     garbage_judge = FakeBackend(responder=lambda req, i: GARBAGE[i % len(GARBAGE)], logprobs=False)
     out = tmp_path / "corrected.jsonl"
-    summary = correct_file(data, out, garbage_judge, CorrectConfig(), candidate_backend=fine_tuned())
+    summary = correct_file(data, out, garbage_judge, CorrectConfig(judge="llm"), candidate_backend=fine_tuned())
     assert summary.replaced == 0
     assert summary.reasons == {JUDGE_UNKNOWN: 2}
     left = read_jsonl(tmp_path / "corrected.uncorrected.jsonl")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from clearft.correction import CorrectConfig
 from clearft.data import open_dataset, write_records
 from clearft.errors import ClearftError
 from clearft.pipeline import RunConfig, Toolkit, format_plan, plan_run, run_pipeline, summary_table
@@ -88,6 +89,7 @@ def data(tmp_path):
 
 
 def config(**kw) -> RunConfig:
+    kw.setdefault("correct", CorrectConfig(judge="llm"))  # the scripted stages judge as the llm judge
     return RunConfig(backend="fake", candidate_backend="fake-candidates", **kw)
 
 

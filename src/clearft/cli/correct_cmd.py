@@ -17,10 +17,15 @@ if TYPE_CHECKING:
 def add_judge_args(p: argparse.ArgumentParser) -> None:
     """Options of the Auto-Correct judge (shared with `clearft run`)."""
     g = p.add_argument_group("judge (Auto-Correct)")
-    g.add_argument("--judge", choices=["auto", "evidence", "llm"], default=None,
+    g.add_argument("--judge", choices=["auto", "evidence", "estimator", "llm"], default=None,
                    help="who decides a replacement: evidence (out-of-sample views: the embedding "
-                        "classifier's posterior and the candidate model's vote; label targets), llm "
-                        "(the paper's base-model judge), auto (default: evidence for label targets)")
+                        "classifier, cross-fit fold models, the candidate model's vote; label "
+                        "targets), estimator (BSDetector on the base model scores target and "
+                        "candidate; checkable answers must match the samples' majority), llm (the "
+                        "paper's base-model judge), auto (default: evidence for label targets, "
+                        "else estimator)")
+    g.add_argument("--estimator-preset", default=None,
+                   help="the estimator judge's BSDetector preset (medium)")
     g.add_argument("--eta", type=float, default=None,
                    help="replace only when the judge's confidence in the new target is above this (0.8)")
     g.add_argument("--judge-samples", type=int, default=None,
@@ -43,7 +48,7 @@ def correct_config(args: argparse.Namespace, seed: int = 0) -> CorrectConfig:
     from clearft.errors import ClearftError
 
     values = {
-        "judge": args.judge, "eta": args.eta, "samples": args.judge_samples, "sample_style": args.judge_sample_style,
+        "judge": args.judge, "estimator_preset": getattr(args, "estimator_preset", None), "eta": args.eta, "samples": args.judge_samples, "sample_style": args.judge_sample_style,
         "beta": args.judge_beta, "candidate_max_tokens": args.candidate_max_tokens,
         "batch_size": getattr(args, "batch_size", None),
     }

@@ -6,15 +6,19 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 SAMPLE_STYLES = ("direct", "cot")
-JUDGES = ("auto", "evidence", "llm")
+JUDGES = ("auto", "evidence", "estimator", "llm")
 
 
 @dataclass
 class CorrectConfig:
     # Who decides a replacement. "evidence": out-of-sample views (the embedding classifier's
     # posterior, the candidate model's vote; correction/evidence.py), label targets only;
-    # "llm": the paper's base-model judge; "auto": evidence for label targets, else llm.
+    # "estimator": BSDetector on the base model scores target and candidate, and on tasks with
+    # a checkable answer the samples' majority must agree (correction/free_text.py);
+    # "llm": the paper's base-model judge; "auto": evidence for label targets, else estimator.
     judge: str = "auto"
+    # The estimator judge's BSDetector preset (scoring presets: base, low, medium, high, best).
+    estimator_preset: str = "medium"
     # The evidence judge's classifier view: "none" (its raw out-of-fold probability, the
     # default) or "noise-matrix" (deconvolved by cleanlab's estimated noise; see label_views).
     calibration: str = "none"

@@ -19,6 +19,7 @@ from typing import Any
 
 from clearft.backends.base import Backend
 from clearft.correction import evidence as ev
+from clearft.correction import free_text as ft
 from clearft.correction import verdicts as v
 from clearft.correction.candidates import (
     Candidate,
@@ -30,6 +31,7 @@ from clearft.correction.candidates import (
 )
 from clearft.correction.config import CorrectConfig
 from clearft.correction.evidence import LabelDecision
+from clearft.correction.free_text import TextDecision
 from clearft.correction.judge import JudgeResult, Pair, judge_pairs
 from clearft.data.example import Example
 from clearft.errors import ClearftError
@@ -50,11 +52,17 @@ class Correction:
     error: str | None = None  # why there is no usable candidate
     # The evidence judge's decision (label targets): its label, confidence and views.
     evidence: LabelDecision | None = None
+    # The estimator judge's decision (free text): both confidences and the samples' answers.
+    text: TextDecision | None = None
 
     def audit(self) -> dict[str, Any]:
         """The `clearft_correction` column: enough to audit the decision and undo it."""
         j = self.judge
         e = self.evidence
+        if self.text is not None:
+            return {"judge": ft.ESTIMATOR, "candidate": self.candidate, "replaced": self.replaced,
+                    "reason": self.reason, **self.text.audit(),
+                    "errors": [self.error] if self.error else []}
         if e is not None:
             return {
                 "judge": "evidence", "candidate": self.candidate, "replaced": self.replaced,
@@ -106,6 +114,18 @@ def judge_candidates(
     config: CorrectConfig,
 ) -> list[Correction]:
     """Judge each example's candidate against its target and apply the replace rule."""
+    out, to_judge = _unjudgeable(examples, candidates)
+    pairs = [Pair(examples[i].prompt_text, examples[i].response, candidates[i].text or "")
+             for i in to_judge]
+    for i, result in zip(to_judge, judge_pairs(pairs, judge_backend, config), strict=True):
+        reason = v.decide(result.preference, result.confidence, config.eta)
+        out[i] = Correction(examples[i].id, candidates[i].text, reason == v.REPLACED, reason, result)
+    return [c for c in out if c is not None]
+
+
+def _unjudgeable(examples: Sequence[Example], candidates: Sequence[Candidate]) -> tuple[list[Correction | None], list[int]]:
+    """(the verdict of each row that needs no judge — no usable candidate, or the target
+    itself — else None; the positions left to judge)."""
     out: list[Correction | None] = [None] * len(examples)
     to_judge: list[int] = []
     for i, (ex, cand) in enumerate(zip(examples, candidates, strict=True)):
@@ -115,27 +135,54 @@ def judge_candidates(
             out[i] = Correction(ex.id, cand.text, False, v.CANDIDATE_SAME)
         else:
             to_judge.append(i)
-    pairs = [Pair(examples[i].prompt_text, examples[i].response, candidates[i].text or "")
-             for i in to_judge]
-    for i, result in zip(to_judge, judge_pairs(pairs, judge_backend, config), strict=True):
-        reason = v.decide(result.preference, result.confidence, config.eta)
-        out[i] = Correction(examples[i].id, candidates[i].text, reason == v.REPLACED, reason, result)
+    return out, to_judge
+
+
+def estimator_corrections(examples: Sequence[Example], candidates: Sequence[Candidate], backend: Backend,
+                          config: CorrectConfig, kind: str | None) -> list[Correction]:
+    """The estimator judge (correction/free_text.py): score the target and the candidate of
+    each row with BSDetector on the base model, then apply the gate."""
+    from clearft.scoring import make_config, score_examples
+
+    out, to_judge = _unjudgeable(examples, candidates)
+    score_config = make_config(config.estimator_preset, method="bsdetector", seed=config.seed)
+    # Target and candidate side by side: one row id, one prompt, so the samples are shared.
+    rows = [r for i in to_judge for r in (examples[i], replace(examples[i], response=candidates[i].text or ""))]
+    results = []
+    for start in range(0, len(rows), 2 * config.batch_size):
+        results.extend(score_examples(rows[start:start + 2 * config.batch_size], backend, score_config,
+                                      method="bsdetector"))
+    for n, i in enumerate(to_judge):
+        target, cand = results[2 * n], results[2 * n + 1]
+        samples = cand.evidence.get("samples") or []
+        answers = [ft.final_answer(s.get("answer") or s.get("text"), kind) if s.get("answer") is not None else None
+                   for s in samples]
+        decision = ft.decide_text(target.confidence, cand.confidence,
+                                  ft.final_answer(candidates[i].text, kind), answers, kind is not None, config.eta)
+        error = "; ".join(e for e in (target.error, cand.error) if e) or None
+        out[i] = Correction(examples[i].id, candidates[i].text, decision.replaced,
+                            v.REPLACED if decision.replaced else decision.reason, error=error, text=decision)
     return [c for c in out if c is not None]
 
 
-def uses_evidence(judge: str, context: Sequence[Example]) -> bool:
-    """Does this judge setting use the evidence judge on this data? "auto": for label targets
-    (one label-space rule, on the classes the targets stand for: ARC's letters are answers,
-    not classes)."""
+def resolve_judge(judge: str, context: Sequence[Example]) -> str:
+    """Which judge a setting stands for on this data: "auto" is the evidence judge for label
+    targets (one label-space rule, on the classes the targets stand for: ARC's letters are
+    answers, not classes) and the estimator judge for everything else."""
     from clearft.correction.label_views import class_space
 
-    if judge == "llm":
-        return False
+    if judge in ("llm", ft.ESTIMATOR):
+        return judge
     labels = class_space(context)
     if judge == "evidence" and labels is None:
         raise ClearftError("--judge evidence needs class-label targets (few distinct short targets, "
-                           "each recurring); use --judge llm for free-text targets")
-    return labels is not None
+                           "each recurring); use --judge estimator or llm for free-text targets")
+    return "evidence" if labels is not None else ft.ESTIMATOR
+
+
+def uses_evidence(judge: str, context: Sequence[Example]) -> bool:
+    """Does this judge setting use the evidence judge (no judge model) on this data?"""
+    return resolve_judge(judge, context) == "evidence"
 
 
 def evidence_corrections(
@@ -144,14 +191,15 @@ def evidence_corrections(
 ) -> list[Correction]:
     """The evidence judge's verdict for each row (correction/evidence.py): the classifier's
     posterior and, where a model wrote a candidate, its vote."""
-    from clearft.correction.label_views import class_of
+    from clearft.correction.label_views import class_of, fold_model_view
 
     out: list[Correction] = []
     for ex, cand in zip(examples, candidates, strict=True):
         post = posteriors.get(ex.id)
-        views: dict[str, dict[str, float] | None] = {ev.CLASSIFIER: post}
+        fold = fold_model_view(ex)
+        views: dict[str, dict[str, float] | None] = {ev.CLASSIFIER: post, ev.FOLD_MODEL: fold}
         if with_model:
-            classes = sorted(post) if post else []
+            classes = sorted(post or fold or {})
             views[ev.MODEL] = ev.vote(class_of(ex, cand.text) if cand.text else None, classes)
         decision = ev.decide_label(class_of(ex, ex.response), views, config.eta)
         text = None
@@ -280,11 +328,12 @@ def correct_file(
         progress(f"Auto-Correct: {len(chosen)} of {len(examples)} rows get a candidate")
     extra_context = list(context) if context is not None else []
     context = extra_context or examples
-    use_evidence = uses_evidence(config.judge, context)
+    judge_kind = resolve_judge(config.judge, context)
+    use_evidence = judge_kind == "evidence"
     has_candidates = candidate_backend is not None or any(CANDIDATE_COL in ex.record for ex in examples)
     if not use_evidence and not has_candidates and chosen_examples:
-        raise ClearftError("the llm judge compares a candidate with the target: give the model that "
-                           "writes candidates (--model)")
+        raise ClearftError(f"the {judge_kind} judge compares a candidate with the target: give the model "
+                           "that writes candidates (--model)")
     if candidate_backend is not None:
         cands = generate_candidates(chosen_examples, candidate_backend,
                                     max_tokens=config.candidate_max_tokens, seed=config.seed,
@@ -305,9 +354,14 @@ def correct_file(
         posteriors, classifier_info = classifier_posteriors(context, seed=config.seed,
                                                            calibration=config.calibration)
         judged = evidence_corrections(ds, chosen_examples, cands, posteriors, config, has_candidates)
+    elif judge_backend is None:
+        raise ClearftError(f"the {judge_kind} judge needs a judge model (the base model)")
+    elif judge_kind == ft.ESTIMATOR:
+        if progress:
+            progress(f"Auto-Correct: estimator judge, BSDetector on target and candidate of {len(chosen)} rows")
+        kind = ft.answer_kind([ex.response for ex in context])
+        judged = estimator_corrections(chosen_examples, cands, judge_backend, config, kind)
     else:
-        if judge_backend is None:
-            raise ClearftError("the llm judge needs a judge model")
         judged = judge_candidates(chosen_examples, cands, judge_backend, config)
     corrections = dict(zip(chosen, judged, strict=True))
 
@@ -332,11 +386,11 @@ def correct_file(
     reasons = Counter(c.reason for c in corrections.values())
     return CorrectSummary(
         rows=len(examples), low=sum(low),
-        judged=sum(1 for c in corrections.values() if c.judge or c.evidence),
+        judged=sum(1 for c in corrections.values() if c.judge or c.evidence or c.text),
         replaced=reasons.get(v.REPLACED, 0), written=len(kept_rows), left_out=len(left_rows),
         reasons=dict(sorted(reasons.items())), output=str(output), uncorrected=str(side),
         settings={**config.to_dict(), "threshold": threshold, "all_rows": all_rows,
-                  "judge": "evidence" if use_evidence else "llm", "classifier": classifier_info,
+                  "judge": judge_kind, "classifier": classifier_info,
                   "judge_model": judge_backend.describe() if judge_backend and not use_evidence else None,
                   "candidate": candidate_backend.describe() if candidate_backend else "from data"},
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 from clearft.correction.candidates import auto_max_tokens
 from clearft.correction.config import CorrectConfig
-from clearft.correction.correct import CANDIDATE_COL, is_low, read_examples, uses_evidence
+from clearft.correction.correct import CANDIDATE_COL, is_low, read_examples, resolve_judge
 from clearft.correction.prompts import ORDERS
 from clearft.data.example import Example
 from clearft.errors import ClearftError
@@ -35,7 +35,7 @@ class CorrectEstimate:
     rows: int  # rows read from DATA
     considered: int  # rows that get a candidate and a decision
     scope: str  # why those rows: "low rows" or "all rows"
-    judge: str  # "evidence" or "llm"
+    judge: str  # "evidence", "estimator" or "llm"
     candidates: str  # "model" (--model writes them), "data" (a clearft_candidate column), "none"
     candidate_model: str | None = None
     rejected: int = 0  # bad records --on-error skip would set aside
@@ -58,6 +58,8 @@ class CorrectEstimate:
     judge_generations: int = 0
     judge_backend_calls: int = 0
     judge_prompt_tokens: int = 0
+    # The estimator judge: BSDetector scores of target and candidate (scoring's own estimate).
+    estimator: dict[str, int] = field(default_factory=dict)
     judge_max_completion_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +91,14 @@ class CorrectEstimate:
         elif self.judge == "evidence":
             out.append("  candidates: none (the evidence judge proposes the label its classifier "
                        "supports)")
+        if self.judge == "estimator" and not self.considered:
+            out.append("  estimator judge: no row to judge (no model call)")
+        elif self.judge == "estimator":
+            e = self.estimator
+            out.append(f"  estimator judge: BSDetector on the target and the candidate of each row: at most "
+                       f"{e['requests']} requests ({e['generated_samples']} generations; the samples are "
+                       f"shared by target and candidate, so the call cache answers about half of them), "
+                       f"tokens: about {e['prompt_tokens']} prompt + at most {e['max_completion_tokens']} generated")
         if self.judge == "llm" and not self.considered:
             out.append("  llm judge: no row to judge (no model call)")
         elif self.judge == "llm":
@@ -101,7 +111,7 @@ class CorrectEstimate:
                        f"{self.judge_max_completion_tokens} generated")
             out.append("  (rows whose candidate is missing, refused or equal to the target are "
                        "not judged)")
-        else:
+        elif self.judge == "evidence":
             out.append("  judge model: none (the evidence judge makes no model calls)")
         out.append("  nothing was loaded, embedded or written")
         return out
@@ -170,7 +180,8 @@ def estimate_correction(
     does; use_logprobs="never" turns them off), which decides the judge's requests."""
     chosen, scope = considered_rows(examples, threshold, all_rows)
     ctx = list(context) if context else list(examples)
-    evidence = uses_evidence(config.judge, ctx)
+    judge = resolve_judge(config.judge, ctx)
+    evidence = judge == "evidence"
     if candidate_model is not None:
         candidates = "model"
     elif any(CANDIDATE_COL in ex.record for ex in examples):
@@ -178,10 +189,10 @@ def estimate_correction(
     else:
         candidates = "none"
     if not evidence and candidates == "none" and chosen:
-        raise ClearftError("the llm judge compares a candidate with the target: give the model that "
-                           "writes candidates (--model)")
+        raise ClearftError(f"the {judge} judge compares a candidate with the target: give the model "
+                           "that writes candidates (--model)")
     est = CorrectEstimate(rows=len(examples), considered=len(chosen), scope=scope,
-                          judge="evidence" if evidence else "llm", candidates=candidates,
+                          judge=judge, candidates=candidates,
                           candidate_model=candidate_model, logprobs=logprobs)
     if evidence:
         est.context_rows = len(ctx)
@@ -193,8 +204,14 @@ def estimate_correction(
         est.candidate_requests = len(chosen)
         est.candidate_backend_calls = math.ceil(len(chosen) / config.batch_size)
         est.candidate_prompt_tokens = sum(len(ex.prompt_text) for ex in chosen) // CHARS_PER_TOKEN
-    if not evidence and chosen:
+    if judge == "llm" and chosen:
         _judge_plan(est, chosen, config)
+    if judge == "estimator" and chosen:
+        from clearft.scoring import make_config
+        from clearft.scoring.engine import estimate
+
+        score_config = make_config(config.estimator_preset, method="bsdetector", seed=config.seed)
+        est.estimator = estimate([ex for ex in chosen for _ in range(2)], "bsdetector", score_config, None)
     return est
 
 

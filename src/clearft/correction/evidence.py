@@ -30,6 +30,7 @@ from typing import Any
 from clearft.deps import require
 
 CLASSIFIER = "classifier"
+FOLD_MODEL = "fold_model"
 MODEL = "model"
 
 # Why a row was or was not replaced, by the evidence judge.

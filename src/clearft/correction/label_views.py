@@ -7,6 +7,7 @@ from a classifier that never saw it, and are turned into the posterior of its tr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -51,6 +52,30 @@ def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: i
     return out, {"rows": len(context), "classes": len(lp.classes), "classifier": classifier,
                  "regularisation": lp.regularisation, "estimated_noise": round(noise, 4),
                  "calibration": calibration}
+
+
+def fold_model_view(ex: Example) -> dict[str, float] | None:
+    """The cross-fit fold model's probability of each class for this row, from a model that
+    never trained on it: the `label_probs` that `clearft score --cross-fit` records in
+    `clearft_evidence` (keyed by target text; choice letters become their classes). None when
+    the row carries none (no cross-fit, or too many labels to normalise over)."""
+    raw = ex.record.get("clearft_evidence")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    if not isinstance(raw, dict) or "fold" not in raw or not isinstance(raw.get("label_probs"), dict):
+        return None
+    out: dict[str, float] = {}
+    for target, prob in raw["label_probs"].items():
+        try:
+            p = float(prob)
+        except (TypeError, ValueError):
+            return None
+        cls = class_of(ex, str(target))
+        out[cls] = out.get(cls, 0.0) + p
+    return out or None
 
 
 def class_space(examples: Sequence[Example]) -> frozenset[str] | None:

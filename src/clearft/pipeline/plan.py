@@ -38,6 +38,27 @@ def judge_calls_per_row(config: RunConfig) -> tuple[int, int]:
     return 2 * per_order_calls, 2 * per_order_tokens
 
 
+def correct_cost_per_row(config: RunConfig, label_targets: bool) -> tuple[str, int, int]:
+    """(which judge, model calls, generated tokens) Auto-Correct spends on one row: the
+    judge resolved as correct_file resolves it ("auto": evidence for label targets, which
+    makes no model call, else the estimator: BSDetector on target and candidate)."""
+    judge = config.correct.judge
+    if judge == "auto":
+        judge = "evidence" if label_targets else "estimator"
+    if judge == "evidence":
+        return judge, 0, 0
+    if judge == "estimator":
+        from clearft.data.example import Example
+        from clearft.scoring import make_config
+        from clearft.scoring.engine import estimate
+
+        one = Example("row", [{"role": "user", "content": ""}], "")
+        est = estimate([one, one], "bsdetector", make_config(config.correct.estimator_preset), None)
+        return judge, est["requests"], est["max_completion_tokens"]
+    calls, tokens = judge_calls_per_row(config)
+    return judge, calls, tokens
+
+
 def plan_run(input_path: Path, test_path: Path | None, config: RunConfig,
              rows: int | None = None, test_rows: int | None = None,
              score_estimate: dict[str, Any] | None = None) -> list[PlannedStage]:
@@ -83,13 +104,18 @@ def plan_run(input_path: Path, test_path: Path | None, config: RunConfig,
         plan.append(PlannedStage("finetune_full", f"fine-tune on all {rows} rows", train_steps=steps(rows)))
     plan.append(PlannedStage("finetune_filtered", f"fine-tune on ~{kept} kept rows", train_steps=steps(kept)))
     judged = rows if config.correct_all else dropped
-    calls, tokens = judge_calls_per_row(config)
+    from clearft.scoring.config import DATASET_METHODS
+
+    method = (score_estimate or {}).get("method", config.method or "auto")
+    judge, calls, tokens = correct_cost_per_row(config, method in DATASET_METHODS)
     for i in range(1, config.iterations + 1):
         sfx = "" if i == 1 else f"_{i}"
         plan.append(PlannedStage(f"candidates{sfx}", f"{judged} greedy candidates from the fine-tuned "
                                  f"model ({config.candidate_backend})", judged, judged * 32))
-        plan.append(PlannedStage(f"correct{sfx}", f"judge {judged} pairs in both orders "
-                                 f"(eta {config.correct.eta})", judged * calls, judged * tokens))
+        how = {"evidence": "out-of-sample views, no model call", "estimator": "BSDetector on target "
+               "and candidate", "llm": "the base model compares both orders"}[judge]
+        plan.append(PlannedStage(f"correct{sfx}", f"{judge} judge on {judged} rows ({how}; "
+                                 f"eta {config.correct.eta})", judged * calls, judged * tokens))
         plan.append(PlannedStage(f"finetune_corrected{sfx}", "fine-tune on kept + corrected rows",
                                  train_steps=steps(kept + judged)))
     if test_path is not None:

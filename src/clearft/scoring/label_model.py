@@ -27,11 +27,16 @@ class LabelProbabilities:
     probs: Any  # numpy array, rows x classes
     classes: list[str]
     regularisation: float | None  # the logistic regression's C (None for knn)
-    log_loss: float  # mean out-of-fold log-loss of the given labels
+    log_loss: float  # mean out-of-fold log-loss of the given labels (first, unpruned pass)
+    pruned: int = 0  # rows left out of training as likely label issues (second pass)
 
 MAX_LABEL_WORDS = 8
 # Inverse regularisation strengths tried for the logistic regression (see out_of_fold_matrix).
 REGULARISATION = (0.3, 1.0, 3.0, 10.0, 30.0)
+# The pruned pass (see out_of_fold_matrix) averages this many fold splits, each with its own
+# seed: a row's probability is then the mean of models that never saw it, which steadies the
+# correction gate near its threshold.
+PRUNED_SPLITS = 3
 _OPTION_LINE = r"^\s*\(?{letter}[.):]\s+(.+?)\s*$"
 
 
@@ -64,32 +69,63 @@ def looks_like_labels(responses: Iterable[str], max_values: int = 100, min_rows:
 
 def out_of_fold_matrix(
     features: Any, labels: Sequence[str], classifier: str = "logreg", folds: int = 5,
-    seed: int = 0, neighbors: int = 10,
+    seed: int = 0, neighbors: int = 10, prune: bool = True,
 ) -> LabelProbabilities:
     """Out-of-fold probabilities of every class for every row: each row's from a model that
-    never saw it. Folds are stratified by label where every label has enough rows. For
-    "logreg" the regularisation is chosen from REGULARISATION by the out-of-fold log-loss of
-    the given labels (no clean label is needed): measured on the shared data, the best C
-    differs by dataset (FPB-30 1, FPB-50 0.3, BANKING77-20 10) and the lowest log-loss picked
-    the best-AUROC C on each (bench/results/correct.md)."""
+    never saw it. Folds are stratified by label where every label has enough rows.
+
+    Two passes (confident learning's prune-and-retrain, as cleanlab's CleanLearning does).
+    The first trains on every row; for "logreg" its regularisation is chosen from
+    REGULARISATION by the out-of-fold log-loss of the given labels (no clean label is needed;
+    the best C differs by dataset: FPB-30 1, FPB-50 0.3, BANKING77-20 10). Its probabilities
+    flag likely label issues (cleanlab's confident-learning filter). With `prune`, the second
+    pass trains each fold's model without the flagged rows and averages PRUNED_SPLITS fold
+    splits. Why: a classifier trained on noisy labels learns the noise too; without it the
+    probabilities are sharper and rank the noisy rows better. Measured on the shared data
+    (bench/label_model.py): AUROC 0.959 -> 0.961 on FPB-30, 0.906 -> 0.929 on FPB-50,
+    0.9958 -> 0.9965 on BANKING77-20, and the correction gate restores 3-9x more rows."""
     np = require("numpy")
     y = np.asarray(list(labels))
     classes = sorted(set(y.tolist()))
     x = np.asarray(features)
     grid = REGULARISATION if classifier == "logreg" else (None,)
+    given_idx = [classes.index(v) for v in y.tolist()]
     best: LabelProbabilities | None = None
     for c in grid:
         probs = _oof(x, y, classes, classifier, folds, seed, neighbors, c)
-        given = probs[np.arange(len(y)), [classes.index(v) for v in y.tolist()]]
+        given = probs[np.arange(len(y)), given_idx]
         loss = float(-np.mean(np.log(np.clip(given, 1e-9, 1.0))))
         if best is None or loss < best.log_loss - 1e-9:
             best = LabelProbabilities(probs, classes, c, loss)
     assert best is not None
-    return best
+    if not prune:
+        return best
+    issues = label_issues(best.probs, given_idx)
+    if not 0 < int(issues.sum()) < len(y):
+        return best
+    keep = ~issues
+    probs = np.mean([_oof(x, y, classes, classifier, folds, seed + s, neighbors, best.regularisation, keep)
+                     for s in range(PRUNED_SPLITS)], axis=0)
+    return LabelProbabilities(probs, classes, best.regularisation, best.log_loss, int(issues.sum()))
+
+
+def label_issues(probs: Any, given: Sequence[int]) -> Any:
+    """Rows whose given label is likely wrong (bool array): cleanlab's confident-learning
+    filter (a row counts when another class's probability is above that class's mean
+    self-confidence). None flagged where cleanlab cannot estimate it (a class with one row)."""
+    np = require("numpy")
+    cl_filter = require("cleanlab.filter", "embedding-knn scores")
+    labels = np.asarray(given, dtype=int)
+    try:
+        return np.asarray(cl_filter.find_label_issues(labels, probs, filter_by="confident_learning"), dtype=bool)
+    except Exception:  # cleanlab refuses degenerate inputs (a class without rows, one class)
+        return np.zeros(len(labels), dtype=bool)
 
 
 def _oof(x: Any, y: Any, classes: list[str], classifier: str, folds: int, seed: int,
-         neighbors: int, c: float | None) -> Any:
+         neighbors: int, c: float | None, keep: Any = None) -> Any:
+    """Out-of-fold probabilities; with `keep` (a bool per row), a fold's model trains only on
+    the kept rows of the other folds, and still predicts every row of its own fold."""
     np = require("numpy")
     model_selection = require("sklearn.model_selection", "embedding-knn scores")
     n = len(y)
@@ -102,7 +138,12 @@ def _oof(x: Any, y: Any, classes: list[str], classifier: str, folds: int, seed: 
         splits = model_selection.KFold(n_splits=k, shuffle=True, random_state=seed).split(x)
     column = {v: j for j, v in enumerate(classes)}
     for train, test in splits:
+        if keep is not None:
+            train = train[keep[train]]
         seen = sorted(set(y[train].tolist()))
+        if not seen:
+            probs[test, :] = 1.0 / len(classes)
+            continue
         if len(seen) == 1:
             probs[test, column[seen[0]]] = 1.0
             continue
