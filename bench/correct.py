@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,11 +63,17 @@ def noisy_and_clean(name: str, rows: int | None, work: Path) -> tuple[Path, list
     return out, [r[key] for r in clean_rows]
 
 
-def measure(output: Path, noisy: Path, clean: list[str]) -> dict[str, float | int]:
+def final_number(text: str) -> str:
+    """Free-text targets (GSM8K solutions) are right or wrong by their final answer."""
+    from clearft.evaluation.metrics import extract_number
+
+    return extract_number(text) or text.strip()
+
+
+def measure(output: Path, noisy: Path, clean: list[str], norm: Callable[[str], str] = str.strip) -> dict[str, float | int]:
     before = [ex.response for ex in open_dataset(str(noisy))]
     after = [ex.response for ex in open_dataset(str(output))]
     assert len(after) == len(before), "every row is kept with --all"
-    norm = str.strip
     changed = [i for i in range(len(before)) if norm(after[i]) != norm(before[i])]
     restored = sum(norm(after[i]) == norm(clean[i]) for i in changed)
     broken = sum(norm(before[i]) == norm(clean[i]) for i in changed)
@@ -101,6 +108,41 @@ def llm_rows(evidence_out: Path, noisy: Path, clean: list[str], limit: int, work
     return out
 
 
+def free_text(noisy: Path, clean: list[str], eta: float, work: Path) -> dict[str, dict]:
+    """Free-text targets: candidates from the base model (no fine-tuned model here; the paper's
+    candidates come from the fine-tuned one), then the estimator judge (the default there) and
+    the paper's llm judge on the same rows and candidates. Right = the clean final answer."""
+    from clearft.backends.cache import open_backend
+    from clearft.correction import write_candidates
+
+    backend = open_backend("llamacpp", cache=str(work / "calls.sqlite"))
+    results: dict[str, dict] = {}
+    try:
+        cands = work / ("candidates" + noisy.suffix)
+        started = time.monotonic()
+        if not cands.exists():
+            write_candidates(noisy, cands, backend, CorrectConfig())
+        texts = [str(ex.record.get("clearft_candidate") or "") for ex in open_dataset(str(cands))]
+        given = [ex.response for ex in open_dataset(str(noisy))]
+        right = [final_number(t) == final_number(c) for t, c in zip(texts, clean, strict=True)]
+        results["candidates"] = {"model": "base (embedded SmolLM2-135M-Instruct)",
+                                 "right_on_noisy_rows": sum(r for r, g, c in zip(right, given, clean, strict=True)
+                                                            if final_number(g) != final_number(c)),
+                                 "right_on_clean_rows": sum(r for r, g, c in zip(right, given, clean, strict=True)
+                                                            if final_number(g) == final_number(c)),
+                                 "seconds": round(time.monotonic() - started, 1)}
+        for judge in ("estimator", "llm"):
+            started = time.monotonic()
+            out = work / (judge + noisy.suffix)
+            summary = correct_file(cands, out, backend, CorrectConfig(eta=eta, judge=judge), all_rows=True)
+            results[judge] = {**measure(out, noisy, clean, final_number), "reasons": summary.reasons,
+                              "seconds": round(time.monotonic() - started, 1)}
+            print(json.dumps({judge: results[judge]}), flush=True)
+    finally:
+        backend.close()
+    return results
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--dataset", default="fpb30")
@@ -111,6 +153,9 @@ def main() -> int:
     p.add_argument("--input", default=None,
                    help="read these rows instead of the noisy file (the same rows in the same order, "
                         "e.g. scored with --cross-fit)")
+    p.add_argument("--free-text", action="store_true",
+                   help="where the evidence judge refuses (free text): base-model candidates, then the "
+                        "estimator and llm judges on them")
     p.add_argument("--work", default="/tmp/clearft-bench-correct")
     args = p.parse_args()
     work = Path(args.work)
@@ -125,6 +170,8 @@ def main() -> int:
         summary = correct_file(noisy, out, None, CorrectConfig(eta=args.eta, judge="evidence", calibration=args.calibration), all_rows=True)
     except ClearftError as e:  # not label targets (ARC's letters, GSM8K's solutions): it refuses
         results["evidence"] = {"refused": str(e)}
+        if args.free_text:
+            results.update(free_text(noisy, clean, args.eta, work))
         print(json.dumps({"dataset": args.dataset, **results}, indent=1))
         (work / "result.json").write_text(json.dumps({"dataset": args.dataset, "eta": args.eta, **results}, indent=1))
         return 0

@@ -2,7 +2,7 @@
 all on the same rows. AUROC and precision at the true noise rate; prints a markdown table.
 
 Stages, each saved to WORK/rows.json as it finishes (the CPU is shared; report what finished):
-1. embedding-knn (5-fold logistic regression on all-MiniLM-L6-v2 embeddings), all rows;
+1. embedding-classifier (5-fold logistic regression on all-MiniLM-L6-v2 embeddings), all rows;
 2. cross-fitted label probability: K fold models (clearft's trainer), all rows;
 3. on the first --bsd-rows rows: zero-shot BSDetector (base model) and cross-fitted
    BSDetector (each row by its fold model), and their combinations with the label
@@ -76,11 +76,11 @@ def main() -> int:
 
     t = time.monotonic()
     if "embedding" not in saved:
-        res = score_examples(examples, None, make_config(method="embedding-knn"), method="embedding-knn")
+        res = score_examples(examples, None, make_config(method="embedding-classifier"), method="embedding-classifier")
         saved["embedding"] = [r.confidence for r in res]
         saved["embedding_s"] = time.monotonic() - t
         save()
-    emit(row("embedding-knn (5-fold logreg)", len(examples), saved["embedding"], noisy, saved["embedding_s"]))
+    emit(row("embedding-classifier (5-fold logreg)", len(examples), saved["embedding"], noisy, saved["embedding_s"]))
 
     finetune = {"epochs": args.epochs} if args.epochs else {}
     cf = CrossFitConfig(folds=args.folds, parts=("label-prob",), seed=args.seed, finetune=finetune)
@@ -100,7 +100,7 @@ def main() -> int:
     # Two views that never saw the row: the fold LLM and the embedding classifier, averaged
     # with a neutral weight fixed before looking (not tuned per dataset).
     both = [0.5 * a + 0.5 * b for a, b in zip(saved["label_prob"], saved["embedding"], strict=True)]
-    emit(row("0.5 cross-fitted label probability + 0.5 embedding-knn", len(examples), both, noisy, 0))
+    emit(row("0.5 cross-fitted label probability + 0.5 embedding-classifier", len(examples), both, noisy, 0))
     # Averaging ranks instead of probabilities: immune to the two scales differing (the given
     # label's own probability above 20 labels is tiny), but no longer a probability.
     import numpy as np
@@ -108,21 +108,21 @@ def main() -> int:
     ranks = [np.argsort(np.argsort(v)) / (len(v) - 1) for v in (saved["label_prob"], saved["embedding"])]
     emit(row("rank average of the two (not a probability)", len(examples), list(0.5 * ranks[0] + 0.5 * ranks[1]),
              noisy, 0))
-    # The same through clearft itself (parts label-prob + embedding-knn): the finished folds'
+    # The same through clearft itself (parts label-prob + embedding-classifier): the finished folds'
     # scores are reused, the embedding part is added; it must equal the average above.
     t = time.monotonic()
     product = [r.confidence for r in crossfit_examples(
-        examples, work / "folds", CrossFitConfig(folds=args.folds, parts=("label-prob", "embedding-knn"),
+        examples, work / "folds", CrossFitConfig(folds=args.folds, parts=("label-prob", "embedding-classifier"),
                                                  seed=args.seed, finetune=finetune), make_config(), log=print)]
     gap = max(abs(a - b) for a, b in zip(product, both, strict=True))
-    emit(row("clearft --cross-fit-parts label-prob,embedding-knn", len(examples), product, noisy,
+    emit(row("clearft --cross-fit-parts label-prob,embedding-classifier", len(examples), product, noisy,
              time.monotonic() - t, f"max difference from the 0.5 + 0.5 average {gap:.1e}"))
 
     m = min(args.bsd_rows, len(examples))
     if m:
         sub, sub_noisy = examples[:m], noisy[:m]
         config = make_config(args.preset, method="bsdetector", batch_size=m)
-        emit(row("embedding-knn, same subset", m, saved["embedding"][:m], sub_noisy, 0))
+        emit(row("embedding-classifier, same subset", m, saved["embedding"][:m], sub_noisy, 0))
         emit(row("cross-fitted label probability, same subset", m, saved["label_prob"][:m], sub_noisy, 0))
         opener = default_opener(cache="off")
 
@@ -179,9 +179,9 @@ def main() -> int:
             emit(row(f"combined w={w} label-prob + {1 - w:.1f} cross-fitted BSDetector", m, combined, sub_noisy, 0))
         # clearft's own combination of all three parts (label-prob 0.5, the others 0.25 each)
         # against the default two, on the same subset.
-        parts = {"label-prob": saved["label_prob"][:m], "embedding-knn": saved["embedding"][:m]}
-        for name, extra in (("label-prob + embedding-knn (the default parts)", {}),
-                            ("label-prob + embedding-knn + cross-fitted BSDetector", {"bsdetector": saved["crossfit_bsd"]})):
+        parts = {"label-prob": saved["label_prob"][:m], "embedding-classifier": saved["embedding"][:m]}
+        for name, extra in (("label-prob + embedding-classifier (the default parts)", {}),
+                            ("label-prob + embedding-classifier + cross-fitted BSDetector", {"bsdetector": saved["crossfit_bsd"]})):
             both = {**parts, **extra}
             scores = [combine({k: v[i] for k, v in both.items()}, DEFAULT_LABEL_WEIGHT) or 0.0 for i in range(m)]
             emit(row(name, m, scores, sub_noisy, 0))
@@ -227,7 +227,7 @@ def partial(args: argparse.Namespace) -> int:
         lines.append(line)
         print(line, flush=True)
 
-    emit(row("embedding-knn (5-fold logreg on all rows), rows of finished folds", len(rows),
+    emit(row("embedding-classifier (5-fold logreg on all rows), rows of finished folds", len(rows),
              [saved["embedding"][i] for i in rows], sub_noisy, 0))
     emit(row("cross-fitted label probability, rows of finished folds", len(rows),
              [label_prob[i] for i in rows], sub_noisy, 0))
@@ -267,7 +267,7 @@ def partial(args: argparse.Namespace) -> int:
             part["crossfit_bsd_s"] = time.monotonic() - t
             part_path.write_text(json.dumps(part))
         lp = [label_prob[i] for i in bsd_rows]
-        emit(row("embedding-knn, BSDetector subset", m, [saved["embedding"][i] for i in bsd_rows], bsd_noisy, 0))
+        emit(row("embedding-classifier, BSDetector subset", m, [saved["embedding"][i] for i in bsd_rows], bsd_noisy, 0))
         emit(row("cross-fitted label probability, BSDetector subset", m, lp, bsd_noisy, 0))
         emit(row(f"zero-shot BSDetector ({args.preset})", m, part["zero_shot_bsd"], bsd_noisy, part["zero_shot_bsd_s"]))
         emit(row(f"cross-fitted BSDetector ({args.preset})", m, part["crossfit_bsd"], bsd_noisy, part["crossfit_bsd_s"]))

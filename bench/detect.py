@@ -4,7 +4,7 @@ Data (../shared/data): RobustFT FPB and ARC at 30% noise (noisy30.csv; labeled.c
 measure), banking77 with 20% of labels swapped for another intent, GSM8K with 20% of
 solutions swapped between rows (both seeded, here). Prints a markdown table.
 
-    python bench/detect.py --datasets fpb30 --methods embedding-knn,self-reflection --rows 200
+    python bench/detect.py --datasets fpb30 --methods embedding-classifier,self-reflection --rows 200
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def cache_embeddings() -> None:
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--datasets", default="fpb30")
-    p.add_argument("--methods", default="embedding-knn")
+    p.add_argument("--methods", default="embedding-classifier")
     p.add_argument("--rows", type=int, default=200, help="rows per dataset (0 = all)")
     p.add_argument("--preset", default="medium")
     p.add_argument("--max-tokens", type=int, default=None)
@@ -137,18 +137,18 @@ def main() -> int:
         examples, truth = DATASETS[name](rows, args.seed)
         rate = sum(truth) / len(truth)
         runs = [(m, c) for m in args.methods.split(",")
-                for c in ((args.classifier or "logreg").split(",") if m == "embedding-knn" else [None])]
+                for c in ((args.classifier or "logreg").split(",") if m == "embedding-classifier" else [None])]
         for method, classifier in runs:
             config = make_config(args.preset, method=method, sample_max_tokens=args.max_tokens, k=args.k,
                                  similarity=args.similarity, compare=args.compare, classifier=classifier,
                                  batch_size=args.batch_size)
-            if method != "embedding-knn" and backend is None:
+            if method != "embedding-classifier" and backend is None:
                 from clearft.backends.cache import open_backend
 
                 backend = open_backend("llamacpp", cache=args.cache)
             usage = Usage()
             started = time.monotonic()
-            if method == "embedding-knn":
+            if method == "embedding-classifier":
                 results = score_examples(examples, None, config, usage, method=method)
             else:
                 results = []
@@ -162,7 +162,7 @@ def main() -> int:
             dropped = [s < cut for s in scores]
             n_drop = sum(dropped)
             auto_precision = sum(d and t for d, t in zip(dropped, truth, strict=True)) / n_drop if n_drop else float("nan")
-            settings = {"embedding-knn": f"classifier={config.classifier}",
+            settings = {"embedding-classifier": f"classifier={config.classifier}",
                         "perplexity": "", "ifd": ""}.get(
                 method, f"preset={config.preset} k={config.k} rounds={config.rounds} max_tokens={config.sample_max_tokens} sim={config.similarity} compare={config.compare}")
             row = (f"| {name} | {len(examples)} | {rate:.0%} | {method} | {settings} | {auroc(scores, truth):.3f} | "

@@ -1,4 +1,4 @@
-"""The embedding classifier under Auto-Correct and embedding-knn scoring (issue 13, item 4):
+"""The embedding classifier under Auto-Correct and embedding-classifier scoring (issue 13, item 4):
 one pass on the noisy labels against the pruned second pass (scoring/label_model.py).
 
 For each dataset: AUROC of the given label's out-of-fold probability for "this row is noisy",

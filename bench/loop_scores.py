@@ -1,6 +1,6 @@
 """What the Score stage of a `bench/fpb_loop.py` run found, read from its work folder (no
 model calls but the embedding baseline): AUROC and precision at the noise rate of the run's
-scores and of embedding-knn on the same rows, their averages, the fold models' predicted
+scores and of embedding-classifier on the same rows, their averages, the fold models' predicted
 labels (cross-fitted runs), and how Auto-Correct's candidates relate to the clean labels.
 
     python bench/loop_scores.py runs/fpb_loop400_cf
@@ -43,13 +43,13 @@ def main() -> int:
     rate = sum(noisy) / len(noisy)
     run_scores = [float(r["confidence"]) for r in scored]
     examples = list(open_dataset(args.work / "train_noisy.csv"))
-    emb = [r.confidence or 0.0 for r in score_examples(examples, None, make_config(method="embedding-knn"),
-                                                         method="embedding-knn")]
+    emb = [r.confidence or 0.0 for r in score_examples(examples, None, make_config(method="embedding-classifier"),
+                                                         method="embedding-classifier")]
     method = scored[0]["clearft_method"]
     print(f"{len(scored)} rows, {sum(noisy)} noisy\n")
     print("| score | AUROC | precision@noise |\n|---|---|---|")
-    for name, s in [(f"the run's ({method})", run_scores), ("embedding-knn", emb)] + [
-            (f"{w} x the run's + {1 - w:.1f} x embedding-knn", [w * a + (1 - w) * b for a, b in zip(run_scores, emb, strict=True)])
+    for name, s in [(f"the run's ({method})", run_scores), ("embedding-classifier", emb)] + [
+            (f"{w} x the run's + {1 - w:.1f} x embedding-classifier", [w * a + (1 - w) * b for a, b in zip(run_scores, emb, strict=True)])
             for w in (0.3, 0.5, 0.7)]:
         print(f"| {name} | {auroc(s, noisy):.3f} | {precision_at(s, noisy, rate):.3f} |")
     kept = read(args.work / "run" / "kept.csv")

@@ -1,6 +1,6 @@
 """Screenshot of a `clearft report` on the real FPB data, for the README (docs/report-fpb.png).
 
-Scores RobustFT FPB at 30% noise with a cheap real method (embedding-knn: out-of-fold
+Scores RobustFT FPB at 30% noise with a cheap real method (embedding-classifier: out-of-fold
 probability of the given label from sentence embeddings; no LLM calls) unless scored files
 are given, writes the report, opens it in headless Chromium, expands the lowest-confidence
 row and saves a PNG. Also prints how well the scores find the noisy rows (labeled.csv is
@@ -34,7 +34,7 @@ def score_fpb(out: Path) -> Path:
 
     if not out.is_file():
         rc = main(["score", str(FPB / "noisy" / "noisy30.csv"), "-o", str(out),
-                   "--method", "embedding-knn", "--no-progress"])
+                   "--method", "embedding-classifier", "--no-progress"])
         if rc != 0:
             sys.exit(rc)
     return out

@@ -104,12 +104,12 @@ def test_score_and_filter_for_real(shared_data: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_embedding_knn_for_real(shared_data: Path, tmp_path: Path) -> None:
-    """auto picks embedding-knn on label data; the real embedding model scores 60 rows."""
+def test_embedding_classifier_for_real(shared_data: Path, tmp_path: Path) -> None:
+    """auto picks embedding-classifier on label data; the real embedding model scores 60 rows."""
     src = _fpb_slice(shared_data, tmp_path / "fpb.csv", 60)
     out = tmp_path / "scored.csv"
     assert main(["score", str(src), "-o", str(out), "--no-progress"]) == 0
     with out.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 60 and {r["clearft_method"] for r in rows} == {"embedding-knn"}
+    assert len(rows) == 60 and {r["clearft_method"] for r in rows} == {"embedding-classifier"}
     assert all(0.0 <= float(r["confidence"]) <= 1.0 for r in rows)

@@ -111,7 +111,7 @@ def test_combine_weights_and_missing_parts() -> None:
     assert combine({"label-prob": 0.6, "bsdetector": None}, 0.8) == 0.6
     assert combine({"label-prob": None, "bsdetector": None}, 0.8) is None
     # label-prob keeps its weight; the other parts share the rest equally
-    three = {"label-prob": 1.0, "bsdetector": 0.2, "embedding-knn": 0.6}
+    three = {"label-prob": 1.0, "bsdetector": 0.2, "embedding-classifier": 0.6}
     assert combine(three, 0.5) == pytest.approx(0.5 * 1.0 + 0.5 * 0.4)
     assert combine({**three, "label-prob": None}, 0.5) == pytest.approx(0.4)
 
@@ -203,11 +203,11 @@ def test_embedding_part_joins_finished_folds_without_asking_the_fold_models_agai
     alone = crossfit_examples(rows, tmp_path, CrossFitConfig(parts=("label-prob",)), make_config(),
                               train=lab.train, open_model=lab.open)
     assert len(lab.opened) == 2
-    cf = CrossFitConfig(parts=("label-prob", "embedding-knn"), label_weight=0.5)
+    cf = CrossFitConfig(parts=("label-prob", "embedding-classifier"), label_weight=0.5)
     both = crossfit_examples(rows, tmp_path, cf, make_config(), train=lab.train, open_model=lab.open)
     assert len(lab.opened) == 2  # label-prob came from the finished folds' score files
     for a, r in zip(alone, both, strict=True):
-        emb = r.evidence["embedding_knn"]
+        emb = r.evidence["embedding_classifier"]
         assert r.evidence["label_prob"] == a.confidence and 0.0 <= emb <= 1.0
         assert r.confidence == pytest.approx(0.5 * a.confidence + 0.5 * emb)
     # the real embedding classifier sees the flipped rows among the other label's rows
@@ -220,10 +220,10 @@ def test_embedding_part_is_left_out_for_free_text_targets(tmp_path: Path) -> Non
                     f"a long free text answer number {i} with several words in it") for i in range(6)]
     lab = Lab()
     said: list[str] = []
-    out = crossfit_examples(rows, tmp_path, CrossFitConfig(parts=("label-prob", "embedding-knn")), make_config(),
+    out = crossfit_examples(rows, tmp_path, CrossFitConfig(parts=("label-prob", "embedding-classifier")), make_config(),
                             train=lab.train, open_model=lab.open, log=said.append)
-    assert any("embedding-knn part is left out" in line for line in said)
-    assert all(r.confidence == r.evidence["label_prob"] and "embedding_knn" not in r.evidence for r in out)
+    assert any("embedding-classifier part is left out" in line for line in said)
+    assert all(r.confidence == r.evidence["label_prob"] and "embedding_classifier" not in r.evidence for r in out)
 
 
 def test_too_few_rows_is_a_clear_error(tmp_path: Path) -> None:
@@ -241,11 +241,11 @@ def test_estimate_counts_fine_tunes_steps_and_calls() -> None:
     assert est["prompt_tokens"] == 2 * chars // 4  # two labels: each prompt is scored twice
     both = estimate_crossfit(rows, CrossFitConfig(parts=("label-prob", "bsdetector")), make_config())
     assert both["generated_samples"] > 0
-    with_emb = estimate_crossfit(rows, CrossFitConfig(parts=("label-prob", "embedding-knn")), make_config())
+    with_emb = estimate_crossfit(rows, CrossFitConfig(parts=("label-prob", "embedding-classifier")), make_config())
     assert with_emb["embedded_rows"] == 40 and with_emb["requests"] == est["requests"]
-    assert any("embedding-knn: 40 prompts" in line for line in estimate_lines(with_emb))
+    assert any("embedding-classifier: 40 prompts" in line for line in estimate_lines(with_emb))
     alone = estimate_crossfit(rows, CrossFitConfig(parts=("label-prob",)), make_config())
-    assert not any("embedding-knn" in line for line in estimate_lines(alone))
+    assert not any("embedding-classifier" in line for line in estimate_lines(alone))
 
 
 # ---------------------------------------------------------------- Auto-Correct reuse

@@ -121,7 +121,7 @@ def test_failing_row_is_an_error_record_and_the_run_goes_on(tmp_path: Path) -> N
     assert summary.failed == 1 and summary.scored == 9
 
 
-def test_backend_factory_is_not_called_for_embedding_knn_dry_run(tmp_path: Path) -> None:
+def test_backend_factory_is_not_called_for_embedding_classifier_dry_run(tmp_path: Path) -> None:
     rows = [{"prompt": f"q{i}", "response": "pos" if i % 2 else "neg"} for i in range(20)]
     src = tmp_path / "labels.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -130,4 +130,4 @@ def test_backend_factory_is_not_called_for_embedding_knn_dry_run(tmp_path: Path)
         raise AssertionError("no model needed")
 
     summary = score_file(src, tmp_path / "o.jsonl", factory, make_config(), dry_run=True, progress=False)
-    assert summary.method == "embedding-knn" and summary.estimate["requests"] == 0
+    assert summary.method == "embedding-classifier" and summary.estimate["requests"] == 0

@@ -1,4 +1,4 @@
-"""embedding-knn: out-of-fold probability of the given label."""
+"""embedding-classifier: out-of-fold probability of the given label."""
 
 from __future__ import annotations
 
@@ -38,3 +38,45 @@ def test_looks_like_labels() -> None:
     assert not looks_like_labels(["A", "B"])  # too few rows
     assert not looks_like_labels([f"answer {i}" for i in range(30)])  # no value recurs
     assert not looks_like_labels(["a rather long worked solution with many words in it"] * 30)
+
+
+def _noisy_blobs(seed: int = 0, flip: float = 0.3) -> tuple[np.ndarray, list[str], list[str]]:
+    """Three overlapping blobs, 60 rows each, with `flip` of the labels moved to another class."""
+    rng = np.random.default_rng(seed)
+    classes = ["a", "b", "c"]
+    true = [c for c in classes for _ in range(60)]
+    centers = {"a": (2.0, 0.0), "b": (-1.0, 1.7), "c": (-1.0, -1.7)}
+    x = np.stack([np.array(centers[c]) + rng.normal(size=2) for c in true])
+    given = list(true)
+    for i in rng.choice(len(true), int(flip * len(true)), replace=False):
+        given[i] = classes[(classes.index(true[i]) + 1 + int(rng.integers(2))) % 3]
+    return x, given, true
+
+
+def test_the_pruned_pass_is_surer_of_the_true_label_of_noisy_rows() -> None:
+    """Trained without the rows confident learning flags, the classifier stops learning the
+    noise: on the mislabelled rows it gives the true label more probability than one pass."""
+    from clearft.scoring.label_model import out_of_fold_matrix
+
+    x, given, true = _noisy_blobs()
+    one = out_of_fold_matrix(x, given, prune=False)
+    pruned = out_of_fold_matrix(x, given)
+    assert one.pruned == 0 and pruned.pruned > 0
+    noisy = [i for i in range(len(given)) if given[i] != true[i]]
+    col = {c: j for j, c in enumerate(pruned.classes)}
+
+    def mean_true(lp) -> float:
+        return float(np.mean([lp.probs[i, col[true[i]]] for i in noisy]))
+
+    assert mean_true(pruned) > mean_true(one) + 0.05
+    assert np.allclose(pruned.probs.sum(axis=1), 1.0)
+
+
+def test_the_old_method_name_still_works() -> None:
+    from clearft.scoring import make_config
+    from clearft.scoring.crossfit import CrossFitConfig
+
+    assert make_config(method="embedding-knn").method == "embedding-classifier"
+    cf = CrossFitConfig(folds=2, parts=("label-prob", "embedding-knn"))
+    cf.validate()
+    assert cf.parts == ("label-prob", "embedding-classifier")

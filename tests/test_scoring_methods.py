@@ -197,9 +197,9 @@ def _rows(prompts: list[str], targets: list[str]) -> list[Example]:
     return [Example(str(i), [{"role": "user", "content": p}], t) for i, (p, t) in enumerate(zip(prompts, targets, strict=True))]
 
 
-def test_auto_picks_embedding_knn_for_labels_only() -> None:
+def test_auto_picks_embedding_classifier_for_labels_only() -> None:
     config = make_config()
-    assert resolve_method(config, _rows(["q"] * 20, ["pos", "neg"] * 10)) == "embedding-knn"
+    assert resolve_method(config, _rows(["q"] * 20, ["pos", "neg"] * 10)) == "embedding-classifier"
     free = [f"a long free-form answer number {i}" for i in range(20)]
     assert resolve_method(config, _rows(["q"] * 20, free)) == "bsdetector"
     assert resolve_method(config, _rows(["q"] * 2, ["pos", "neg"])) == "bsdetector"  # too few rows
@@ -209,7 +209,7 @@ def test_auto_reads_choice_letters_as_their_option_text() -> None:
     config = make_config()
     # FPB-like: the same options every time, so letters are classes.
     fixed = _rows(["Sentiment of x?\nA. negative\nB. neutral\nC. positive"] * 20, ["A", "C"] * 10)
-    assert resolve_method(config, fixed) == "embedding-knn"
+    assert resolve_method(config, fixed) == "embedding-classifier"
     # ARC-like: every question has its own options, so a letter is no class.
     own = _rows([f"Question {i}?\nA. thing {i}\nB. other {i}" for i in range(20)], ["A", "B"] * 10)
     assert resolve_method(config, own) == "bsdetector"

@@ -49,7 +49,7 @@ def otsu_threshold(scores: Sequence[float]) -> float:
 def mixture_threshold(scores: Sequence[float], iterations: int = 200) -> float:
     """Fit two Gaussians to the scores (EM) and cut where a row becomes more likely to come
     from the high component than the low one. Unlike Otsu, the cut follows the size of
-    each group: measured on embedding-knn scores it dropped 28% of FPB-30 (precision 0.75)
+    each group: measured on embedding-classifier scores it dropped 28% of FPB-30 (precision 0.75)
     and 24% of banking77-20 (precision 0.80), where Otsu and the median dropped ~50%.
     Falls back to Otsu when the fit finds no crossing between the two means."""
     import numpy as np

@@ -49,9 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cross-fit", type=int, default=0, metavar="K",
                    help="score each row by a model fine-tuned on the other K-1 folds (RUN_DIR/crossfit/); "
                         "the fold models also write candidates for kept rows (see `clearft score --help`)")
-    g.add_argument("--cross-fit-parts", default="label-prob,embedding-knn",
-                   help="cross-fit scores, comma-separated: label-prob, bsdetector, embedding-knn "
-                        "(default: label-prob,embedding-knn)")
+    g.add_argument("--cross-fit-parts", default="label-prob,embedding-classifier",
+                   help="cross-fit scores, comma-separated: label-prob, bsdetector, embedding-classifier "
+                        "(default: label-prob,embedding-classifier)")
     g = p.add_argument_group("fine-tune")
     for flag, (field, kind) in FINETUNE_FLAGS.items():
         g.add_argument(flag, dest=f"ft_{field}", type=kind, default=None, help=f"FinetuneConfig.{field}")

@@ -9,8 +9,8 @@ from clearft.cli.common import add_backend_args, add_data_args
 from clearft.engines.options import add_engine_args
 
 METHOD_HELP = (
-    "auto (default: embedding-knn when targets are labels, else bsdetector), bsdetector, "
-    "consistency, self-reflection, perplexity, ifd, judge-rating, embedding-knn"
+    "auto (default: embedding-classifier when targets are labels, else bsdetector), bsdetector, "
+    "consistency, self-reflection, perplexity, ifd, judge-rating, embedding-classifier"
 )
 
 
@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="tokens per sampled answer (preset)")
     g.add_argument("--no-logprobs", action="store_true",
                    help="sample reflection letters even where the backend gives log-probabilities")
-    g.add_argument("--classifier", default=None, help="embedding-knn: logreg (default) or knn")
+    g.add_argument("--classifier", default=None, help="embedding-classifier: logreg (default) or knn")
     g.add_argument("--seed", type=int, default=None, help="sampling seed (0)")
     g.add_argument("--batch-size", type=int, default=None, help="rows per batched backend call (16)")
     g.add_argument("--dry-run", action="store_true", help="print the model calls and tokens the run would take, then stop")
@@ -50,11 +50,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="split the rows into K folds (stratified by label), fine-tune a LoRA on K-1 folds and "
                         "score the held-out fold with it; fold models resume from OUTPUT.crossfit/; "
                         "with --engine ray each fold runs on a replica (--replicas folds at once)")
-    g.add_argument("--cross-fit-parts", default="label-prob,embedding-knn",
+    g.add_argument("--cross-fit-parts", default="label-prob,embedding-classifier",
                    help="comma-separated: label-prob (the fold model's probability of the given target), "
-                        "bsdetector (consistency + self-reflection by the fold model), embedding-knn (the "
+                        "bsdetector (consistency + self-reflection by the fold model), embedding-classifier (the "
                         "embedding classifier's out-of-fold probability of the given label; label targets "
-                        "only, seconds) (default: label-prob,embedding-knn)")
+                        "only, seconds) (default: label-prob,embedding-classifier)")
     g.add_argument("--cross-fit-weight", type=float, default=None,
                    help="weight of label-prob; the other parts share the rest (0.5; measured in "
                         "bench/results/crossfit.md)")

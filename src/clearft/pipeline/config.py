@@ -38,7 +38,7 @@ class RunConfig:
     # scores each row by the model that never saw it; Auto-Correct then asks those fold
     # models for candidates of the kept rows that M1 trained on. 0: score with the base model.
     cross_fit: int = 0
-    cross_fit_parts: list[str] = field(default_factory=lambda: ["label-prob", "embedding-knn"])
+    cross_fit_parts: list[str] = field(default_factory=lambda: ["label-prob", "embedding-classifier"])
     # fine-tune (FinetuneConfig field overrides) or an external trainer command
     finetune: dict[str, Any] = field(default_factory=dict)
     finetune_command: str | None = None

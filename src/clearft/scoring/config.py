@@ -13,10 +13,13 @@ from typing import Any
 from clearft.errors import ClearftError
 
 # Methods that need the whole dataset at once (cross-validated), not row batches.
-DATASET_METHODS = ("embedding-knn",)
+DATASET_METHODS = ("embedding-classifier",)
 # Methods that score row by row through an LLM backend.
 ROW_METHODS = ("bsdetector", "consistency", "self-reflection", "perplexity", "ifd", "judge-rating")
 METHODS = ("auto", *ROW_METHODS, *DATASET_METHODS)
+# Old names still accepted (files and scripts written before the rename keep working):
+# "embedding-knn" was named for a k-NN, but the classifier has been a logistic regression.
+METHOD_ALIASES = {"embedding-knn": "embedding-classifier"}
 SIMILARITIES = ("embedding", "nli", "exact", "token-f1")
 # What a consistency sample is compared with the target by: its parsed answer (the paper, whose
 # targets are short answers), its whole reply, or "auto": the whole reply when the target is
@@ -26,7 +29,7 @@ COMPARES = ("auto", "answer", "reply")
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    method: str = "auto"  # "auto": embedding-knn when targets are labels, else bsdetector
+    method: str = "auto"  # "auto": embedding-classifier when targets are labels, else bsdetector
     preset: str = "medium"
     # BSDetector (SPEC section 1): C = beta * O + (1 - beta) * S, o_i = alpha * s_i + (1 - alpha) * r_i
     alpha: float = 0.8
@@ -45,7 +48,7 @@ class ScoreConfig:
     max_retries: int = 2  # re-asks for outputs that do not parse; then "unknown"
     seed: int = 0
     batch_size: int = 16  # rows whose requests go to the backend in one call
-    # embedding-knn
+    # embedding-classifier
     classifier: str = "logreg"  # "logreg" or "knn" (measured in bench/detect.py)
     folds: int = 5
     knn_neighbors: int = 10
@@ -98,6 +101,8 @@ def make_config(preset: str = DEFAULT_PRESET, **overrides: Any) -> ScoreConfig:
         raise ClearftError(f"unknown preset '{preset}'; choose one of: {', '.join(PRESETS)}")
     values: dict[str, Any] = {"preset": preset, **PRESETS[preset]}
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if "method" in values:
+        values["method"] = METHOD_ALIASES.get(values["method"], values["method"])
     config = replace(ScoreConfig(), **values)
     config.validate()
     return config

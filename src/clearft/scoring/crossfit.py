@@ -13,7 +13,7 @@ memorises the wrong targets of its own training rows). So, as in confident learn
    free text) and,
    if asked, BSDetector as specified (consistency + self-reflection) by the fold model;
 4. for label targets, add the embedding classifier's out-of-fold probability of the given
-   label ("embedding-knn": a second view that never saw the row, seconds to compute);
+   label ("embedding-classifier": a second view that never saw the row, seconds to compute);
 5. combine: confidence = w * label-prob + (1 - w) * the mean of the other parts present.
 
 Resumable like every other stage: fold models are finetune() folders with a DONE marker
@@ -39,18 +39,18 @@ from clearft.data.example import Example
 from clearft.engines.base import BatchStep, ChunkResult, Engine, run_chunks
 from clearft.engines.local import LocalEngine
 from clearft.errors import ClearftError
-from clearft.scoring.config import ScoreConfig
+from clearft.scoring.config import METHOD_ALIASES, ScoreConfig
 from clearft.scoring.result import ScoreResult, Usage
 
-PARTS = ("label-prob", "bsdetector", "embedding-knn")
-DEFAULT_PARTS = ("label-prob", "embedding-knn")
+PARTS = ("label-prob", "bsdetector", "embedding-classifier")
+DEFAULT_PARTS = ("label-prob", "embedding-classifier")
 FOLD_PARTS = ("label-prob", "bsdetector")  # the parts a fold model computes
 METHOD = "crossfit"
 FOLDS_FILE = "folds.json"
 # Weight of the fold model's target probability in the combined score (the other parts
 # share the rest). Fixed at 0.5 before the cross-dataset measurements; on FPB-30 the
 # label-prob + BSDetector mix peaked there in both first measurements (30 and 40 rows), and
-# label-prob + embedding-knn at 0.5 beat both alone on FPB-30 and banking77-20
+# label-prob + embedding-classifier at 0.5 beat both alone on FPB-30 and banking77-20
 # (bench/results/crossfit.md), though weights from 0.3 to 0.7 lie within the noise.
 DEFAULT_LABEL_WEIGHT = 0.5
 
@@ -78,6 +78,8 @@ class CrossFitConfig:
     finetune: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
+        # (frozen) the old part name is read as the new one
+        object.__setattr__(self, "parts", tuple(METHOD_ALIASES.get(p, p) for p in self.parts))
         if self.folds < 2:
             raise ClearftError(f"--cross-fit needs at least 2 folds, got {self.folds}")
         unknown = [p for p in self.parts if p not in PARTS]
@@ -232,7 +234,7 @@ def _scores_path(work_dir: Path, fold: int, folds: int) -> Path:
 
 
 def _fold_fingerprint(cf: CrossFitConfig, config: ScoreConfig, model_dir: Path, held_out: list[Example]) -> str:
-    # Only what the fold model computes: adding embedding-knn reuses finished folds.
+    # Only what the fold model computes: adding embedding-classifier reuses finished folds.
     done = model_dir / "DONE"
     blob = json.dumps({
         "crossfit": {**cf.to_dict(), "parts": [p for p in cf.parts if p in FOLD_PARTS]},
@@ -301,7 +303,7 @@ def embedding_part(examples: list[Example], labels: list[str] | None, config: Sc
     """Per row, the embedding classifier's out-of-fold probability of the given label and its
     prediction; None where the targets are not labels (nothing to classify)."""
     if labels is None:
-        log("cross-fit: targets are not labels, so the embedding-knn part is left out")
+        log("cross-fit: targets are not labels, so the embedding-classifier part is left out")
         return None
     from clearft.errors import MissingDependencyError
     from clearft.scoring.label_model import score_labels
@@ -310,7 +312,7 @@ def embedding_part(examples: list[Example], labels: list[str] | None, config: Sc
         scored = score_labels(examples, config)
     except MissingDependencyError as exc:
         raise MissingDependencyError(f"{exc} (or leave the part out: --cross-fit-parts label-prob)") from exc
-    return [{"embedding_knn": r.confidence, "embedding_predicted_label": r.evidence["predicted_label"]}
+    return [{"embedding_classifier": r.confidence, "embedding_predicted_label": r.evidence["predicted_label"]}
             for r in scored]
 
 
@@ -318,7 +320,7 @@ def with_embedding(result: ScoreResult, embedding: dict[str, Any] | None, cf: Cr
     """The fold's result with the embedding part added and the parts combined again."""
     ev = {**result.evidence, **(embedding or {})}
     confidence = combine({"label-prob": ev.get("label_prob"), "bsdetector": ev.get("bsdetector"),
-                          "embedding-knn": ev.get("embedding_knn")}, cf.label_weight)
+                          "embedding-classifier": ev.get("embedding_classifier", ev.get("embedding_knn"))}, cf.label_weight)
     return replace(result, confidence=confidence, evidence=ev,
                    error=result.error if confidence is None else None)
 
@@ -401,7 +403,7 @@ def crossfit_examples(
     keys = [f"{ex.line}:{ex.id}" for ex in examples]
     folds = assign_folds(keys, [ex.response.strip() for ex in examples] if labels else None, cf.folds, cf.seed)
     _write_folds(work, examples, folds, cf.folds)
-    embedding = embedding_part(examples, labels, config, log) if "embedding-knn" in cf.parts else None
+    embedding = embedding_part(examples, labels, config, log) if "embedding-classifier" in cf.parts else None
 
     held_idx = [[i for i, f in enumerate(folds) if f == fold] for fold in range(cf.folds)]
     jobs = [FoldJob(fold, [examples[i] for i, f in enumerate(folds) if f != fold],
@@ -546,7 +548,7 @@ def estimate_crossfit(examples: Sequence[Example], cf: CrossFitConfig, config: S
         "loglikelihood_requests": (n * (len(labels) if labels and normalises_over_labels(labels, cf) else 1)
                                    if "label-prob" in cf.parts else 0),
         "generated_samples": 0, "requests": 0, "prompt_tokens": 0, "max_completion_tokens": 0,
-        "embedded_rows": n if "embedding-knn" in cf.parts and labels else 0,
+        "embedded_rows": n if "embedding-classifier" in cf.parts and labels else 0,
     }
     est["requests"] = est["loglikelihood_requests"]
     if "label-prob" in cf.parts:  # each request carries its row's prompt (4 characters a token)
@@ -569,7 +571,7 @@ def estimate_lines(est: dict[str, Any]) -> list[str]:
         f"{est['loglikelihood_requests']} log-likelihood requests), in about {est['backend_calls']} "
         "batched backend calls",
         f"  tokens: about {est['prompt_tokens']} prompt + at most {est['max_completion_tokens']} generated",
-    ] + ([f"  embedding-knn: {est['embedded_rows']} prompts embedded (sentence encoder, no LLM calls)"]
+    ] + ([f"  embedding-classifier: {est['embedded_rows']} prompts embedded (sentence encoder, no LLM calls)"]
          if est.get("embedded_rows") else [])
 
 

@@ -17,7 +17,7 @@ from clearft.scoring.similarity import Similarity, get_similarity
 
 
 def resolve_method(config: ScoreConfig, examples: Iterable[Example]) -> str:
-    """The method "auto" stands for, given the examples: embedding-knn when the targets are
+    """The method "auto" stands for, given the examples: embedding-classifier when the targets are
     class labels (measured far better there, bench/results/scoring.md), BSDetector
     otherwise. Choice letters count by the option text they stand for."""
     if config.method != "auto":
@@ -25,7 +25,7 @@ def resolve_method(config: ScoreConfig, examples: Iterable[Example]) -> str:
     from clearft.scoring.label_model import label_of, looks_like_labels
 
     labels = (label_of(ex) for ex in examples)
-    return "embedding-knn" if looks_like_labels(labels, config.max_label_values, 2 * config.folds) else "bsdetector"
+    return "embedding-classifier" if looks_like_labels(labels, config.max_label_values, 2 * config.folds) else "bsdetector"
 
 
 def check_backend(method: str, backend: Backend | None) -> None:

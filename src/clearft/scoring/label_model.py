@@ -1,4 +1,4 @@
-"""``embedding-knn``: for classification-like data, how likely is the given label?
+"""``embedding-classifier``: for classification-like data, how likely is the given label?
 
 In the spirit of confident learning (cleanlab): embed each prompt, predict its label with
 a classifier trained on the other folds, and score a row by the out-of-fold predicted
@@ -114,7 +114,7 @@ def label_issues(probs: Any, given: Sequence[int]) -> Any:
     filter (a row counts when another class's probability is above that class's mean
     self-confidence). None flagged where cleanlab cannot estimate it (a class with one row)."""
     np = require("numpy")
-    cl_filter = require("cleanlab.filter", "embedding-knn scores")
+    cl_filter = require("cleanlab.filter", "embedding-classifier scores")
     labels = np.asarray(given, dtype=int)
     try:
         return np.asarray(cl_filter.find_label_issues(labels, probs, filter_by="confident_learning"), dtype=bool)
@@ -127,7 +127,7 @@ def _oof(x: Any, y: Any, classes: list[str], classifier: str, folds: int, seed: 
     """Out-of-fold probabilities; with `keep` (a bool per row), a fold's model trains only on
     the kept rows of the other folds, and still predicts every row of its own fold."""
     np = require("numpy")
-    model_selection = require("sklearn.model_selection", "embedding-knn scores")
+    model_selection = require("sklearn.model_selection", "embedding-classifier scores")
     n = len(y)
     probs = np.zeros((n, len(classes)))
     k = max(2, min(folds, n))
@@ -169,9 +169,9 @@ def out_of_fold_probabilities(
 
 def _classifier(name: str, neighbors: int, n_train: int, c: float | None = None) -> Any:
     if name == "knn":
-        neighbors_mod = require("sklearn.neighbors", "embedding-knn scores")
+        neighbors_mod = require("sklearn.neighbors", "embedding-classifier scores")
         return neighbors_mod.KNeighborsClassifier(n_neighbors=min(neighbors, n_train), weights="distance", metric="cosine")
-    linear = require("sklearn.linear_model", "embedding-knn scores")
+    linear = require("sklearn.linear_model", "embedding-classifier scores")
     return linear.LogisticRegression(max_iter=3000, C=10.0 if c is None else c)
 
 
@@ -185,7 +185,7 @@ def score_labels(examples: Sequence[Example], config: ScoreConfig) -> list[Score
     )
     return [
         ScoreResult(
-            ex.id, float(g), method="embedding-knn",
+            ex.id, float(g), method="embedding-classifier",
             evidence={"classifier": config.classifier, "given_label": label,
                       "predicted_label": p, "predicted_prob": float(pp), "samples": [],
                       "reflections": [], "unknown": 0},

@@ -157,7 +157,7 @@ def score_file(
     """Score every record of `input` and write them, with the score columns, to `output`.
 
     `backend` may be a Backend, a function that builds one (called only if the method
-    needs a model: embedding-knn does not), or None for embedding-knn. With an `engine`
+    needs a model: embedding-classifier does not), or None for embedding-classifier. With an `engine`
     (None: score here, batch after batch), `backend` is the BackendSpec its replicas open
     the model from; the outputs are the same row for row.
     """
