@@ -7,6 +7,9 @@ and the relabel rule "replace the target by the top class when its probability i
 noisy labels; the clean ones are read here only to measure.
 
     python bench/label_model.py --datasets fpb30,fpb50,banking77-20 --work runs/label_model
+
+`--embed varying` embeds only what varies between rows (the prompt less the prefix and suffix
+that every row shares: FPB's instruction and option list, BANKING77's template).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--datasets", default="fpb30,fpb50,banking77-20")
     p.add_argument("--banking-rows", type=int, default=3000)
+    p.add_argument("--embed", choices=["prompt", "varying"], default="prompt",
+                   help="embed the whole prompt (what clearft does) or only the text that varies")
     p.add_argument("--work", default="/tmp/clearft-bench-label-model")
     args = p.parse_args()
     import numpy as np
@@ -56,11 +61,18 @@ def main() -> int:
         from dataclasses import replace
 
         clean = [label_of(replace(ex, response=c)) for ex, c in zip(examples, clean_targets, strict=True)]
-        cache = work / "embeddings.npy"
+        texts = [ex.prompt_text for ex in examples]
+        if args.embed == "varying":
+            import os
+
+            prefix = len(os.path.commonprefix(texts))
+            suffix = len(os.path.commonprefix([t[::-1] for t in texts]))
+            texts = [t[prefix:len(t) - suffix] for t in texts]
+        cache = work / ("embeddings.npy" if args.embed == "prompt" else "embeddings.varying.npy")
         if cache.exists():
             features = np.load(cache)
         else:
-            features = embed([ex.prompt_text for ex in examples])
+            features = embed(texts)
             np.save(cache, features)
         is_noisy = [g != c for g, c in zip(given, clean, strict=True)]
         out = {"rows": len(examples), "noisy": sum(is_noisy)}
@@ -76,13 +88,13 @@ def main() -> int:
         results[name] = out
         print(json.dumps({name: out}), flush=True)
     Path(args.work).mkdir(parents=True, exist_ok=True)
-    (Path(args.work) / "result.json").write_text(json.dumps(results, indent=1))
+    (Path(args.work) / f"result.{args.embed}.json").write_text(json.dumps(results, indent=1))
     print("\n| data | pass | AUROC | C | " + " | ".join(f"t={t}: changed/restored/broken" for t in THRESHOLDS) + " |")
     for name, out in results.items():
         for key in ("one_pass", "pruned"):
             r = out[key]
             cells = " | ".join("/".join(str(v) for v in r["relabel"][str(t)]) for t in THRESHOLDS)
-            print(f"| {name} ({out['rows']} rows, {out['noisy']} noisy) | {key} | {r['auroc']:.4f} | {r['C']} | {cells} |")
+            print(f"| {name} ({out['rows']} rows, {out['noisy']} noisy) | {args.embed}, {key} | {r['auroc']:.4f} | {r['C']} | {cells} |")
     return 0
 
 

@@ -40,17 +40,18 @@ def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: i
     index = {c: j for j, c in enumerate(lp.classes)}
     given = [index[c] for c in labels]
     matrix = evidence.noise_matrix(given, lp.probs)
-    # (choice, measured in bench/results/correct.md) By default the view is the classifier's
-    # raw out-of-fold probability: trained on noisy labels it under-states how sure it is
-    # (P(noisy label | x) tops out near 1 - noise rate), which keeps the gate safe. The
-    # noise-matrix posterior restores more labels on the whole of FPB-30 but breaks more than
-    # it restores on a few hundred rows, where the classifier is weak and the noise is
-    # over-estimated.
+    # (choice, measured with bench/label_model.py and bench/correct.py) By default the view is
+    # the out-of-fold probability of the classifier's second, pruned pass (trained without the
+    # rows confident learning flags): the first pass, trained on the noisy labels, under-states
+    # how sure it is (its probabilities top out near 1 - noise rate) and restored 20 of 475
+    # noisy FPB-30 rows at eta 0.8. The noise-matrix posterior breaks more than it restores on
+    # a few hundred rows, where the classifier is weak and the noise is over-estimated.
     post = evidence.label_posterior(lp.probs, given, matrix) if calibration == "noise-matrix" else lp.probs
     out = {ex.id: {c: float(post[i, j]) for j, c in enumerate(lp.classes)} for i, ex in enumerate(context)}
     noise = 1.0 - float(np.mean(np.diag(matrix)))
     return out, {"rows": len(context), "classes": len(lp.classes), "classifier": classifier,
-                 "regularisation": lp.regularisation, "estimated_noise": round(noise, 4),
+                 "regularisation": lp.regularisation, "pruned_from_training": lp.pruned,
+                 "estimated_noise": round(noise, 4),
                  "calibration": calibration}
 
 
