@@ -51,6 +51,10 @@ class CorrectConfig:
             raise ValueError(f"beta must be in [0, 1], got {self.beta}")
         if self.judge not in JUDGES:
             raise ValueError(f"judge must be one of {JUDGES}, got {self.judge!r}")
+        from clearft.scoring.config import PRESETS  # light: no model library
+
+        if self.estimator_preset not in PRESETS:
+            raise ValueError(f"estimator_preset must be one of {tuple(PRESETS)}, got {self.estimator_preset!r}")
         if self.calibration not in ("none", "noise-matrix"):
             raise ValueError(f"calibration must be none or noise-matrix, got {self.calibration!r}")
         if self.sample_style not in SAMPLE_STYLES:
