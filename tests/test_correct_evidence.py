@@ -28,13 +28,18 @@ def test_one_sure_view_replaces_and_an_unsure_one_does_not():
     assert not unsure.replaced and unsure.reason == ev.NOT_CONFIDENT and unsure.label == "positive"
 
 
-def test_the_model_vote_lifts_a_middling_classifier_only_when_it_agrees():
-    clf = {"negative": 0.3, "neutral": 0.05, "positive": 0.65}
-    agree = ev.decide_label("negative", {ev.CLASSIFIER: clf, ev.MODEL: ev.vote("positive", LABELS)}, 0.8)
-    assert agree.replaced and agree.confidence == pytest.approx((0.65 + 1.0) / 2)
+def test_the_model_vote_vetoes_but_never_lifts_a_classifier():
+    sure = {"negative": 0.05, "neutral": 0.05, "positive": 0.9}
+    agree = ev.decide_label("negative", {ev.CLASSIFIER: sure, ev.MODEL: ev.vote("positive", LABELS)}, 0.8)
+    assert agree.replaced and agree.confidence == pytest.approx(0.9)
     assert agree.views[ev.MODEL] == {"label": "positive", "prob": 1.0}
-    disagree = ev.decide_label("negative", {ev.CLASSIFIER: clf, ev.MODEL: ev.vote("neutral", LABELS)}, 0.8)
-    assert not disagree.replaced
+    veto = ev.decide_label("negative", {ev.CLASSIFIER: sure, ev.MODEL: ev.vote("neutral", LABELS)}, 0.8)
+    assert not veto.replaced and veto.reason == ev.VOTE_DISAGREES
+    # A middling classifier stays below eta whatever the model says (the vote adds no mass).
+    middling = {"negative": 0.3, "neutral": 0.05, "positive": 0.65}
+    assert not ev.decide_label("negative", {ev.CLASSIFIER: middling, ev.MODEL: ev.vote("positive", LABELS)}, 0.8).replaced
+    # A vote alone is no evidence.
+    assert ev.decide_label("negative", {ev.MODEL: ev.vote("positive", LABELS)}, 0.8).reason == ev.NO_EVIDENCE
 
 
 def test_evidence_for_the_given_target_keeps_it_and_no_view_is_no_evidence():
