@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["scoring", "crossfit", "loop", "loop_crossfit", "loop_crossfit_default", "backends", "data", "training", "faults", "ray", "report"]
+ORDER = ["scoring", "crossfit", "loop", "loop_crossfit", "loop_crossfit_default", "correct", "loop_evidence", "loop_evidence_vote",
+         "backends", "data", "training", "faults", "ray", "report"]
 
 HEADER = """# Benchmarks and quality measurements
 
@@ -18,7 +19,7 @@ session 2 (the FPB loop, scoring speed, cross-fit FPB-50) and session 3 (the pre
 every method on GSM8K/ARC/FPB, cross-fit ARC-30 and banking77-20, the loop with cross-fitted
 scoring, the scoring-speed ceiling) and session 4 (cross-fit with the embedding part on
 every dataset, FPB-30 at 800 rows, the loop rerun after a call-cache fix) ran one benchmark
-at a time on a quiet machine. Each
+at a time on a quiet machine; session 6 (Auto-Correct) ran one or two at a time. Each
 section says which. Quality numbers (AUROC, accuracy) come from the real data in `../shared/data/`,
 with the clean labels used only to measure. Regenerate this file with
 `python bench/assemble.py` after rerunning a benchmark.
