@@ -252,6 +252,13 @@ def is_low(record: dict[str, Any], threshold: float | None) -> bool:
     return c is None or c < threshold
 
 
+def low_rows(examples: Sequence[Example], threshold: float | None, all_rows: bool) -> list[bool]:
+    """Which rows were filtered out. Without a threshold or a `clearft_keep` column nothing
+    says: DATA is then the dropped file (all low), or with --all the whole dataset (none low)."""
+    known = threshold is not None or any("clearft_keep" in ex.record for ex in examples)
+    return [is_low(ex.record, threshold) if known else not all_rows for ex in examples]
+
+
 def audited_record(base: dict[str, Any], correction: Correction, original: str) -> dict[str, Any]:
     rec = dict(base)
     rec[ORIGINAL_COL] = original if correction.replaced else None
@@ -318,10 +325,7 @@ def correct_file(
 
     config = config or CorrectConfig()
     ds, examples = read_examples(data, data_options)
-    # Without a threshold or a `clearft_keep` column nothing says which rows were filtered out:
-    # DATA is then the dropped file (all low), or with --all the whole dataset (none low).
-    known = threshold is not None or any("clearft_keep" in ex.record for ex in examples)
-    low = [is_low(ex.record, threshold) if known else not all_rows for ex in examples]
+    low = low_rows(examples, threshold, all_rows)
     chosen = [i for i, ex in enumerate(examples) if all_rows or low[i]]
     chosen_examples = [examples[i] for i in chosen]
     if progress:

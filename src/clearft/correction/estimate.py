@@ -19,7 +19,7 @@ from typing import Any
 
 from clearft.correction.candidates import auto_max_tokens
 from clearft.correction.config import CorrectConfig
-from clearft.correction.correct import CANDIDATE_COL, is_low, read_examples, resolve_judge
+from clearft.correction.correct import CANDIDATE_COL, low_rows, read_examples, resolve_judge
 from clearft.correction.prompts import ORDERS
 from clearft.data.example import Example
 from clearft.errors import ClearftError
@@ -121,8 +121,7 @@ def considered_rows(examples: Sequence[Example], threshold: float | None,
                     all_rows: bool) -> tuple[list[Example], str]:
     """(the rows correct_file gives a candidate, why): the low rows, or every row with
     all_rows. Without a threshold or a clearft_keep column every row of DATA is low."""
-    known = threshold is not None or any("clearft_keep" in ex.record for ex in examples)
-    low = [is_low(ex.record, threshold) if known else not all_rows for ex in examples]
+    low = low_rows(examples, threshold, all_rows)
     chosen = [ex for ex, is_low_row in zip(examples, low, strict=True) if all_rows or is_low_row]
     return chosen, "all rows" if all_rows else "low rows"
 
