@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from clearft import __version__
+from clearft.deps import quiet_third_party
 from clearft.errors import ClearftError
 
 # Order = order in --help.
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"clearft {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show the progress bars and warnings of the libraries clearft drives")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module_name = f"clearft.cli.{name}_cmd"
@@ -53,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    if not args.verbose:
+        quiet_third_party()
     try:
         return int(args.func(args) or 0)
     except ClearftError as exc:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from clearft.data.example import Example
+from clearft.deps import require
 from clearft.errors import ClearftError
 from clearft.training.config import FinetuneConfig
 
@@ -193,12 +194,12 @@ def _train(
 ) -> dict[str, Any]:
     import datasets
     import torch
-    import transformers
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
     from clearft.training.progress import make_progress_callback
 
+    transformers = require("transformers", "fine-tuning")  # through require: quiet under the CLI
     device = resolve_device(config.device)
     transformers.set_seed(config.seed)
     use_bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
