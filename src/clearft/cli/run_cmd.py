@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from clearft.cli.common import add_backend_args, add_data_args
+from clearft.cli.config_file import enable_config_file
 from clearft.cli.correct_cmd import add_judge_args
 from clearft.engines.options import add_engine_args
 
@@ -75,6 +76,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_data_args(p)
     add_backend_args(p)
     add_engine_args(p)
+    enable_config_file(p)  # --config FILE, --print-config: after every option it may set
     p.set_defaults(func=run)
 
 
@@ -148,8 +150,13 @@ def score_estimate(args: argparse.Namespace, config: Any) -> dict[str, Any] | No
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from clearft.cli.config_file import config_yaml, save_config
     from clearft.pipeline import format_plan, plan_run, run_pipeline, summary_table
+    from clearft.pipeline.state import STATE_FILE
 
+    if args.print_config:
+        print(config_yaml(args), end="")
+        return 0
     config = build_config(args)
     if args.dry_run:
         plan = plan_run(Path(args.input), Path(args.test) if args.test else None, config,
@@ -158,9 +165,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from clearft.engines.options import engine_toolkit
 
+    # RUN_DIR/config.yaml: the effective options. A fresh run gets it before it starts (a
+    # killed run keeps it); a resumed one once the run dir has accepted its settings.
+    resuming = (Path(args.output) / STATE_FILE).exists()
+    if not resuming:
+        save_config(args, args.output)
     # --engine ray: score, candidates and judge run on Ray; fine-tune and eval stay local.
     summary = run_pipeline(args.input, args.test, args.output, config, toolkit=engine_toolkit(args),
                            log=lambda m: print(m, file=sys.stderr))
+    if resuming:
+        save_config(args, args.output)
     print(summary_table(summary))
-    print(f"\nEverything is in {args.output} (summary.json).")
+    print(f"\nEverything is in {args.output} (summary.json, config.yaml).")
     return 0
