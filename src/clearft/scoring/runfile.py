@@ -201,7 +201,7 @@ def score_file(
         if summary.reused:
             log(f"resuming: {summary.reused} rows already scored in {jpath}")
         journal = Journal(jpath, fp)
-        from tqdm import tqdm
+        from tqdm.auto import tqdm
 
         where = f", {engine.name}" if engine is not None else ""
         bar = tqdm(total=n_rows, initial=summary.reused, unit="row", file=sys.stderr,
