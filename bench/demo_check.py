@@ -1,8 +1,11 @@
 """After the README's main job: how well did the run find the rows the noise script changed?
 
 Reads RUN_DIR/scored.* and RUN_DIR/dropped.* and the list of changed ids (which the run never
-saw) and prints AUROC of the confidence and precision/recall of what the filter dropped.
-Usage: python bench/demo_check.py RUN_DIR CHANGED_IDS.json
+saw) and prints AUROC of the confidence and precision/recall of what the filter dropped; with
+the clean copy of the data (also never seen by the run), how many targets Auto-Correct
+replaced in RUN_DIR/corrected.*, how many of those restored the clean target and how many broke
+a clean one.
+Usage: python bench/demo_check.py RUN_DIR CHANGED_IDS.json [CLEAN.jsonl]
 """
 
 from __future__ import annotations
@@ -34,6 +37,16 @@ def main(argv: list[str]) -> int:
     print(f"AUROC of confidence for finding them: {auroc([float(s) for s, _ in rows], [b for _, b in rows]):.3f}")
     print(f"filter dropped {len(dropped)}: precision {hit / max(len(dropped), 1):.2f}, "
           f"recall {hit / max(len(changed), 1):.2f}")
+    if len(argv) > 2:
+        clean = {ex.id: ex.response for ex in open_dataset(Path(argv[2]))}
+        original = "clearft_original_response"  # correction.correct.ORIGINAL_COL
+        replaced = [(ex.id, ex.response, ex.record[original]) for ex in open_dataset(first(run, "corrected"))
+                    if ex.record.get(original)]
+        restored = sum(new == clean[i] for i, new, _ in replaced)
+        broken = sum(old == clean[i] for i, _, old in replaced)
+        print(f"Auto-Correct replaced {len(replaced)} targets: {restored} restored the clean one "
+              f"(precision {restored / max(len(replaced), 1):.2f}; {restored} of the {len(changed)} noisy rows), "
+              f"{broken} broke a clean one")
     summary = run / "summary.json"
     if summary.is_file():
         for label, acc in json.loads(summary.read_text()).get("accuracy", {}).items():

@@ -1,6 +1,7 @@
 """Seeded noise injection for benchmarks: known-bad targets to measure detection against.
 
     python bench/noise.py banking77 --rate 0.2 --seed 0 --n 200 -o DIR
+    python bench/noise.py banking77 --intents 8 --n 400 --test 120 -o DIR  (the main job's slice)
     python bench/noise.py gsm8k --rate 0.2 --seed 0 --n 500 -o DIR
 
 writes, in DIR:
@@ -10,6 +11,9 @@ writes, in DIR:
   <name>_noisy.clean.jsonl   the same records with their original targets (to measure only)
 
 banking77: a `rate` share of the rows get another intent, drawn at random from the other 76.
+With `--intents K`, only K intents (a seeded sample) are used, the prompt lists them, and a
+swapped label is one of the other K-1; `--test N` also writes <name>_test.jsonl, N rows of
+banking77's test split with the same intents (clean: it is for evaluation).
 gsm8k: a `rate` share of the rows swap worked solutions among themselves (a derangement, so
 every chosen row ends up with another question's solution).
 gsm8k-near: a `rate` share of the rows keep their own solution with a wrong final number (a
@@ -33,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 BANKING77_PROMPT = "Classify the intent of this banking customer query. Query: {text}\nIntent:"
+BANKING77_CHOICES_PROMPT = ("Classify the intent of this banking customer query as one of: {intents}.\n"
+                            "Query: {text}\nIntent:")
 
 
 def pick_rows(total: int, n: int | None, rng: random.Random) -> list[int]:
@@ -76,18 +82,31 @@ def swap_between_rows(values: Sequence[str], rate: float,
     return noisy, changed
 
 
-def banking77(source: Path, n: int | None, rate: float, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
-    """(noisy records, clean records, changed ids) from banking77's train split."""
+def banking77(source: Path, n: int | None, rate: float, seed: int, intents: int | None = None,
+              test: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], list[dict[str, Any]]]:
+    """(noisy records, clean records, changed ids, test records) from banking77's splits."""
     with open(source / "banking77" / "train.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     categories = json.loads((source / "banking77" / "categories.json").read_text(encoding="utf-8"))
     rng = random.Random(seed)
+    prompt = BANKING77_PROMPT
+    if intents:
+        categories = sorted(random.Random(f"intents-{seed}").sample(categories, intents))
+        rows = [r for r in rows if r["category"] in categories]
+        prompt = BANKING77_CHOICES_PROMPT.replace("{intents}", ", ".join(categories))
     picked = pick_rows(len(rows), n, rng)
-    clean = [{"id": f"banking77-{i}", "prompt": BANKING77_PROMPT.format(text=rows[i]["text"]),
+    clean = [{"id": f"banking77-{i}", "prompt": prompt.format(text=rows[i]["text"]),
               "response": rows[i]["category"]} for i in picked]
     labels, changed = swap_labels([r["response"] for r in clean], categories, rate, rng)
     noisy = [{**r, "response": label} for r, label in zip(clean, labels, strict=True)]
-    return noisy, clean, [clean[i]["id"] for i in changed]
+    held_out: list[dict[str, Any]] = []
+    if test:
+        with open(source / "banking77" / "test.csv", encoding="utf-8", newline="") as f:
+            test_rows = [r for r in csv.DictReader(f) if r["category"] in categories]
+        held_out = [{"id": f"banking77-test-{i}", "prompt": prompt.format(text=test_rows[i]["text"]),
+                     "response": test_rows[i]["category"]}
+                    for i in pick_rows(len(test_rows), test, random.Random(f"test-{seed}"))]
+    return noisy, clean, [clean[i]["id"] for i in changed], held_out
 
 
 def gsm8k(source: Path, n: int | None, rate: float, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
@@ -130,7 +149,13 @@ def gsm8k_near(source: Path, n: int | None, rate: float, seed: int) -> tuple[lis
     return noisy, clean, changed
 
 
-MAKERS = {"banking77": banking77, "gsm8k": gsm8k, "gsm8k-near": gsm8k_near}
+def banking77_all_intents(source: Path, n: int | None, rate: float, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """banking77 over all 77 intents, without a test file: (noisy, clean, changed ids)."""
+    noisy, clean, changed, _ = banking77(source, n, rate, seed)
+    return noisy, clean, changed
+
+
+MAKERS = {"banking77": banking77_all_intents, "gsm8k": gsm8k, "gsm8k-near": gsm8k_near}
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
@@ -140,9 +165,16 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
 
 
 def make_noisy(name: str, out_dir: Path, *, rate: float = 0.2, seed: int = 0, n: int | None = None,
-               source: Path = SHARED_DATA) -> dict[str, Path]:
-    """Write the noisy file, the changed ids and the clean copy; returns their paths."""
-    noisy, clean, changed = MAKERS[name](source, n, rate, seed)
+               source: Path = SHARED_DATA, intents: int | None = None, test: int = 0) -> dict[str, Path]:
+    """Write the noisy file, the changed ids and the clean copy (and, for banking77 with
+    `test`, a held-out test file); returns their paths."""
+    if name == "banking77":
+        noisy, clean, changed, held_out = banking77(source, n, rate, seed, intents, test)
+    else:
+        if intents or test:
+            raise ValueError("--intents and --test are for banking77")
+        noisy, clean, changed = MAKERS[name](source, n, rate, seed)
+        held_out = []
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"noisy": out_dir / f"{name}_noisy.jsonl",
              "changed": out_dir / f"{name}_noisy.changed.json",
@@ -150,6 +182,9 @@ def make_noisy(name: str, out_dir: Path, *, rate: float = 0.2, seed: int = 0, n:
     write_jsonl(paths["noisy"], noisy)
     write_jsonl(paths["clean"], clean)
     paths["changed"].write_text(json.dumps(changed, indent=0) + "\n", encoding="utf-8")
+    if held_out:
+        paths["test"] = out_dir / f"{name}_test.jsonl"
+        write_jsonl(paths["test"], held_out)
     return paths
 
 
@@ -161,12 +196,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=None, help="rows to sample (default: all)")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     p.add_argument("--source", type=Path, default=SHARED_DATA, help="the shared data folder")
+    p.add_argument("--intents", type=int, default=None, help="banking77: use only this many intents, listed in the prompt")
+    p.add_argument("--test", type=int, default=0, help="banking77: also write this many held-out test rows")
     args = p.parse_args(argv)
     folder = args.dataset.split("-")[0]  # gsm8k-near reads gsm8k
     if not (args.source / folder).is_dir():
         print(f"noise.py: no {folder} data under {args.source}", file=sys.stderr)
         return 1
-    paths = make_noisy(args.dataset, args.out, rate=args.rate, seed=args.seed, n=args.n, source=args.source)
+    paths = make_noisy(args.dataset, args.out, rate=args.rate, seed=args.seed, n=args.n, source=args.source,
+                       intents=args.intents, test=args.test)
     changed = json.loads(paths["changed"].read_text(encoding="utf-8"))
     print(f"wrote {paths['noisy']} ({len(changed)} of the rows changed), {paths['changed']}, {paths['clean']}")
     return 0

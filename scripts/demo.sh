@@ -11,5 +11,5 @@ OUT=${1:-runs/demo}
     --test examples/data/banking77_test.jsonl -o "$OUT" --seed 0
 .venv/bin/clearft report "$OUT" -o "$OUT/report.html"
 # Measure what the filter found against the ids the noise script changed (never seen by the run).
-.venv/bin/python bench/demo_check.py "$OUT" examples/data/banking77_noisy.changed.json
+.venv/bin/python bench/demo_check.py "$OUT" examples/data/banking77_noisy.changed.json examples/data/banking77_noisy.clean.jsonl
 echo "report: $OUT/report.html"

@@ -112,7 +112,7 @@ def test_bad_judge_option_is_a_one_line_error():
 
 @pytest.mark.slow
 def test_real_evidence_judge_on_the_bundled_banking77_slice(tmp_path):
-    """The real embedding classifier on 200 real rows (40 swapped intents): every row gets
+    """The real embedding classifier on 400 real rows (80 swapped intents): every row gets
     the classifier's view in its audit; what it replaces restores more than it breaks."""
     from pathlib import Path
 
@@ -123,7 +123,7 @@ def test_real_evidence_judge_on_the_bundled_banking77_slice(tmp_path):
     summary = correct_file(data / "banking77_noisy.jsonl", out, None, CorrectConfig(eta=0.5), all_rows=True)
     written = [json.loads(line) for line in out.read_text().splitlines()]
     left = [json.loads(line) for line in (tmp_path / "fixed.uncorrected.jsonl").read_text().splitlines()]
-    assert len(written) + len(left) == 200 and summary.settings["classifier"]["rows"] == 200
+    assert len(written) + len(left) == 400 and summary.settings["classifier"]["rows"] == 400
     assert all(r[CORRECTION_COL]["views"].get("classifier") for r in written + left)
     changed = [r for r in written if r[ORIGINAL_COL]]
     restored = sum(r["response"] == clean[r["id"]] for r in changed)

@@ -56,17 +56,24 @@ def test_bundled_slice_matches_its_changed_list() -> None:
     noisy = {ex.id: ex for ex in ds}
     clean = {ex.id: ex.response for ex in open_dataset(EXAMPLES / "banking77_noisy.clean.jsonl")}
     changed = json.loads((EXAMPLES / "banking77_noisy.changed.json").read_text())
-    assert len(noisy) == 200 and len(changed) == 40
+    assert len(noisy) == 400 and len(changed) == 80
     assert sorted(i for i, ex in noisy.items() if ex.response != clean[i]) == sorted(changed)
+    intents = set(clean.values())
+    assert len(intents) == 8 and {ex.response for ex in noisy.values()} == intents  # swaps stay inside the 8
     first = next(iter(noisy.values()))
-    assert first.prompt_text.startswith("Classify the intent of this banking customer query. Query: ")
-    assert first.prompt_text.endswith("\nIntent:")
+    assert first.prompt_text.startswith("Classify the intent of this banking customer query as one of: ")
+    assert all(i in first.prompt_text for i in intents) and first.prompt_text.endswith("\nIntent:")
+    test = list(open_dataset(EXAMPLES / "banking77_test.jsonl"))
+    assert len(test) == 120 and {ex.response for ex in test} == intents
+    assert not {ex.prompt_text for ex in test} & {ex.prompt_text for ex in noisy.values()}
     assert "CC BY 4.0" in (EXAMPLES / "LICENSE-banking77.txt").read_text()
 
 
 def test_bundled_slice_is_what_the_script_makes(shared_data: Path, tmp_path: Path) -> None:
-    assert noise.main(["banking77", "--rate", "0.2", "--seed", "0", "--n", "200", "-o", str(tmp_path)]) == 0
-    for name in ["banking77_noisy.jsonl", "banking77_noisy.changed.json", "banking77_noisy.clean.jsonl"]:
+    assert noise.main(["banking77", "--intents", "8", "--n", "400", "--test", "120", "--rate", "0.2",
+                       "--seed", "0", "-o", str(tmp_path)]) == 0
+    for name in ["banking77_noisy.jsonl", "banking77_noisy.changed.json", "banking77_noisy.clean.jsonl",
+                 "banking77_test.jsonl"]:
         assert (tmp_path / name).read_bytes() == (EXAMPLES / name).read_bytes(), name
 
 
