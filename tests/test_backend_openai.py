@@ -150,11 +150,34 @@ def test_connection_errors_are_retried() -> None:
 
 def test_samples_are_separate_requests_with_seed_plus_i() -> None:
     seen: list[httpx.Request] = []
-    b = backend(scripted([], seen), concurrency=1)
+    b = backend(scripted([], seen), concurrency=1, server_kind="llamacpp")
     out = b.generate([GenerateRequest(CHAT, n=3, temperature=1.0, seed=5)])
     assert len(out[0].texts) == 3
     assert sorted(json.loads(r.content)["seed"] for r in seen) == [5, 6, 7]
     assert b.capabilities.seeded_sampling and not b.capabilities.loglikelihood
+
+
+def test_a_server_refusing_n_is_probed_once_then_asked_one_sample_at_a_time() -> None:
+    """Older llama.cpp servers answer n=2 with HTTP 500 "Only one completion choice is allowed":
+    the probe asks three times (a 500 may pass), then takes it as the answer."""
+    seen: list[dict[str, object]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body)
+        if body["n"] != 1:
+            return httpx.Response(500, json={"error": {"code": 500, "message": "Only one completion choice is allowed"}})
+        return httpx.Response(200, json=OK_REPLY)
+
+    b = backend(httpx.MockTransport(handle))
+    for _ in range(2):
+        out = b.generate([GenerateRequest(CHAT, n=3, temperature=1.0, seed=5)])
+        assert out[0].texts == ["hi"] * 3
+    probes = [body for body in seen if body["n"] == 2]
+    assert len(probes) == 3 and sorted(body["seed"] for body in seen if body["n"] == 1) == [5, 5, 6, 6, 7, 7]
+    server = b.describe()["server"]
+    assert server["n"] is False and server["per_sample_seeds"] is True and b.capabilities.seeded_sampling
+    assert "Only one completion choice" in server["evidence"]["n"]
 
 
 def test_grouped_samples_are_one_request() -> None:
@@ -164,6 +187,24 @@ def test_grouped_samples_are_one_request() -> None:
     out = b.generate([GenerateRequest(CHAT, n=3, temperature=1.0)])
     assert out[0].texts == ["0", "1", "2"] and len(seen) == 1
     assert not b.capabilities.seeded_sampling
+
+
+def test_a_prefill_probe_without_an_answer_fails_only_the_requests_that_need_it() -> None:
+    calls = {"n": 0}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] <= 2:  # the probe's two attempts
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200, json=OK_REPLY)
+
+    b = backend(httpx.MockTransport(handle), max_retries=1)
+    out = b.generate([GenerateRequest(CHAT, assistant_prefix="answer:"), GenerateRequest(CHAT)])
+    assert "cannot tell how this server takes a prefix" in (out[0].error or "") and out[1].texts == ["hi"]
+    assert b.describe()["server"]["prefill"] is None  # not recorded: asked again
+    out = b.generate([GenerateRequest(CHAT, assistant_prefix="answer:")])
+    assert out[0].ok and b.describe()["server"]["prefill"] == "none"  # "hi" continues nothing
+    assert calls["n"] == 6  # 2 failed attempts, 1 request; 2 probes (plain, vLLM's way), 1 request
 
 
 def test_the_api_key_is_sent_but_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,6 +217,26 @@ def test_the_api_key_is_sent_but_never_shown(monkeypatch: pytest.MonkeyPatch) ->
     assert seen[0].headers["authorization"] == f"Bearer {secret}"
     assert secret not in (out[0].error or "") and "***" in (out[0].error or "")
     assert secret not in repr(b) and secret not in json.dumps(b.describe())
+
+
+def test_a_key_echoed_in_a_probe_reply_stays_out_of_the_description(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-test-0123456789abcdef0123456789abcdef0123"  # longer than the 40 kept characters
+    monkeypatch.setenv("MY_KEY", secret)
+    echo = {"choices": [{"index": 0, "message": {"content": f"{secret} is what you sent"}}]}
+    b = backend(httpx.MockTransport(lambda r: httpx.Response(200, json=echo)), api_key_env="MY_KEY")
+    b.generate([GenerateRequest(CHAT, assistant_prefix="answer:")])
+    described = json.dumps(b.describe())
+    assert "prefill_plain" in described and secret[:12] not in described
+
+
+def test_openais_own_api_is_known_by_its_address_and_not_probed() -> None:
+    seen: list[httpx.Request] = []
+    b = OpenAIBackend(base_url="https://api.openai.com/v1", model="m", transport=scripted([], seen))
+    b.generate([GenerateRequest(CHAT, n=2, assistant_prefix="answer:", top_logprobs=5)])
+    body = json.loads(seen[0].content)
+    assert len(seen) == 1 and body["n"] == 2 and [m["role"] for m in body["messages"]] == ["user"]
+    server = b.describe()["server"]
+    assert (server["kind"], server["source"], server["probe_requests"]) == ("openai", "base_url", 0)
 
 
 def test_no_key_sends_no_authorization(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -252,6 +313,23 @@ def test_generate_against_a_real_server(server_url: str) -> None:
     assert out[1].texts == b.generate([reqs[1]])[0].texts  # seeded: reproducible
     top = out[2].first_token_logprobs[0]  # type: ignore[index]
     assert len(top) == 3 and all(lp <= 0 for lp in top.values())
+    b.close()
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_auto_finds_how_the_real_llamacpp_server_takes_a_prefix(server_url: str) -> None:
+    from clearft.scoring.prompts import ANSWER_PREFIX, reflection_messages
+
+    b = OpenAIBackend(base_url=server_url, model="smollm2")
+    req = GenerateRequest(reflection_messages("What is 2+2?", "4", 0, letter_first=True), max_tokens=1,
+                          top_logprobs=10, assistant_prefix=ANSWER_PREFIX)
+    out = b.generate([req])
+    assert out[0].ok, out[0].error
+    server = b.describe()["server"]
+    assert (server["kind"], server["prefill"], server["logprobs"]) == ("llamacpp", "plain", True)
+    assert not out[0].texts[0].startswith(ANSWER_PREFIX)  # an echoed prefix is cut off
+    assert out[0].first_token_logprobs and len(out[0].first_token_logprobs[0]) == 10  # read after it
     b.close()
 
 
