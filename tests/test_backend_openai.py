@@ -207,6 +207,14 @@ def test_a_prefill_probe_without_an_answer_fails_only_the_requests_that_need_it(
     assert calls["n"] == 6  # 2 failed attempts, 1 request; 2 probes (plain, vLLM's way), 1 request
 
 
+def test_a_probe_still_throttled_after_every_retry_is_no_answer() -> None:
+    seen: list[httpx.Request] = []
+    b = backend(scripted([httpx.Response(429)] * 3, seen), max_retries=2)
+    out = b.generate([GenerateRequest(CHAT, n=2)])  # the n probe: 429, 429, 429
+    assert b.describe()["server"]["n"] is None  # not taken for "n is not honoured"
+    assert out[0].texts == ["hi", "hi"] and len(seen) == 5  # meanwhile one request per sample
+
+
 def test_the_api_key_is_sent_but_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "sk-test-0123456789abcdef"
     monkeypatch.setenv("MY_KEY", secret)

@@ -116,6 +116,7 @@ def test_usage_counts_cached_prompt_tokens_apart() -> None:
     assert parse_usage({"usage": {"prompt_tokens": 40}, "tokens_cached": 12}) == TokenUsage(40, 12, 0)
     assert parse_usage({"usage": {"prompt_tokens": 40, "prompt_tokens_details": None}}) == TokenUsage(40, 0, 0)
     assert parse_usage({}) == TokenUsage(0, 0, 0)
+    assert parse_usage({"usage": ["odd"], "timings": {"cache_n": "x"}}) == TokenUsage(0, 0, 0)
 
 
 def reply(*texts: str) -> dict[str, Any]:

@@ -263,7 +263,7 @@ class OpenAIBackend(Backend):
         answer came. Every attempt holds a slot of the adaptive concurrency gate."""
         import httpx
 
-        error, status = "", None
+        error, status, refused = "", None, False
         for attempt in range(self.max_retries + 1):
             retry_after, status, outcome, pause = None, None, OTHER, 0.0
             epoch = self.gate.acquire()
@@ -283,6 +283,7 @@ class OpenAIBackend(Backend):
                     outcome = CONGESTION
                     pause = retry_delay(attempt, retry_after, self.backoff, self.max_backoff)
                 if status not in RETRY_STATUS or (probe and self._probe_refused(status, attempt)):
+                    refused = True
                     break
             except httpx.TimeoutException as exc:  # a server queueing past the timeout
                 outcome, status = CONGESTION, None
@@ -301,7 +302,8 @@ class OpenAIBackend(Backend):
                 if not pause:  # a throttled retry waits in gate.acquire, with everyone
                     time.sleep(retry_delay(attempt, retry_after, self.backoff, self.max_backoff))
         where = f" (after {attempt + 1} attempts to {self.base_url}{path})"
-        return None, status, self._redact(error + where)
+        # Still throttled (or failing at the gateway) after every retry: no answer, not a refusal.
+        return None, status if refused else None, self._redact(error + where)
 
     @staticmethod
     def _probe_refused(status: int, attempt: int) -> bool:

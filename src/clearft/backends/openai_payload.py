@@ -111,19 +111,32 @@ class TokenUsage:
         return self.prompt_tokens - self.cached_prompt_tokens
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any) -> int | None:
+    """A token count as the server gave it; None if absent or not a number."""
+    try:
+        return max(0, int(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def parse_usage(data: dict[str, Any]) -> TokenUsage:
     """Token counts of a reply: usage.prompt_tokens_details.cached_tokens (OpenAI, vLLM,
-    recent llama.cpp), else llama.cpp's timings.cache_n or tokens_cached."""
-    usage = data.get("usage") or {}
-    prompt = int(usage.get("prompt_tokens") or 0)
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+    recent llama.cpp), else llama.cpp's timings.cache_n or tokens_cached. A count missing
+    or malformed is 0."""
+    usage = _dict(data.get("usage"))
+    prompt = _count(usage.get("prompt_tokens")) or 0
+    cached = _count(_dict(usage.get("prompt_tokens_details")).get("cached_tokens"))
     if cached is None:
-        cached = (data.get("timings") or {}).get("cache_n")
+        cached = _count(_dict(data.get("timings")).get("cache_n"))
     if cached is None:
-        cached = data.get("tokens_cached")
-    cached = max(0, int(cached or 0))
+        cached = _count(data.get("tokens_cached"))
+    cached = cached or 0
     return TokenUsage(prompt, min(cached, prompt) if prompt else cached,
-                      int(usage.get("completion_tokens") or 0))
+                      _count(usage.get("completion_tokens")) or 0)
 
 
 def parse_response(
