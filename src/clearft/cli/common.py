@@ -33,7 +33,15 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
                    help="openai backend: name of the environment variable holding the API key "
                         "(default OPENAI_API_KEY); the key itself is never accepted on the command line")
     g.add_argument("--concurrency", type=int, default=None,
-                   help="parallel sequences (llamacpp) or concurrent requests (openai)")
+                   help="parallel sequences (llamacpp) or concurrent requests to start with (openai)")
+    g.add_argument("--max-concurrency", type=int, default=None,
+                   help="openai backend: the most requests in flight the adaptive limit may grow to (256); "
+                        "set it to a local server's slot count")
+    g.add_argument("--server-kind", choices=["auto", "llamacpp", "vllm", "openai"], default=None,
+                   help="openai backend: how the server takes a prefilled answer (auto: ask it once); "
+                        "vllm: continue_final_message; openai: no prefill")
+    g.add_argument("--group-samples", action=argparse.BooleanOptionalAction, default=None,
+                   help="openai backend: the k samples as one request with n (default: where the server honours n)")
     g.add_argument("--fast-unreproducible", action="store_true",
                    help="llamacpp: keep llama.cpp's own batching settings (more parallel throughput; "
                         "samples then depend on what runs beside them)")
@@ -51,6 +59,20 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["api_key_env"] = args.api_key_env
     if getattr(args, "concurrency", None):
         opts["concurrency"] = args.concurrency
+    for flag, key in (("--max-concurrency", "max_concurrency"), ("--server-kind", "server_kind"),
+                      ("--group-samples", "group_samples")):
+        value = getattr(args, key, None)
+        if value is None:
+            continue
+        if getattr(args, "backend", "llamacpp") != "openai":
+            from clearft.errors import ClearftError
+
+            raise ClearftError(f"{flag} applies to the openai backend only")
+        if key == "max_concurrency" and value < 1:
+            from clearft.errors import ClearftError
+
+            raise ClearftError(f"--max-concurrency must be at least 1, got {value}")
+        opts[key] = value
     if getattr(args, "fast_unreproducible", False):
         if getattr(args, "backend", "llamacpp") != "llamacpp":
             from clearft.errors import ClearftError
