@@ -18,8 +18,11 @@ warnings.warn("advisory", FutureWarning)
 
 
 def probe(*argv: str) -> subprocess.CompletedProcess[str]:
+    # Every variable quiet_third_party sets: a test before this one that ran main() in-process
+    # left them in os.environ, and the probe would inherit a silenced console.
     env = {k: v for k, v in __import__("os").environ.items()
-           if k not in {"HF_DATASETS_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY"}}
+           if k not in {"HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS",
+                        "TRANSFORMERS_VERBOSITY", "TRANSFORMERS_NO_ADVISORY_WARNINGS"}}
     return subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, env=env, check=True)
 
 
