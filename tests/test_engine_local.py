@@ -12,6 +12,7 @@ import pytest
 from clearft.backends.base import GenerateRequest, LoglikelihoodRequest
 from clearft.backends.fake import FakeBackend
 from clearft.correction import CorrectConfig, correct_file
+from clearft.correction.on_engine import correct_file_on_engine
 from clearft.engines import (
     BackendSpec,
     ChunkResult,
@@ -21,11 +22,9 @@ from clearft.engines import (
     run_chunks,
 )
 from clearft.engines.base import BackendProfile, BatchStep, chunked
-from clearft.engines.correct import correct_file_on_engine
 from clearft.engines.replay import PENDING, ReplayBackend
-from clearft.engines.score import score_file_on_engine
 from clearft.errors import ClearftError
-from clearft.scoring import make_config, score_file
+from clearft.scoring import make_config, score_file, score_file_on_engine
 from clearft.scoring.result import Usage
 from clearft.scoring.runfile import journal_path
 from tests.test_engine_fakes import (
@@ -200,7 +199,7 @@ def test_backend_spec_opens_the_named_backend_without_cache_when_off() -> None:
 
 
 def test_backend_spec_paths_are_made_absolute_for_replicas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from clearft.engines.options import backend_spec
+    from clearft.engines.base import backend_spec
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "model.gguf").write_bytes(b"")

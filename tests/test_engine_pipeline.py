@@ -13,8 +13,8 @@ import pytest
 from clearft.backends.base import GenerateRequest
 from clearft.correction import CorrectConfig
 from clearft.engines import EngineConfig
-from clearft.engines.toolkit import toolkit_on_engine
 from clearft.pipeline import RunConfig, Toolkit, run_pipeline
+from clearft.pipeline.engine_toolkit import toolkit_on_engine
 from tests.test_engine_fakes import (
     echo_judge_letters,
     echo_judge_responder,
@@ -112,8 +112,8 @@ def test_cross_fit_candidates_on_an_engine_come_from_each_rows_fold_model(
     from clearft.backends.fake import FakeBackend
     from clearft.correction import CorrectConfig, write_candidates
     from clearft.correction.correct import read_examples
+    from clearft.correction.on_engine import write_candidates_on_engine
     from clearft.engines import BackendSpec, LocalEngine
-    from clearft.engines.correct import write_candidates_on_engine
     from clearft.scoring.crossfit import FoldRoutingBackend, messages_key
 
     monkeypatch.setattr(FakeBackend, "_reply", lambda self, req, i: f"answer from {Path(self.model).name}")

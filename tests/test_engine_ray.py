@@ -16,12 +16,11 @@ import pytest
 
 from clearft.backends.fake import FakeBackend
 from clearft.correction import CorrectConfig, correct_file
+from clearft.correction.on_engine import correct_file_on_engine, write_candidates_on_engine
 from clearft.data.example import Example
 from clearft.engines import BackendSpec, ChunkResult, EngineConfig
 from clearft.engines.base import BatchStep
-from clearft.engines.correct import correct_file_on_engine, write_candidates_on_engine
-from clearft.engines.score import score_file_on_engine
-from clearft.scoring import make_config, score_file
+from clearft.scoring import make_config, score_file, score_file_on_engine
 from clearft.scoring.crossfit import CrossFitConfig, crossfit_examples
 from clearft.scoring.runfile import journal_path
 from tests import test_engine_fakes as engine_helpers
@@ -96,7 +95,7 @@ def test_cli_score_and_correct_with_engine_ray_equal_the_local_commands(cluster:
 def test_run_with_engine_ray_scores_on_ray_like_the_pipeline_default(cluster: None, tmp_path: Path) -> None:
     from clearft.cli.main import build_parser
     from clearft.cli.run_cmd import build_config
-    from clearft.engines.options import engine_toolkit
+    from clearft.pipeline.engine_toolkit import engine_toolkit
     from clearft.pipeline.toolkit import default_candidates, default_correct, default_score
 
     data = write_rows(tmp_path / "in.jsonl", 6)
@@ -116,8 +115,8 @@ def test_run_with_engine_ray_scores_on_ray_like_the_pipeline_default(cluster: No
 
 
 def test_run_with_engine_ray_corrects_on_ray_and_equals_the_local_loop(cluster: None, tmp_path: Path) -> None:
-    from clearft.engines.toolkit import toolkit_on_engine
     from clearft.pipeline import Toolkit, run_pipeline
+    from clearft.pipeline.engine_toolkit import toolkit_on_engine
 
     data = write_story_rows(tmp_path / "in.jsonl", 8)
     run_pipeline(data, None, tmp_path / "local", run_config(), toolkit=Toolkit(finetune=fake_finetune))
@@ -183,7 +182,7 @@ def test_run_with_cross_fit_on_ray_fine_tunes_the_folds_in_replicas(
         cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from clearft.cli.main import build_parser
     from clearft.cli.run_cmd import build_config
-    from clearft.engines.options import engine_toolkit
+    from clearft.pipeline.engine_toolkit import engine_toolkit
     from clearft.pipeline.toolkit import default_score
     from clearft.scoring import crossfit as cfmod
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clearft.evaluation.metrics import (
+from clearft.answers import (
     choose_metric,
     extract_choice,
     extract_json,
@@ -13,9 +13,9 @@ from clearft.evaluation.metrics import (
     normalize_number,
     normalize_text,
     parse_options,
-    score_prediction,
     token_f1,
 )
+from clearft.evaluation.metrics import score_prediction
 
 OPTIONS = ["negative", "neutral", "positive"]
 

@@ -26,8 +26,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from clearft.errors import CapabilityError
+from clearft.messages import Message
 
-Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+__all__ = [
+    "Backend", "Capabilities", "Completion", "GenerateRequest", "LoglikelihoodRequest",
+    "LoglikelihoodResult", "Message",
+]
 
 
 @dataclass(frozen=True)

@@ -200,8 +200,8 @@ def _correct_on_engine(args: argparse.Namespace, config: CorrectConfig, name: st
                        cand_opts: dict[str, Any], judge_opts: dict[str, Any], context: Any) -> Any:
     """The same Auto-Correct with its model calls answered by the engine's replicas."""
     from clearft.cli.common import data_options
+    from clearft.correction.on_engine import correct_file_on_engine
     from clearft.engines import make_engine
-    from clearft.engines.correct import correct_file_on_engine
     from clearft.engines.options import backend_spec, engine_config
 
     with make_engine(engine_config(args)) as engine:

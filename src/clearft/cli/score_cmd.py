@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.engine != "local":
         from clearft.engines import make_engine
         from clearft.engines.options import backend_spec, engine_config
-        from clearft.engines.score import score_file_on_engine
+        from clearft.scoring import score_file_on_engine
 
         spec = backend_spec(args.backend, args.cache, backend_options(args))
         with make_engine(engine_config(args, progress=not args.no_progress)) as engine:

@@ -66,8 +66,8 @@ def conform(ds: Any, ex: Example, text: str | None) -> tuple[str | None, str | N
     except Exception as exc:  # the format's own validation: FieldProblem, ValueError, ...
         problem = str(exc) or type(exc).__name__
     if ds.format.name == "multiple-choice":
+        from clearft.answers import extract_choice
         from clearft.data.formats import get_list
-        from clearft.evaluation.metrics import extract_choice
 
         try:
             letter = extract_choice(text, [str(o) for o in get_list(ex.record, "options")])

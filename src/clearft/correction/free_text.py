@@ -33,7 +33,7 @@ NOT_CONFIDENT = "estimator_not_confident"
 SAMPLES_DISAGREE = "samples_disagree_with_candidate"
 NO_SCORE = "estimator_no_score"
 
-# The metrics (evaluation/metrics.py choose_metric) whose targets carry a checkable answer.
+# The metrics (clearft/answers.py choose_metric) whose targets carry a checkable answer.
 CHECKABLE = ("gsm8k", "number", "json")
 
 
@@ -58,7 +58,7 @@ class TextDecision:
 
 def answer_kind(targets: Sequence[str]) -> str | None:
     """Which checkable final answer the targets have (a CHECKABLE metric), else None."""
-    from clearft.evaluation.metrics import choose_metric
+    from clearft.answers import choose_metric
 
     metric = choose_metric(targets)
     return metric if metric in CHECKABLE else None
@@ -68,7 +68,7 @@ def final_answer(text: str | None, kind: str | None) -> str | None:
     """The final answer of a reply or target, in a form two answers can be compared in."""
     if text is None or kind is None:
         return None
-    from clearft.evaluation.metrics import extract_json, extract_number
+    from clearft.answers import extract_json, extract_number
 
     if kind == "json":
         try:

@@ -7,7 +7,7 @@ comparison is asked in both orders, so a judge that always says "A" cancels out.
 
 from __future__ import annotations
 
-from clearft.backends.base import Message
+from clearft.messages import Message
 from clearft.scoring.prompts import ANSWER_PREFIX as SCORING_ANSWER_PREFIX
 
 # The two orders in which a pair is shown. The candidate is response B in the first, A in the second.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from clearft.backends.base import Message
+from clearft.messages import Message
 
 
 @dataclass

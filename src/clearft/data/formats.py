@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from clearft.backends.base import Message
+from clearft.messages import Message
 
 
 class FieldProblem(Exception):

@@ -11,8 +11,8 @@ import hashlib
 import json
 from typing import Any
 
-from clearft.backends.base import Message
 from clearft.data.formats import FieldProblem, describe_type
+from clearft.messages import Message
 
 MERGE_EVERY = 65_536  # keys held in the front set before they are merged into the array
 

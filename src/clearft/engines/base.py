@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from clearft.backends.base import (
@@ -24,8 +25,8 @@ from clearft.backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
+from clearft.backends.usage import Usage
 from clearft.errors import ClearftError
-from clearft.scoring.result import Usage
 
 ENGINES = ("local", "ray")
 
@@ -206,3 +207,19 @@ def run_chunks(
 def chunked(items: Sequence[Any], size: int) -> list[list[Any]]:
     """Consecutive chunks of `size` (the last one shorter), as the local runners batch."""
     return [list(items[i:i + size]) for i in range(0, len(items), max(1, size))]
+
+
+def backend_spec(name: str | None, cache: str | None, options: dict[str, Any]) -> BackendSpec:
+    """A spec whose paths mean the same files in every replica: the default cache and
+    relative cache and model paths are made absolute here, on the driver."""
+    from clearft.backends.cache import DEFAULT_CACHE_PATH
+
+    if cache is None and name != "fake":
+        cache = str(Path.cwd() / DEFAULT_CACHE_PATH)
+    elif cache is not None and str(cache).lower() not in ("off", "none", "no", "false", ""):
+        cache = str(Path(cache).resolve())
+    options = dict(options)
+    model = options.get("model")
+    if isinstance(model, str) and not Path(model).is_absolute() and Path(model).exists():
+        options["model"] = str(Path(model).resolve())  # replicas may not share our directory
+    return BackendSpec(name, cache, options)

@@ -8,8 +8,8 @@ import socket
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from clearft.backends.usage import Usage
 from clearft.engines.base import BackendProfile, BackendSpec, BatchStep, ChunkResult, Engine
-from clearft.scoring.result import Usage
 
 
 def worker_name() -> str:

@@ -4,10 +4,11 @@ what `score`, `correct` and `run` do with them. Cheap to import: Ray loads only 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from clearft.engines.base import ENGINES, BackendSpec, EngineConfig
+from clearft.engines.base import ENGINES, EngineConfig, backend_spec
+
+__all__ = ["add_engine_args", "backend_spec", "engine_config", "engine_toolkit"]
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -30,28 +31,9 @@ def engine_config(args: argparse.Namespace, progress: bool = True) -> EngineConf
     return config
 
 
-def backend_spec(name: str | None, cache: str | None, options: dict[str, Any]) -> BackendSpec:
-    """A spec whose paths mean the same files in every replica: the default cache and
-    relative cache and model paths are made absolute here, on the driver."""
-    from clearft.backends.cache import DEFAULT_CACHE_PATH
-
-    if cache is None and name != "fake":
-        cache = str(Path.cwd() / DEFAULT_CACHE_PATH)
-    elif cache is not None and str(cache).lower() not in ("off", "none", "no", "false", ""):
-        cache = str(Path(cache).resolve())
-    options = dict(options)
-    model = options.get("model")
-    if isinstance(model, str) and not Path(model).is_absolute() and Path(model).exists():
-        options["model"] = str(Path(model).resolve())  # replicas may not share our directory
-    return BackendSpec(name, cache, options)
-
-
 def engine_toolkit(args: argparse.Namespace) -> Any:
-    """For `clearft run`: a pipeline Toolkit whose model stages (score, Auto-Correct's
-    candidates and judge) run on the chosen engine (None for the local engine: the
-    pipeline's own toolkit)."""
-    if args.engine == "local":
-        return None
-    from clearft.engines.toolkit import toolkit_on_engine
+    """clearft.pipeline.engine_toolkit.engine_toolkit (an engine knows no pipeline); this
+    delegate stays until `clearft run` (cli/run_cmd.py) imports it from there."""
+    from clearft.pipeline.engine_toolkit import engine_toolkit as on_pipeline
 
-    return toolkit_on_engine(engine_config(args, progress=not args.no_progress))
+    return on_pipeline(args)

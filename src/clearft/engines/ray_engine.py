@@ -21,6 +21,7 @@ import pickle
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from clearft.backends.usage import Usage
 from clearft.deps import require
 from clearft.engines.base import (
     BackendProfile,
@@ -31,7 +32,6 @@ from clearft.engines.base import (
     EngineConfig,
 )
 from clearft.engines.local import worker_name
-from clearft.scoring.result import Usage
 
 
 class ReplicaWorker:

@@ -1,7 +1,9 @@
-"""The steps engines run, chunk by chunk: score rows, and answer model requests.
+"""Steps that need a model: BackendStep (a step holding a BackendSpec), and RequestStep,
+which answers model requests (record/replay). The stages' own steps subclass BackendStep
+where the stage lives (scoring/step.py: ScoreStep).
 
-Each step holds only picklable settings and a BackendSpec; its backend (and similarity
-model) is opened in ``setup``, in the replica that runs it.
+Each step holds only picklable settings and a BackendSpec; its backend is opened in
+``setup``, in the replica that runs it.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from clearft.backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
-from clearft.data.example import Example
+from clearft.backends.usage import Usage
 from clearft.engines.base import BackendSpec, BatchStep
-from clearft.scoring.config import ScoreConfig
-from clearft.scoring.result import ScoreResult, Usage
 
 
-class _BackendStep(BatchStep):
+class BackendStep(BatchStep):
+    """A step that calls a model: only its BackendSpec travels, each replica opens its own."""
+
     def __init__(self, spec: BackendSpec) -> None:
         self.spec = spec
         self._backend: Backend | None = None
@@ -45,42 +47,11 @@ class _BackendStep(BatchStep):
         return {**self.__dict__, "_backend": None}
 
 
-class ScoreStep(_BackendStep):
-    """score_examples on one chunk of rows, exactly as the local runner calls it."""
-
-    def __init__(self, spec: BackendSpec, config: ScoreConfig, method: str) -> None:
-        super().__init__(spec)
-        self.config = config
-        self.method = method
-        self._similarity: Any = None
-
-    def setup(self) -> None:
-        super().setup()
-        if self.method in ("bsdetector", "consistency") and self.config.k and self._similarity is None:
-            from clearft.scoring.similarity import get_similarity
-
-            self._similarity = get_similarity(self.config.similarity, self.config.nli_model)
-
-    def run(self, items: list[Example], usage: Usage) -> list[ScoreResult]:
-        from clearft.scoring.engine import score_examples
-
-        if self._similarity is None:
-            self.setup()
-        return score_examples(items, self.backend, self.config, usage, self._similarity, self.method)
-
-    def close(self) -> None:
-        super().close()
-        self._similarity = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "_similarity": None}
-
-
 # A model request as a step item: ("generate", GenerateRequest) or ("loglikelihood", LoglikelihoodRequest).
 Call = tuple[str, GenerateRequest | LoglikelihoodRequest]
 
 
-class RequestStep(_BackendStep):
+class RequestStep(BackendStep):
     """Answer a chunk of model requests (generate and log-likelihood, in order)."""
 
     def run(self, items: list[Call], usage: Usage) -> list[Completion | LoglikelihoodResult]:

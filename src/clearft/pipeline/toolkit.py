@@ -102,7 +102,7 @@ def crossfit_work_dir(output: Path) -> Path:
 def crossfit_score(input_path: Path, output: Path, backend: Backend, config: RunConfig,
                    score_config: Any, engine: Any = None) -> dict[str, Any]:
     """Cross-fitted scoring; `engine` (default: this process) runs the folds."""
-    from clearft.engines.options import backend_spec
+    from clearft.engines.base import backend_spec
     from clearft.scoring.crossfit import (
         CrossFitConfig,
         crossfit_score_file,

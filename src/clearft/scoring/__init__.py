@@ -9,9 +9,9 @@ from __future__ import annotations
 from clearft.scoring.config import METHODS, PRESETS, SIMILARITIES, ScoreConfig, make_config
 from clearft.scoring.engine import resolve_method, score_examples
 from clearft.scoring.result import ScoreResult, ScoreSummary, Usage
-from clearft.scoring.runfile import score_file
+from clearft.scoring.runfile import score_file, score_file_on_engine
 
 __all__ = [
     "METHODS", "PRESETS", "SIMILARITIES", "ScoreConfig", "ScoreResult", "ScoreSummary", "Usage",
-    "make_config", "resolve_method", "score_examples", "score_file",
+    "make_config", "resolve_method", "score_examples", "score_file", "score_file_on_engine",
 ]

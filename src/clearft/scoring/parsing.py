@@ -142,7 +142,7 @@ def compares_whole_reply(target: str, compare: str) -> bool:
 def final_answers_match(reply: str, target: str) -> bool:
     """The exact-match indicator for a worked-solution target: the final numbers agree (after
     '####' or 'answer', else the last number). False when the target has no number."""
-    from clearft.evaluation.metrics import extract_number
+    from clearft.answers import extract_number
 
     wanted = extract_number(target)
     return wanted is not None and extract_number(reply) == wanted

@@ -6,7 +6,7 @@ model says back lives in ``parsing.py``; nothing here looks at model output.
 
 from __future__ import annotations
 
-from clearft.backends.base import Message
+from clearft.messages import Message
 
 # The chain-of-thought template that diversifies the consistency samples (paper).
 COT_TEMPLATE = (

@@ -1,13 +1,15 @@
-"""What scoring produces: one ScoreResult per row (the output schema), and a run summary."""
+"""What scoring produces: one ScoreResult per row (the output schema), and a run summary
+(with the Usage of model calls, which the backends layer defines: engines count it too)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from clearft.backends.base import Completion, LoglikelihoodResult
+from clearft.backends.usage import Usage
+
+__all__ = ["COLUMNS", "ScoreResult", "ScoreSummary", "Usage", "row_seed"]
 
 # Columns added to every output record (report, correct and run rely on these names).
 COLUMNS = (
@@ -48,32 +50,6 @@ class ScoreResult:
     @classmethod
     def failed(cls, example_id: str, method: str, error: str) -> ScoreResult:
         return cls(id=example_id, confidence=None, method=method, error=error)
-
-
-@dataclass
-class Usage:
-    """Model calls and tokens spent (cache hits included: the backend reports them alike)."""
-
-    calls: int = 0  # backend.generate / backend.loglikelihood invocations
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def add_completions(self, completions: Sequence[Completion]) -> None:
-        self.calls += 1
-        self.requests += len(completions)
-        for c in completions:
-            self.prompt_tokens += c.prompt_tokens
-            self.completion_tokens += c.completion_tokens
-
-    def add_loglikelihoods(self, results: Sequence[LoglikelihoodResult]) -> None:
-        self.calls += 1
-        self.requests += len(results)
-        self.prompt_tokens += sum(r.n_tokens for r in results)
-
-    def merge(self, other: Usage) -> None:
-        for name in ("calls", "requests", "prompt_tokens", "completion_tokens"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 @dataclass

@@ -6,7 +6,7 @@ score batch after batch, appending each finished batch to a journal beside the o
 stopped; write the output atomically; record the settings in ``<output>.meta.json``;
 remove the journal.
 
-With ``engine=`` the batches are scored by that engine's replicas instead (engines/score.py);
+With ``engine=`` the batches are scored by that engine's replicas instead (scoring/step.py);
 everything else, the journal included, is this same run, so a run killed on one engine
 resumes on another.
 """
@@ -219,7 +219,7 @@ def score_file(
         try:
             todo = (ex for ex in ds if _row_key(ex) not in in_journal)
             if engine is not None:
-                from clearft.engines.score import score_on_engine
+                from clearft.scoring.step import score_on_engine
 
                 spec = cast("BackendSpec", backend)  # checked by _open_model
                 score_on_engine(engine, spec, config, method, todo, record, log)
@@ -255,6 +255,18 @@ def score_file(
     if method not in DATASET_METHODS:
         journal_path(output).unlink(missing_ok=True)
     return summary
+
+
+def score_file_on_engine(
+    input: str | Path,
+    output: str | Path,
+    backend: BackendSpec,
+    config: ScoreConfig,
+    engine: Engine,
+    **options: Any,
+) -> ScoreSummary:
+    """score_file(input, output, backend, config, engine=engine, **options)."""
+    return score_file(input, output, backend, config, engine=engine, **options)
 
 
 def _open_model(backend: BackendSource | BackendSpec, engine: Engine | None) -> Backend | None:

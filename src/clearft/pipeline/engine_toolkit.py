@@ -7,6 +7,7 @@ finished rows from the journal (score) or the replicas' call cache (candidates, 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -14,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from clearft.backends.base import Backend
-from clearft.engines.base import BackendSpec, EngineConfig
-from clearft.engines.options import backend_spec
+from clearft.engines.base import BackendSpec, EngineConfig, backend_spec
+from clearft.engines.options import engine_config
 from clearft.pipeline.config import RunConfig
 from clearft.pipeline.toolkit import StageModel, Toolkit, crossfit_score, run_score_config
 
@@ -47,7 +48,7 @@ def toolkit_on_engine(engine: EngineConfig, base: Toolkit | None = None) -> Tool
         return {**asdict(summary), "model_id": backend.model_id}
 
     def candidates(to_correct: Path, output: Path, model: StageModel, config: RunConfig) -> dict[str, Any]:
-        from clearft.engines.correct import write_candidates_on_engine
+        from clearft.correction.on_engine import write_candidates_on_engine
 
         with make_engine(engine) as eng:
             n, described = write_candidates_on_engine(
@@ -57,7 +58,7 @@ def toolkit_on_engine(engine: EngineConfig, base: Toolkit | None = None) -> Tool
 
     def correct(candidates: Path, corrected: Path, uncorrected: Path, judge: StageModel, context: list[Any],
                 config: RunConfig) -> dict[str, Any]:
-        from clearft.engines.correct import correct_file_on_engine
+        from clearft.correction.on_engine import correct_file_on_engine
 
         with make_engine(engine) as eng:
             summary = correct_file_on_engine(
@@ -66,3 +67,12 @@ def toolkit_on_engine(engine: EngineConfig, base: Toolkit | None = None) -> Tool
         return summary.to_dict()
 
     return replace(base or Toolkit(), score=score, candidates=candidates, correct=correct)
+
+
+def engine_toolkit(args: argparse.Namespace) -> Toolkit | None:
+    """For `clearft run`: a pipeline Toolkit whose model stages (score, Auto-Correct's
+    candidates and judge) run on the chosen engine (None for the local engine: the
+    pipeline's own toolkit)."""
+    if args.engine == "local":
+        return None
+    return toolkit_on_engine(engine_config(args, progress=not args.no_progress))

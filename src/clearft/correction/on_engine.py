@@ -1,5 +1,5 @@
 """Auto-Correct on an engine: correct_file and write_candidates (correction/correct.py) run
-unchanged on the driver with replay backends (replay.py); the engine's replicas answer
+unchanged on the driver with replay backends (engines/replay.py); the engine's replicas answer
 their candidate and judge requests. Outputs are written only by the final, fully answered
 pass, into a temporary folder beside them, then moved into place."""
 
