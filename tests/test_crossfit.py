@@ -20,7 +20,6 @@ from clearft.cli.main import main
 from clearft.data.example import Example
 from clearft.errors import ClearftError
 from clearft.scoring import Usage, make_config
-from clearft.scoring import crossfit as cfmod
 from clearft.scoring.crossfit import (
     CrossFitConfig,
     FoldRoutingBackend,
@@ -36,6 +35,7 @@ from clearft.scoring.crossfit import (
     per_token_probability,
     score_target_probability,
 )
+from clearft.scoring.crossfit import models as cfmod
 
 
 def sentiment_rows(n: int = 24, flip: tuple[int, ...] = (1, 6, 11)) -> list[Example]:

@@ -11,7 +11,7 @@ import pytest
 
 from clearft.backends.fake import FakeBackend
 from clearft.pipeline import RunConfig, Toolkit, format_plan, plan_run, run_pipeline
-from clearft.scoring import crossfit as cfmod
+from clearft.scoring.crossfit import models as cfmod
 
 from .test_crossfit import Lab, sentiment_rows, write_rows
 

@@ -184,7 +184,7 @@ def test_run_with_cross_fit_on_ray_fine_tunes_the_folds_in_replicas(
     from clearft.cli.run_cmd import build_config
     from clearft.pipeline.engine_toolkit import engine_toolkit
     from clearft.pipeline.toolkit import default_score
-    from clearft.scoring import crossfit as cfmod
+    from clearft.scoring.crossfit import models as cfmod
 
     monkeypatch.setattr(cfmod, "default_trainer", lambda *_a, **_k: engine_helpers.train_fold_stub)
     monkeypatch.setattr(cfmod, "default_opener", lambda *_a, **_k: engine_helpers.open_fold_stub)

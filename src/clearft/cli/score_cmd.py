@@ -116,12 +116,8 @@ def run_cross_fit(args: argparse.Namespace, config: object) -> int:
     from clearft.cli.common import data_options
     from clearft.engines.options import backend_spec
     from clearft.errors import ClearftError
-    from clearft.scoring.crossfit import (
-        DEFAULT_LABEL_WEIGHT,
-        CrossFitConfig,
-        crossfit_score_file,
-        default_opener,
-    )
+    from clearft.scoring.crossfit import DEFAULT_LABEL_WEIGHT, CrossFitConfig, crossfit_score_file
+    from clearft.scoring.crossfit.models import default_opener
 
     finetune: dict[str, object] = {"progress": not args.no_progress}
     for item in args.cross_fit_set:

@@ -103,12 +103,8 @@ def crossfit_score(input_path: Path, output: Path, backend: Backend, config: Run
                    score_config: Any, engine: Any = None) -> dict[str, Any]:
     """Cross-fitted scoring; `engine` (default: this process) runs the folds."""
     from clearft.engines.base import backend_spec
-    from clearft.scoring.crossfit import (
-        CrossFitConfig,
-        crossfit_score_file,
-        default_opener,
-        default_trainer,
-    )
+    from clearft.scoring.crossfit import CrossFitConfig, crossfit_score_file
+    from clearft.scoring.crossfit.models import default_opener, default_trainer
 
     values = {"seed": config.seed, **config.finetune}
     if not config.progress:

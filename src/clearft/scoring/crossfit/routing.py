@@ -1,0 +1,96 @@
+"""Fold models for Auto-Correct: a backend that routes each row's prompt to its own fold
+model (which never saw the row's target), and candidates straight from those models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from clearft.backends.base import Backend, GenerateRequest
+from clearft.data.example import Example
+from clearft.scoring.crossfit import models
+from clearft.scoring.crossfit.models import OpenModel
+from clearft.scoring.crossfit.store import read_folds
+
+
+def messages_key(messages: Sequence[dict[str, str]]) -> str:
+    return json.dumps(list(messages), sort_keys=True, ensure_ascii=False)
+
+
+class FoldRoutingBackend(Backend):
+    """Sends each generate request whose prompt is routed to that prompt's fold model, and
+    every other request to `fallback`: Auto-Correct's candidate generator, unchanged, then
+    gets a candidate for a row from a model that never saw the row's target. Fold models are
+    opened on first use and kept until close()."""
+
+    name = "crossfit-router"
+
+    def __init__(self, fallback: Backend, route: dict[str, Path], open_model: OpenModel) -> None:
+        self.fallback = fallback
+        self.route = route  # messages_key(prompt) -> fold model folder
+        self.open_model = open_model
+        self._open: dict[Path, Backend] = {}
+
+    @property
+    def capabilities(self) -> Any:
+        return self.fallback.capabilities
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.fallback.model_id}+crossfit({len(set(self.route.values()))} folds)"
+
+    def _backend(self, model_dir: Path | None) -> Backend:
+        if model_dir is None:
+            return self.fallback
+        if model_dir not in self._open:
+            self._open[model_dir] = self.open_model(model_dir)
+        return self._open[model_dir]
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Any]:
+        groups: dict[Path | None, list[int]] = {}
+        for i, req in enumerate(requests):
+            groups.setdefault(self.route.get(messages_key(req.messages)), []).append(i)
+        out: list[Any] = [None] * len(requests)
+        for model_dir, idx in groups.items():
+            for i, comp in zip(idx, self._backend(model_dir).generate([requests[i] for i in idx]), strict=True):
+                out[i] = comp
+        return out
+
+    def close(self) -> None:
+        for backend in self._open.values():
+            backend.close()
+        self._open.clear()
+        self.fallback.close()
+
+
+def fold_routes(examples: Sequence[Example], work_dir: str | Path) -> dict[str, Path]:
+    """messages_key(prompt) -> fold model folder, for the examples the cross-fit covered."""
+    fold_of, _ = read_folds(work_dir)
+    return {messages_key(ex.messages): fold_of[ex.id] for ex in examples if ex.id in fold_of}
+
+
+def fold_candidates(
+    examples: Sequence[Example], work_dir: str | Path, *, open_model: OpenModel | None = None,
+    max_tokens: int = 256, seed: int = 0,
+) -> list[str | None]:
+    """Auto-Correct candidates (temperature 0) for each row from its own fold model, which
+    never saw the row's target. None for rows the cross-fit did not cover or that failed."""
+    fold_of, _ = read_folds(work_dir)
+    open_model = open_model or models.default_opener()
+    out: list[str | None] = [None] * len(examples)
+    by_model: dict[Path, list[int]] = {}
+    for i, ex in enumerate(examples):
+        if ex.id in fold_of:
+            by_model.setdefault(fold_of[ex.id], []).append(i)
+    for model_dir, rows in sorted(by_model.items()):
+        backend = open_model(model_dir)
+        try:
+            comps = backend.generate([GenerateRequest(examples[i].messages, max_tokens=max_tokens, seed=seed)
+                                      for i in rows])
+        finally:
+            backend.close()
+        for i, comp in zip(rows, comps, strict=True):
+            out[i] = comp.texts[0] if comp.ok and comp.texts else None
+    return out
