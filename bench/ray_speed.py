@@ -56,8 +56,7 @@ def main() -> int:
 
     from clearft.engines import BackendSpec, EngineConfig
     from clearft.engines.ray_engine import RayEngine
-    from clearft.engines.score import score_file_on_engine
-    from clearft.scoring import make_config, score_file
+    from clearft.scoring import make_config, score_file, score_file_on_engine
 
     tmp = Path(tempfile.mkdtemp(prefix="ray-speed-"))
     data = first_rows(args.data, args.rows, tmp / "rows.csv")

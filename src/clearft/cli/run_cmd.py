@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
                         score_estimate=score_estimate(args, config))
         print(format_plan(plan))
         return 0
-    from clearft.engines.options import engine_toolkit
+    from clearft.pipeline.engine_toolkit import engine_toolkit
 
     # RUN_DIR/config.yaml: the effective options. A fresh run gets it before it starts (a
     # killed run keeps it); a resumed one once the run dir has accepted its settings.

@@ -4,11 +4,10 @@ what `score`, `correct` and `run` do with them. Cheap to import: Ray loads only 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from clearft.engines.base import ENGINES, EngineConfig, backend_spec
 
-__all__ = ["add_engine_args", "backend_spec", "engine_config", "engine_toolkit"]
+__all__ = ["add_engine_args", "backend_spec", "engine_config"]
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -29,11 +28,3 @@ def engine_config(args: argparse.Namespace, progress: bool = True) -> EngineConf
                           gpus_per_replica=args.gpus_per_replica, address=args.ray_address, progress=progress)
     config.validate()
     return config
-
-
-def engine_toolkit(args: argparse.Namespace) -> Any:
-    """clearft.pipeline.engine_toolkit.engine_toolkit (an engine knows no pipeline); this
-    delegate stays until `clearft run` (cli/run_cmd.py) imports it from there."""
-    from clearft.pipeline.engine_toolkit import engine_toolkit as on_pipeline
-
-    return on_pipeline(args)
