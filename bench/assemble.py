@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["scoring", "crossfit", "loop", "loop_crossfit", "loop_crossfit_default", "correct", "loop_evidence", "loop_evidence_vote",
+ORDER = ["scoring", "crossfit", "loop", "loop_crossfit", "loop_crossfit_default", "correct", "loop_evidence", "loop_evidence_vote", "loop_evidence_veto",
          "backends", "data", "training", "faults", "ray", "report"]
 
 HEADER = """# Benchmarks and quality measurements
