@@ -63,8 +63,11 @@ def test_score_reports_bad_options_as_errors(tmp_path: Path, capsys: pytest.Capt
     src = _data(tmp_path / "in.jsonl")
     assert main(["score", str(src), "-o", str(tmp_path / "s.jsonl"), "--method", "vibes"]) == 1
     assert "unknown scoring method" in capsys.readouterr().err
-    assert main(["score", str(src), "-o", str(tmp_path / "s.jsonl"), "--backend", "fake",
-                 "--method", "perplexity", "--alpha", "2"]) == 1
+    with pytest.raises(SystemExit) as exc:  # out of range: refused when parsed (exit code 2)
+        main(["score", str(src), "-o", str(tmp_path / "s.jsonl"), "--backend", "fake",
+              "--method", "perplexity", "--alpha", "2"])
+    assert exc.value.code == 2
+    assert "argument --alpha: must be between 0 and 1" in capsys.readouterr().err
     assert main(["score", str(src), "-o", str(tmp_path / "s.jsonl"), "--backend", "fake",
                  "--compare", "vibes"]) == 1
     assert "unknown compare 'vibes'" in capsys.readouterr().err

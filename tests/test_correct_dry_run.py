@@ -138,8 +138,16 @@ def test_skipped_bad_records_are_counted_not_written(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mixed.jsonl"]  # no rejects file either
 
 
+def test_an_out_of_range_option_is_refused_when_parsed(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      nothing_may_run: None) -> None:
+    data = write_jsonl(tmp_path / "free.jsonl", free_text_rows(12))
+    with pytest.raises(SystemExit) as exc:
+        main(["correct", str(data), "-o", str(tmp_path / "o.jsonl"), "--dry-run", "--eta", "2"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == "clearft correct: error: argument --eta: must be between 0 and 1, got 2.0\n"
+
+
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--eta", "2"], "eta must be in [0, 1]"),
     (["--model", "no/such/model"], "is not 'default', a model folder or a .gguf file"),
     (["--judge", "evidence"], "--judge evidence needs class-label targets"),
     ([], "give the model that writes candidates (--model)"),

@@ -62,5 +62,7 @@ def test_missing_input_is_an_error_not_a_traceback(tmp_path: Path, capsys: pytes
 
 def test_bad_page_size_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = scored_file(tmp_path, n=5)
-    assert main(["report", str(path), "--page-size", "0"]) == 1
-    assert "--page-size" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # argparse refuses it: exit code 2, one line
+        main(["report", str(path), "--page-size", "0"])
+    assert exc.value.code == 2
+    assert "argument --page-size: must be at least 1" in capsys.readouterr().err

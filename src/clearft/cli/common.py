@@ -3,7 +3,120 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
+
+# --- number options with a range -------------------------------------------------------
+# Each numeric option declares its range with one of the actions below
+# (``add_argument("--eta", action=UnitInterval, ...)``): argparse converts the text with the
+# action's type (int or float) and the action refuses a value outside the range. Either way
+# a bad value is argparse's one-line error naming the flag, exit code 2:
+#   clearft correct: error: argument --eta: must be between 0 and 1, got 1.5
+# The type stays plain int/float, so a `run --config` file's values are type-checked as
+# before; main() checks their range too (check_ranges).
+
+
+class Ranged(argparse.Action):
+    """Store a number after checking it lies in the class's range."""
+
+    kind: type = float
+    low: float | None = None  # the smallest value allowed (None: no floor)
+    low_open: bool = False  # True: `low` itself is not allowed
+    high: float | None = None  # the largest value allowed (None: no ceiling)
+    extra: tuple[float, ...] = ()  # values allowed outside the range (e.g. 0 = off)
+    what = ""  # the range, as the error says it
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        kwargs["type"] = self.kind
+        super().__init__(option_strings, dest, **kwargs)
+
+    @classmethod
+    def problem(cls, value: Any) -> str | None:
+        if value is None or value in cls.extra:
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number, got {value}"
+        below = cls.low is not None and (value <= cls.low if cls.low_open else value < cls.low)
+        above = cls.high is not None and value > cls.high
+        return f"must be {cls.what}, got {value}" if below or above else None
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        problem = self.problem(values)
+        if problem:
+            raise argparse.ArgumentError(self, problem)
+        setattr(namespace, self.dest, values)
+
+
+class PositiveInt(Ranged):
+    kind, low, what = int, 1, "at least 1"
+
+
+class NonNegativeInt(Ranged):
+    kind, low, what = int, 0, "0 or more"
+
+
+class FoldCount(Ranged):
+    kind, low, extra, what = int, 2, (0,), "0 (off) or at least 2"
+
+
+class PositiveFloat(Ranged):
+    kind, low, low_open, what = float, 0.0, True, "above 0"
+
+
+class NonNegativeFloat(Ranged):
+    kind, low, what = float, 0.0, "0 or more"
+
+
+class UnitInterval(Ranged):
+    kind, low, high, what = float, 0.0, 1.0, "between 0 and 1"
+
+
+def restrict(p: argparse.ArgumentParser, ranges: dict[str, type[Ranged]]) -> None:
+    """Give options another module added (e.g. the engine's) a range: flag -> Ranged class."""
+    for action in p._actions:
+        for flag in action.option_strings:
+            if flag in ranges:
+                action.__class__ = ranges[flag]
+                action.type = ranges[flag].kind
+
+
+def check_ranges(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The range of every option whose value did not pass through its action (a value from
+    a `run --config` file, which argparse takes as a default): the same one-line error."""
+    for action in p._actions:
+        if isinstance(action, Ranged):
+            problem = action.problem(getattr(args, action.dest, None))
+            if problem:
+                p.error(str(argparse.ArgumentError(action, problem)))
+
+
+# --- options several commands share: one definition, one meaning -----------------------
+SEED_HELP = "random seed of every sampled call and of fine-tuning (0): same seed and data, same output"
+NO_PROGRESS_HELP = "no progress bars or progress messages"
+ROWS_PER_CALL_HELP = "rows per batched backend call (score: 16; correct: 32)"
+CACHE_HELP = "SQLite file caching every model call (default: .clearft-cache/calls.sqlite); 'off' disables"
+CONCURRENCY_HELP = "parallel sequences (llamacpp) or concurrent requests to start with (openai)"
+BASE_URL_HELP = "OpenAI-compatible server URL, e.g. http://127.0.0.1:8080/v1 (default: the OpenAI API)"
+API_KEY_ENV_HELP = ("openai backend: name of the environment variable holding the API key "
+                    "(default OPENAI_API_KEY); the key itself is never accepted on the command line")
+FILE_TYPE_HELP = ("jsonl, json, csv, parquet or hf (a datasets save_to_disk folder) of the input; "
+                  "default: from the path")
+PROMPT_COL_HELP = "column holding the prompt (default: detected)"
+RESPONSE_COL_HELP = "column holding the target response (default: detected)"
+
+
+def add_seed_arg(p: argparse.ArgumentParser | Any, default: int | None = 0) -> None:
+    p.add_argument("--seed", action=NonNegativeInt, default=default, help=SEED_HELP)
+
+
+def add_no_progress_arg(p: argparse.ArgumentParser | Any) -> None:
+    p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
+
+
+def add_openai_url_args(p: argparse.ArgumentParser | Any) -> None:
+    p.add_argument("--base-url", default=None, help=BASE_URL_HELP)
+    p.add_argument("--api-key-env", default=None, help=API_KEY_ENV_HELP)
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -11,10 +124,9 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--format", dest="data_format", default=None,
                    help="record format (auto-detected by default): prompt-response, prompt-completion, "
                         "question-answer, multiple-choice, alpaca, messages, sharegpt, columns")
-    g.add_argument("--file-type", default=None,
-                   help="jsonl, json, csv, parquet or hf (a datasets save_to_disk folder); default: from the path")
-    g.add_argument("--prompt-col", default=None, help="column holding the prompt")
-    g.add_argument("--response-col", default=None, help="column holding the target response")
+    g.add_argument("--file-type", default=None, help=FILE_TYPE_HELP)
+    g.add_argument("--prompt-col", default=None, help=PROMPT_COL_HELP)
+    g.add_argument("--response-col", default=None, help=RESPONSE_COL_HELP)
     g.add_argument("--id-col", default=None, help="column holding a stable id (default: 'id' if present, else a content hash)")
     g.add_argument("--on-error", choices=["raise", "skip"], default="raise",
                    help="bad records: stop with an error naming file, line and field (default), or skip "
@@ -24,17 +136,13 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 def add_backend_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model backend")
     g.add_argument("--backend", default="llamacpp",
-                   help="llamacpp (default, embedded model), transformers, openai, fake; see `clearft backends`")
+                   help="llamacpp (default, embedded model), transformers, openai; see `clearft backends`")
     g.add_argument("--model", default=None,
                    help="GGUF file (llamacpp), model folder (transformers) or model name (openai); "
                         "default: the embedded SmolLM2-135M-Instruct")
-    g.add_argument("--base-url", default=None, help="openai backend: server URL, e.g. http://127.0.0.1:8080/v1")
-    g.add_argument("--api-key-env", default=None,
-                   help="openai backend: name of the environment variable holding the API key "
-                        "(default OPENAI_API_KEY); the key itself is never accepted on the command line")
-    g.add_argument("--concurrency", type=int, default=None,
-                   help="parallel sequences (llamacpp) or concurrent requests to start with (openai)")
-    g.add_argument("--max-concurrency", type=int, default=None,
+    add_openai_url_args(g)
+    g.add_argument("--concurrency", action=PositiveInt, default=None, help=CONCURRENCY_HELP)
+    g.add_argument("--max-concurrency", action=PositiveInt, default=None,
                    help="openai backend: the most requests in flight the adaptive limit may grow to (256); "
                         "set it to a local server's slot count")
     g.add_argument("--server-kind", choices=["auto", "llamacpp", "vllm", "openai"], default=None,
@@ -45,8 +153,7 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fast-unreproducible", action="store_true",
                    help="llamacpp: keep llama.cpp's own batching settings (more parallel throughput; "
                         "samples then depend on what runs beside them)")
-    g.add_argument("--cache", default=None,
-                   help="SQLite file caching every model call (default: .clearft-cache/calls.sqlite); 'off' disables")
+    g.add_argument("--cache", default=None, help=CACHE_HELP)
 
 
 def backend_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -91,3 +198,16 @@ def data_options(args: argparse.Namespace) -> dict[str, Any]:
         "id_col": getattr(args, "id_col", None),
         "on_error": getattr(args, "on_error", "raise"),
     }
+
+
+ENGINE_RANGES: dict[str, type[Ranged]] = {
+    "--replicas": PositiveInt, "--cpus-per-replica": NonNegativeFloat, "--gpus-per-replica": NonNegativeFloat,
+}
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """The engine options (clearft.engines.options), with their ranges checked at parse time."""
+    from clearft.engines.options import add_engine_args as add
+
+    add(p)
+    restrict(p, ENGINE_RANGES)

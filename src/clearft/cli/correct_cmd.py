@@ -7,8 +7,19 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from clearft.cli.common import add_data_args
-from clearft.engines.options import add_engine_args
+from clearft.cli.common import (
+    CACHE_HELP,
+    CONCURRENCY_HELP,
+    ROWS_PER_CALL_HELP,
+    NonNegativeInt,
+    PositiveInt,
+    UnitInterval,
+    add_data_args,
+    add_engine_args,
+    add_no_progress_arg,
+    add_openai_url_args,
+    add_seed_arg,
+)
 
 if TYPE_CHECKING:
     from clearft.correction.config import CorrectConfig
@@ -26,20 +37,20 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
                         "else estimator)")
     g.add_argument("--estimator-preset", default=None,
                    help="the estimator judge's BSDetector preset (medium)")
-    g.add_argument("--eta", type=float, default=None,
+    g.add_argument("--eta", action=UnitInterval, default=None,
                    help="replace only when the judge's confidence in the new target is above this (0.8)")
-    g.add_argument("--judge-samples", type=int, default=None,
+    g.add_argument("--judge-samples", action=NonNegativeInt, default=None,
                    help="sampled verdicts per order, for the consistency part (3)")
     g.add_argument("--judge-sample-style", choices=["direct", "cot"], default=None,
                    help="direct (default): the letter right after 'answer: '; cot: explanation first")
-    g.add_argument("--judge-beta", type=float, default=None,
+    g.add_argument("--judge-beta", action=UnitInterval, default=None,
                    help="weight of verdict consistency against reflection (0.7)")
     g.add_argument("--no-judge-reflection", action="store_true", help="skip self-reflection on the verdict")
     g.add_argument("--no-judge-explanation", action="store_true",
                    help="skip the judge's written explanation (kept for the audit)")
     g.add_argument("--judge-no-logprobs", action="store_true",
                    help="read generated letters even where the backend gives log-probabilities")
-    g.add_argument("--candidate-max-tokens", type=int, default=None,
+    g.add_argument("--candidate-max-tokens", action=PositiveInt, default=None,
                    help="tokens per candidate (default: from the longest target)")
 
 
@@ -86,14 +97,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "the evidence judge's classifier learns from every row of it (default: DATA)")
     p.add_argument("--candidate-backend", default=None,
                    help="backend serving --model (default: transformers for a folder, llamacpp for a .gguf)")
-    p.add_argument("--threshold", type=float, default=None,
+    p.add_argument("--threshold", action=UnitInterval, default=None,
                    help="DATA is a scored file: rows with confidence below this are the low ones")
     p.add_argument("--all", dest="all_rows", action="store_true",
                    help="give every row a candidate, not only the low ones (the default without "
                         "--model, --threshold or a clearft_keep column: every row is considered)")
     p.add_argument("--uncorrected", default=None, help="side file for low rows left uncorrected")
-    p.add_argument("--seed", type=int, default=0, help="seed of the judge's sampled verdicts (0)")
-    p.add_argument("--batch-size", type=int, default=None, help="rows per batched backend call (32)")
+    add_seed_arg(p)
+    p.add_argument("--batch-size", action=PositiveInt, default=None, help=ROWS_PER_CALL_HELP)
+    add_no_progress_arg(p)
     p.add_argument("--dry-run", action="store_true",
                    help="print what the run would cost (rows considered, judge, texts to embed, "
                         "classifier fits, model calls and tokens), then stop: nothing is loaded, "
@@ -103,11 +115,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--judge-backend", default="llamacpp", help="llamacpp (default), transformers, openai")
     g.add_argument("--judge-model", default=None,
                    help="the judge's model (default: the embedded SmolLM2-135M-Instruct)")
-    g.add_argument("--base-url", default=None, help="openai backend: server URL")
-    g.add_argument("--api-key-env", default=None, help="openai backend: environment variable holding the key")
-    g.add_argument("--concurrency", type=int, default=None, help="parallel sequences or requests")
-    g.add_argument("--cache", default=None,
-                   help="SQLite call cache (default: .clearft-cache/calls.sqlite); 'off' disables")
+    add_openai_url_args(g)
+    g.add_argument("--concurrency", action=PositiveInt, default=None, help=CONCURRENCY_HELP)
+    g.add_argument("--cache", default=None, help=CACHE_HELP)
     add_data_args(p)
     add_engine_args(p)
     p.set_defaults(func=run)
@@ -142,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
             args.data, args.output, judge, config,
             candidate_backend=candidate, threshold=args.threshold, all_rows=args.all_rows,
             uncorrected=args.uncorrected, data_options=opts, context=context,
-            progress=lambda m: print(m, file=sys.stderr),
+            progress=progress_printer(args),
         )
     finally:
         for backend in (candidate, judge):
@@ -176,6 +186,11 @@ def _dry_run(args: argparse.Namespace, config: CorrectConfig, backend: str | Non
     return 0
 
 
+def progress_printer(args: argparse.Namespace) -> Any:
+    """Progress messages to stderr, or None under --no-progress."""
+    return None if args.no_progress else (lambda m: print(m, file=sys.stderr))
+
+
 def _print_summary(summary: Any) -> None:
     judge = summary.settings.get("judge", "llm")
     print(f"{summary.replaced} of {summary.judged} rows replaced by the {judge} judge "
@@ -204,11 +219,11 @@ def _correct_on_engine(args: argparse.Namespace, config: CorrectConfig, name: st
     from clearft.engines import make_engine
     from clearft.engines.options import backend_spec, engine_config
 
-    with make_engine(engine_config(args)) as engine:
+    with make_engine(engine_config(args, progress=not args.no_progress)) as engine:
         return correct_file_on_engine(
             args.data, args.output, backend_spec(args.judge_backend, args.cache, judge_opts), config,
             engine, candidate=backend_spec(name, args.cache, cand_opts) if name else None,
             threshold=args.threshold, all_rows=args.all_rows, uncorrected=args.uncorrected,
             data_options=data_options(args), context=context,
-            progress=lambda m: print(m, file=sys.stderr),
+            progress=progress_printer(args),
         )

@@ -7,7 +7,16 @@ import argparse
 import json
 from pathlib import Path
 
-from clearft.cli.common import add_data_args, data_options
+from clearft.cli.common import (
+    CACHE_HELP,
+    PositiveInt,
+    add_data_args,
+    add_no_progress_arg,
+    add_openai_url_args,
+    data_options,
+)
+
+METRIC_HELP = "auto (default: from the targets), choice, gsm8k, number, json, label, text"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,22 +25,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="'default' (embedded GGUF, llamacpp), a model folder (transformers), a .gguf "
                         "file, or a model name with --backend openai")
     p.add_argument("--test", required=True, help="held-out test data (any format clearft reads)")
-    p.add_argument("--metric", default="auto",
-                   help="auto (default: from the targets), choice, gsm8k, number, json, label, text")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N test rows")
-    p.add_argument("--max-tokens", type=int, default=None,
+    p.add_argument("--metric", default="auto", help=METRIC_HELP)
+    p.add_argument("--limit", action=PositiveInt, default=None, help="evaluate only the first N test rows")
+    p.add_argument("--max-tokens", action=PositiveInt, default=None,
                    help="tokens to generate (default: from the longest target)")
     p.add_argument("--backend", default=None,
                    help="force a backend for every model (llamacpp, transformers, openai); "
                         "default: chosen from each MODEL")
-    p.add_argument("--base-url", default=None, help="openai backend: server URL")
-    p.add_argument("--api-key-env", default=None, help="openai backend: env variable holding the key")
-    p.add_argument("--cache", default=None,
-                   help="SQLite call cache (default .clearft-cache/calls.sqlite); 'off' disables")
+    add_openai_url_args(p)
+    p.add_argument("--cache", default=None, help=CACHE_HELP)
     p.add_argument("--out", default=None,
                    help="write per-row predictions here (JSONL); with several models, one file each "
                         "(MODEL index appended)")
     p.add_argument("--json", dest="json_out", default=None, help="write the summary as JSON here")
+    add_no_progress_arg(p)
     add_data_args(p)
     p.set_defaults(func=run)
 
@@ -45,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     for i, model in enumerate(args.models):
         result = evaluate(model, args.test, backend=args.backend, metric=args.metric, limit=args.limit,
                           max_tokens=args.max_tokens, cache=args.cache, backend_options=options,
+                          progress=not args.no_progress,
                           **data_options(args))
         results.append(result)
         if args.out:

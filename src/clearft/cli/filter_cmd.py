@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from clearft.cli.common import FILE_TYPE_HELP, UnitInterval
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -17,13 +19,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scored", help="output of `clearft score`")
     p.add_argument("-o", "--output", required=True, help="where to write the kept rows")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--threshold", type=float, default=None, help="drop rows with confidence below this")
-    g.add_argument("--fraction", type=float, default=None, help="drop this fraction of rows, lowest first (the paper: 0.5)")
+    g.add_argument("--threshold", action=UnitInterval, default=None, help="drop rows with confidence below this")
+    g.add_argument("--fraction", action=UnitInterval, default=None, help="drop this fraction of rows, lowest first (the paper: 0.5)")
     p.add_argument("--rule", choices=["auto", "otsu", "median"], default="auto",
                    help="the automatic threshold when neither --threshold nor --fraction is given")
     p.add_argument("--dropped", default=None, help="side file of dropped rows (default: <stem>.dropped.<ext> beside -o)")
     p.add_argument("--keep-failed", action="store_true", help="keep rows that failed scoring instead of dropping them")
-    p.add_argument("--file-type", default=None, help="file type of the scored file (default: from its suffix)")
+    p.add_argument("--file-type", default=None, help=FILE_TYPE_HELP)
     p.set_defaults(func=run)
 
 

@@ -11,26 +11,40 @@ import json
 from pathlib import Path
 from typing import Any
 
-from clearft.cli.common import add_data_args, data_options
+from clearft.cli.common import (
+    API_KEY_ENV_HELP,
+    BASE_URL_HELP,
+    SEED_HELP,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Ranged,
+    UnitInterval,
+    add_data_args,
+    add_no_progress_arg,
+    data_options,
+)
 
-# flag name -> (FinetuneConfig field, type, help)
+# flag name -> (FinetuneConfig field, type: str or a number's range, help); `run` takes some
+# of them too (run_cmd.FINETUNE_FLAGS), with the same range and help.
 HYPERPARAMETERS: list[tuple[str, str, Any, str]] = [
-    ("--lora-r", "lora_r", int, "LoRA rank (default 16)"),
-    ("--lora-alpha", "lora_alpha", int, "LoRA alpha (default 32)"),
-    ("--lora-dropout", "lora_dropout", float, "LoRA dropout (default 0.05)"),
+    ("--lora-r", "lora_r", PositiveInt, "LoRA rank (default 16)"),
+    ("--lora-alpha", "lora_alpha", PositiveInt, "LoRA alpha (default 32)"),
+    ("--lora-dropout", "lora_dropout", UnitInterval, "LoRA dropout (default 0.05)"),
     ("--target-modules", "target_modules", str,
      "'all-linear' (default) or comma-separated module names, e.g. q_proj,v_proj"),
-    ("--learning-rate", "learning_rate", float, "default 1e-3 (small models; try 1e-4 for 1B+)"),
-    ("--epochs", "epochs", float, "default 1"),
-    ("--batch-size", "batch_size", int, "rows per device step (default 8)"),
-    ("--grad-accum", "grad_accum", int, "steps per optimizer update (default 2: effective batch 16)"),
-    ("--max-seq-len", "max_seq_len", int, "tokens per row, longer rows are cut (default 512)"),
-    ("--seed", "seed", int, "default 0; same seed + same data -> same adapter"),
-    ("--max-steps", "max_steps", int, "stop after this many optimizer steps (default: epochs decide)"),
+    ("--learning-rate", "learning_rate", PositiveFloat, "default 1e-3 (small models; try 1e-4 for 1B+)"),
+    ("--epochs", "epochs", PositiveFloat, "default 1"),
+    ("--train-batch-size", "batch_size", PositiveInt, "training rows per device step (default 8)"),
+    ("--grad-accum", "grad_accum", PositiveInt, "steps per optimizer update (default 2: effective batch 16)"),
+    ("--max-seq-len", "max_seq_len", PositiveInt, "tokens per row, longer rows are cut (default 512)"),
+    ("--seed", "seed", NonNegativeInt, SEED_HELP),
+    ("--max-steps", "max_steps", PositiveInt, "stop after this many optimizer steps (default: epochs decide)"),
     ("--device", "device", str, "auto (default: cuda > mps > cpu), cpu, cuda, mps"),
-    ("--warmup-ratio", "warmup_ratio", float, "share of steps warming the learning rate up (default 0.03)"),
+    ("--warmup-ratio", "warmup_ratio", UnitInterval, "share of steps warming the learning rate up (default 0.03)"),
     ("--lr-scheduler", "lr_scheduler", str, "default linear"),
-    ("--weight-decay", "weight_decay", float, "default 0"),
+    ("--weight-decay", "weight_decay", NonNegativeFloat, "default 0"),
 ]
 
 
@@ -43,14 +57,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="'default' (the embedded SmolLM2-135M-Instruct), a .gguf file or a Hugging Face model folder")
     p.add_argument("--config", default=None, help="JSON file of fine-tuning settings (flags override it)")
     g = p.add_argument_group("hyperparameters (built-in LoRA trainer)")
-    for flag, _field, typ, text in HYPERPARAMETERS:
-        g.add_argument(flag, type=typ, default=None, help=text)
+    for flag, field, typ, text in HYPERPARAMETERS:
+        add_hyperparameter(g, flag, field, typ, text)
+    # --batch-size: the old name of --train-batch-size (elsewhere it is rows per model call)
+    g.add_argument("--batch-size", dest="batch_size", action=PositiveInt, default=None, help=argparse.SUPPRESS)
     g.add_argument("--gradient-checkpointing", action="store_true",
                    help="save memory (large models) at about a third more compute")
     g.add_argument("--no-merge", action="store_true", help="save only the LoRA adapter")
     g.add_argument("--gguf", choices=["q8_0", "f16", "f32", "none"], default=None,
                    help="GGUF copy for llama.cpp when the base is a GGUF (default q8_0; none to skip)")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_no_progress_arg(g)
+    g.add_argument("--quiet", dest="no_progress", action="store_true", help=argparse.SUPPRESS)  # the old name
     e = p.add_argument_group("other trainers")
     # dest must not be "command": that is where argparse records which subcommand ran.
     e.add_argument("--command", dest="trainer_command", default=None,
@@ -58,11 +75,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "DATA is passed as is")
     e.add_argument("--openai-model", default=None,
                    help="fine-tune this hosted model through the OpenAI fine-tuning jobs API instead")
-    e.add_argument("--base-url", default=None, help="OpenAI-compatible API URL (default: the OpenAI API)")
-    e.add_argument("--api-key-env", default="OPENAI_API_KEY",
-                   help="environment variable holding the API key (default OPENAI_API_KEY)")
+    e.add_argument("--base-url", default=None, help=BASE_URL_HELP)
+    e.add_argument("--api-key-env", default=None, help=API_KEY_ENV_HELP)
     add_data_args(p)
     p.set_defaults(func=run)
+
+
+def add_hyperparameter(g: Any, flag: str, field: str, typ: Any, text: str, dest: str | None = None) -> None:
+    """One fine-tuning flag: a number with its range, or text; default None (not given)."""
+    kind = {"action": typ} if isinstance(typ, type) and issubclass(typ, Ranged) else {"type": typ}
+    g.add_argument(flag, dest=dest or field, default=None, help=text, **kind)
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    from clearft.errors import ClearftError
+
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ClearftError(f"--config {path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ClearftError(f"--config {path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(values, dict):
+        raise ClearftError(f"--config {path}: the file must hold a JSON object of settings")
+    return values
 
 
 def build_config(args: argparse.Namespace) -> Any:
@@ -71,7 +107,7 @@ def build_config(args: argparse.Namespace) -> Any:
 
     values: dict[str, Any] = {}
     if args.config:
-        values.update(json.loads(Path(args.config).read_text()))
+        values.update(_read_config(args.config))
     for _flag, name, _typ, _text in HYPERPARAMETERS:
         value = getattr(args, name, None)
         if value is not None:
@@ -84,7 +120,7 @@ def build_config(args: argparse.Namespace) -> Any:
         values["gguf"] = None if args.gguf == "none" else args.gguf
     if args.no_merge:
         values["merge"] = False
-    if args.quiet:
+    if args.no_progress:
         values["progress"] = False
     return FinetuneConfig.from_dict(values)
 
@@ -101,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         from clearft.training.openai_jobs import finetune_openai
 
         model_id = finetune_openai(args.data, args.openai_model, args.output, base_url=args.base_url,
-                                   api_key_env=args.api_key_env, **options)
+                                   api_key_env=args.api_key_env or "OPENAI_API_KEY", **options)
         print(f"fine-tuned model: {model_id}  (use it with --backend openai --model {model_id})")
         return 0
     from clearft.training import finetune

@@ -15,7 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from clearft.cli.common import add_backend_args, backend_options
+from clearft.cli.common import (
+    NonNegativeFloat,
+    PositiveInt,
+    add_backend_args,
+    add_seed_arg,
+    backend_options,
+)
 
 CHUNK = 64  # prompts per backend call; output is written after each chunk
 
@@ -24,10 +30,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate responses for a file of prompts (JSONL or text)")
     p.add_argument("prompts", help="JSONL with `prompt` or `messages` per line, or a text file with one prompt per line")
     p.add_argument("-o", "--output", required=True, help="JSONL file to write")
-    p.add_argument("-n", type=int, default=1, help="samples per prompt (sample i uses seed + i)")
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--max-tokens", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-n", action=PositiveInt, default=1, help="samples per prompt (sample i uses seed + i)")
+    p.add_argument("--temperature", action=NonNegativeFloat, default=0.0,
+                   help="sampling temperature (0: greedy)")
+    p.add_argument("--max-tokens", action=PositiveInt, default=256, help="the most tokens per response (256)")
+    add_seed_arg(p)
     p.add_argument("--system", default=None, help="system message put before each prompt")
     add_backend_args(p)
     p.set_defaults(func=run)

@@ -8,7 +8,8 @@ import argparse
 import importlib
 import importlib.util
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from clearft import __version__
 from clearft.deps import quiet_third_party
@@ -47,7 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(module_name) is None:
             continue  # a command still being built
         importlib.import_module(module_name).add_parser(sub)
+    for command_parser in sub.choices.values():
+        setattr(command_parser, "error", _one_line_error(command_parser))  # noqa: B010
     return parser
+
+
+def _one_line_error(parser: argparse.ArgumentParser) -> Callable[[str], NoReturn]:
+    """A command's usage errors (a bad option value, a missing argument) as one line, like
+    every other clearft error, instead of argparse's usage block before it; exit code 2."""
+
+    def error(message: str) -> NoReturn:
+        parser.exit(2, f"{parser.prog}: error: {message}\n")
+
+    return error
+
+
+def command_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Each subcommand's parser, by name."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    from clearft.cli.common import check_ranges
+
+    check_ranges(command_parsers(parser)[args.command], args)  # values a --config file gave
     if not args.verbose:
         quiet_third_party()
     try:

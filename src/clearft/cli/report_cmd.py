@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from clearft.cli.common import PROMPT_COL_HELP, RESPONSE_COL_HELP, PositiveInt, UnitInterval
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -20,21 +22,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a `clearft run` directory, or one or more scored files (JSONL, JSON, CSV, Parquet)")
     p.add_argument("-o", "--output", default=None,
                    help="HTML file to write (default: RUN_DIR/report.html, or <stem>.report.html beside the file)")
-    p.add_argument("--threshold", type=float, default=None,
+    p.add_argument("--threshold", action=UnitInterval, default=None,
                    help="threshold to draw and count rows below (default: the one recorded by the filter or run)")
-    p.add_argument("--page-size", type=int, default=50, help="table rows per page (default 50)")
+    p.add_argument("--page-size", action=PositiveInt, default=50, help="table rows per page (default 50)")
     p.add_argument("--title", default=None, help="page title (default: names the inputs)")
-    p.add_argument("--prompt-col", default=None, help="column holding the prompt (default: detected)")
-    p.add_argument("--response-col", default=None, help="column holding the target (default: detected)")
+    p.add_argument("--prompt-col", default=None, help=PROMPT_COL_HELP)
+    p.add_argument("--response-col", default=None, help=RESPONSE_COL_HELP)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from clearft.errors import ClearftError
     from clearft.report import build_report, summary_lines
 
-    if args.page_size < 1:
-        raise ClearftError("--page-size must be at least 1")
     options = {"prompt_col": args.prompt_col, "response_col": args.response_col}
     if args.prompt_col or args.response_col:
         options["format"] = "columns"

@@ -8,20 +8,27 @@ import json
 import sys
 from typing import Any
 
-from clearft.cli.common import add_backend_args, add_data_args
+from clearft.cli.common import (
+    FoldCount,
+    PositiveInt,
+    UnitInterval,
+    add_backend_args,
+    add_data_args,
+    add_engine_args,
+    add_no_progress_arg,
+    add_seed_arg,
+)
 from clearft.cli.config_file import enable_config_file
 from clearft.cli.correct_cmd import add_judge_args
-from clearft.engines.options import add_engine_args
+from clearft.cli.eval_cmd import METRIC_HELP
+from clearft.cli.finetune_cmd import HYPERPARAMETERS, add_hyperparameter
+from clearft.cli.score_cmd import CROSS_FIT_PARTS_HELP
 
-FINETUNE_FLAGS = {  # flag -> (FinetuneConfig field, type)
-    "--epochs": ("epochs", float),
-    "--learning-rate": ("learning_rate", float),
-    "--train-batch-size": ("batch_size", int),
-    "--grad-accum": ("grad_accum", int),
-    "--lora-r": ("lora_r", int),
-    "--max-steps": ("max_steps", int),
-    "--max-seq-len": ("max_seq_len", int),
-}
+# flag -> (FinetuneConfig field, range); help as `clearft finetune` gives it
+FINETUNE_FLAGS = {flag: (field, kind) for flag, field, kind, _ in HYPERPARAMETERS
+                  if flag in ("--epochs", "--learning-rate", "--train-batch-size", "--grad-accum",
+                              "--lora-r", "--max-steps", "--max-seq-len")}
+FINETUNE_HELP = {flag: text for flag, _, _, text in HYPERPARAMETERS}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,27 +42,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="the noisy fine-tuning data")
     p.add_argument("--test", default=None, help="held-out test set; without it nothing is evaluated")
     p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="the run directory")
-    p.add_argument("--seed", type=int, default=0, help="one seed for every stage (0)")
-    p.add_argument("--iterations", type=int, default=1, help="rounds of correct + fine-tune (1)")
+    add_seed_arg(p)
+    p.add_argument("--iterations", action=PositiveInt, default=1, help="rounds of correct + fine-tune (1)")
     p.add_argument("--baseline-full", action="store_true",
                    help="also fine-tune on the full noisy data, for comparison")
     p.add_argument("--dry-run", action="store_true", help="print the plan and a cost estimate, then stop")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_no_progress_arg(p)
     g = p.add_argument_group("score and filter")
     g.add_argument("--method", default=None, help="scoring method (see `clearft score --help`; auto)")
     g.add_argument("--preset", default=None, help="scoring preset: base, low, medium, high, best")
-    g.add_argument("--fraction", type=float, default=None, help="drop this fraction, lowest first (0.5)")
-    g.add_argument("--threshold", type=float, default=None, help="drop rows with confidence below this")
+    g.add_argument("--fraction", action=UnitInterval, default=None, help="drop this fraction, lowest first (0.5)")
+    g.add_argument("--threshold", action=UnitInterval, default=None, help="drop rows with confidence below this")
     g.add_argument("--auto-threshold", action="store_true", help="let the filter choose the cut")
-    g.add_argument("--cross-fit", type=int, default=0, metavar="K",
+    g.add_argument("--cross-fit", action=FoldCount, default=0, metavar="K",
                    help="score each row by a model fine-tuned on the other K-1 folds (RUN_DIR/crossfit/); "
                         "the fold models also write candidates for kept rows (see `clearft score --help`)")
-    g.add_argument("--cross-fit-parts", default="label-prob,embedding-classifier",
-                   help="cross-fit scores, comma-separated: label-prob, bsdetector, embedding-classifier "
-                        "(default: label-prob,embedding-classifier)")
+    g.add_argument("--cross-fit-parts", default="label-prob,embedding-classifier", help=CROSS_FIT_PARTS_HELP)
     g = p.add_argument_group("fine-tune")
     for flag, (field, kind) in FINETUNE_FLAGS.items():
-        g.add_argument(flag, dest=f"ft_{field}", type=kind, default=None, help=f"FinetuneConfig.{field}")
+        add_hyperparameter(g, flag, field, kind, FINETUNE_HELP[flag], dest=f"ft_{field}")
     g.add_argument("--finetune-set", action="append", default=[], metavar="KEY=JSON",
                    help="any other FinetuneConfig field, e.g. --finetune-set lora_dropout=0.1")
     g.add_argument("--finetune-command", default=None,
@@ -69,8 +74,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--correct-all", action="store_true", help="candidates for every row, not only dropped ones")
     add_judge_args(p)
     g = p.add_argument_group("evaluate")
-    g.add_argument("--metric", default="auto", help="evaluation metric (auto)")
-    g.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test rows")
+    g.add_argument("--metric", default="auto", help=METRIC_HELP)
+    g.add_argument("--eval-limit", action=PositiveInt, default=None, help="evaluate on the first N test rows")
     g.add_argument("--eval-backend", default=None, help="backend for fine-tuned models (auto)")
     g.add_argument("--no-eval-untuned", action="store_true", help="skip evaluating the untuned model")
     add_data_args(p)

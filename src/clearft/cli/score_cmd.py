@@ -5,12 +5,29 @@ from __future__ import annotations
 import argparse
 import sys
 
-from clearft.cli.common import add_backend_args, add_data_args
-from clearft.engines.options import add_engine_args
+from clearft.cli.common import (
+    ROWS_PER_CALL_HELP,
+    FoldCount,
+    NonNegativeInt,
+    PositiveInt,
+    UnitInterval,
+    add_backend_args,
+    add_data_args,
+    add_engine_args,
+    add_no_progress_arg,
+    add_seed_arg,
+)
 
 METHOD_HELP = (
     "auto (default: embedding-classifier when targets are labels, else bsdetector), bsdetector, "
     "consistency, self-reflection, perplexity, ifd, judge-rating, embedding-classifier"
+)
+
+CROSS_FIT_PARTS_HELP = (
+    "comma-separated: label-prob (the fold model's probability of the given target), bsdetector "
+    "(consistency + self-reflection by the fold model), embedding-classifier (the embedding "
+    "classifier's out-of-fold probability of the given label; label targets only, seconds) "
+    "(default: label-prob,embedding-classifier)"
 )
 
 
@@ -28,44 +45,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("scoring")
     g.add_argument("--method", default="auto", help=METHOD_HELP)
     g.add_argument("--preset", default="medium", help="base, low, medium (default), high, best: cheap to thorough")
-    g.add_argument("--alpha", type=float, default=None, help="weight of similarity vs exact match in consistency (0.8)")
-    g.add_argument("--beta", type=float, default=None, help="weight of consistency vs self-reflection (0.7)")
-    g.add_argument("-k", "--samples", dest="k", type=int, default=None, help="sampled answers per row (preset)")
-    g.add_argument("--rounds", type=int, default=None, help="self-reflection rounds (preset)")
+    g.add_argument("--alpha", action=UnitInterval, default=None, help="weight of similarity vs exact match in consistency (0.8)")
+    g.add_argument("--beta", action=UnitInterval, default=None, help="weight of consistency vs self-reflection (0.7)")
+    g.add_argument("-k", "--samples", dest="k", action=NonNegativeInt, default=None, help="sampled answers per row (preset)")
+    g.add_argument("--rounds", action=NonNegativeInt, default=None, help="self-reflection rounds (preset)")
     g.add_argument("--similarity", default=None, help="embedding (default), nli, exact, token-f1")
     g.add_argument("--compare", default=None,
                    help="what a sample is compared with the target by: auto (default: its whole reply "
                         "for targets over 20 words, else its answer), answer (the paper), reply")
     g.add_argument("--nli-model", default=None, help="folder of a Hugging Face NLI cross-encoder (for --similarity nli)")
-    g.add_argument("--max-tokens", dest="sample_max_tokens", type=int, default=None,
+    g.add_argument("--max-tokens", dest="sample_max_tokens", action=PositiveInt, default=None,
                    help="tokens per sampled answer (preset)")
     g.add_argument("--no-logprobs", action="store_true",
                    help="sample reflection letters even where the backend gives log-probabilities")
     g.add_argument("--classifier", default=None, help="embedding-classifier: logreg (default) or knn")
-    g.add_argument("--seed", type=int, default=None, help="sampling seed (0)")
-    g.add_argument("--batch-size", type=int, default=None, help="rows per batched backend call (16)")
+    add_seed_arg(g)
+    g.add_argument("--batch-size", action=PositiveInt, default=None, help=ROWS_PER_CALL_HELP)
     g.add_argument("--dry-run", action="store_true", help="print the model calls and tokens the run would take, then stop")
     g = p.add_argument_group("cross-fitting (score each row by a model that never saw it)")
-    g.add_argument("--cross-fit", type=int, default=0, metavar="K",
+    g.add_argument("--cross-fit", action=FoldCount, default=0, metavar="K",
                    help="split the rows into K folds (stratified by label), fine-tune a LoRA on K-1 folds and "
                         "score the held-out fold with it; fold models resume from OUTPUT.crossfit/; "
                         "with --engine ray each fold runs on a replica (--replicas folds at once)")
-    g.add_argument("--cross-fit-parts", default="label-prob,embedding-classifier",
-                   help="comma-separated: label-prob (the fold model's probability of the given target), "
-                        "bsdetector (consistency + self-reflection by the fold model), embedding-classifier (the "
-                        "embedding classifier's out-of-fold probability of the given label; label targets "
-                        "only, seconds) (default: label-prob,embedding-classifier)")
-    g.add_argument("--cross-fit-weight", type=float, default=None,
+    g.add_argument("--cross-fit-parts", default="label-prob,embedding-classifier", help=CROSS_FIT_PARTS_HELP)
+    g.add_argument("--cross-fit-weight", action=UnitInterval, default=None,
                    help="weight of label-prob; the other parts share the rest (0.5; measured in "
                         "bench/results/crossfit.md)")
-    g.add_argument("--cross-fit-normalise-up-to", type=int, default=None, metavar="N",
+    g.add_argument("--cross-fit-normalise-up-to", action=PositiveInt, default=None, metavar="N",
                    help="label-prob is the given label's share over all labels up to N labels "
                         "(default 20); above N, the given label's own probability (1 request a row)")
     g.add_argument("--cross-fit-dir", default=None, help="where fold models go (default OUTPUT.crossfit/)")
     g.add_argument("--cross-fit-set", action="append", default=[], metavar="KEY=JSON",
                    help="a fine-tuning setting of the fold models, e.g. --cross-fit-set max_steps=20 "
                         "(default: LoRA r=16, lr 1e-3, batch 16, one epoch, device auto)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress_arg(g)
     add_data_args(p)
     add_backend_args(p)
     add_engine_args(p)
