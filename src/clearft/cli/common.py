@@ -102,6 +102,8 @@ API_KEY_ENV_HELP = ("openai backend: name of the environment variable holding th
                     "(default OPENAI_API_KEY); the key itself is never accepted on the command line")
 FILE_TYPE_HELP = ("jsonl, json, csv, parquet or hf (a datasets save_to_disk folder) of the input; "
                   "default: from the path")
+MAX_TOKENS_HELP = ("the most tokens per generated answer (default: score: the preset's; eval: from the "
+                   "longest target; generate: 256)")
 PROMPT_COL_HELP = "column holding the prompt (default: detected)"
 RESPONSE_COL_HELP = "column holding the target response (default: detected)"
 

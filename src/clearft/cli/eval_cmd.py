@@ -9,6 +9,7 @@ from pathlib import Path
 
 from clearft.cli.common import (
     CACHE_HELP,
+    MAX_TOKENS_HELP,
     PositiveInt,
     add_data_args,
     add_no_progress_arg,
@@ -27,8 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", required=True, help="held-out test data (any format clearft reads)")
     p.add_argument("--metric", default="auto", help=METRIC_HELP)
     p.add_argument("--limit", action=PositiveInt, default=None, help="evaluate only the first N test rows")
-    p.add_argument("--max-tokens", action=PositiveInt, default=None,
-                   help="tokens to generate (default: from the longest target)")
+    p.add_argument("--max-tokens", action=PositiveInt, default=None, help=MAX_TOKENS_HELP)
     p.add_argument("--backend", default=None,
                    help="force a backend for every model (llamacpp, transformers, openai); "
                         "default: chosen from each MODEL")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from clearft.cli.common import (
+    MAX_TOKENS_HELP,
     NonNegativeFloat,
     PositiveInt,
     add_backend_args,
@@ -24,6 +25,7 @@ from clearft.cli.common import (
 )
 
 CHUNK = 64  # prompts per backend call; output is written after each chunk
+MAX_TOKENS = 256  # per response, without --max-tokens
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", action=PositiveInt, default=1, help="samples per prompt (sample i uses seed + i)")
     p.add_argument("--temperature", action=NonNegativeFloat, default=0.0,
                    help="sampling temperature (0: greedy)")
-    p.add_argument("--max-tokens", action=PositiveInt, default=256, help="the most tokens per response (256)")
+    p.add_argument("--max-tokens", action=PositiveInt, default=None, help=MAX_TOKENS_HELP)
     add_seed_arg(p)
     p.add_argument("--system", default=None, help="system message put before each prompt")
     add_backend_args(p)
@@ -115,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             requests = [
                 GenerateRequest(
                     messages=to_messages(item, args.system), n=args.n,
-                    temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+                    temperature=args.temperature, max_tokens=args.max_tokens or MAX_TOKENS, seed=args.seed,
                 )
                 for _, item in chunk
             ]

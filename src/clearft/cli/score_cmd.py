@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from clearft.cli.common import (
+    MAX_TOKENS_HELP,
     ROWS_PER_CALL_HELP,
     FoldCount,
     NonNegativeInt,
@@ -55,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "for targets over 20 words, else its answer), answer (the paper), reply")
     g.add_argument("--nli-model", default=None, help="folder of a Hugging Face NLI cross-encoder (for --similarity nli)")
     g.add_argument("--max-tokens", dest="sample_max_tokens", action=PositiveInt, default=None,
-                   help="tokens per sampled answer (preset)")
+                   help=MAX_TOKENS_HELP)
     g.add_argument("--no-logprobs", action="store_true",
                    help="sample reflection letters even where the backend gives log-probabilities")
     g.add_argument("--classifier", default=None, help="embedding-classifier: logreg (default) or knn")
