@@ -134,3 +134,22 @@ def test_a_run_config_value_out_of_range_is_the_same_error(tmp_path: Path,
     assert exc.value.code == 2
     assert capsys.readouterr().err == "clearft run: error: argument --iterations: must be at least 1, got 0\n"
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "{data}", "-o", "{tmp}/r", "--finetune-set", "lora_r=-1", "--dry-run"],
+     "fine-tuning setting lora_r (--lora-r): must be a whole number at least 1, got -1"),
+    (["score", "{data}", "-o", "{tmp}/s.jsonl", "--cross-fit", "2", "--cross-fit-set", "epochs=abc", "--dry-run"],
+     "fine-tuning setting epochs (--epochs): must be a number above 0, got 'abc'"),
+    (["finetune", "{data}", "-o", "{tmp}/m", "--config", "{tmp}/ft.json"],
+     "fine-tuning setting warmup_ratio (--warmup-ratio): must be a number between 0 and 1, got 1.5"),
+])
+def test_a_bad_fine_tuning_setting_from_a_file_or_key_value_is_one_line(
+        argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "a", "response": "b"}\n', encoding="utf-8")
+    (tmp_path / "ft.json").write_text('{"warmup_ratio": 1.5}', encoding="utf-8")
+    args = [a.format(data=data, tmp=tmp_path) for a in argv]
+    assert main(args) == 1  # found before any work starts: nothing is written
+    assert capsys.readouterr().err == f"clearft {argv[0]}: error: {message}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.jsonl", "ft.json"]

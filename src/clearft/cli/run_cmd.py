@@ -101,6 +101,9 @@ def finetune_overrides(args: argparse.Namespace) -> dict[str, Any]:
             values[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
             values[key.strip()] = raw
+    from clearft.training.config import FinetuneConfig
+
+    FinetuneConfig.from_dict(values)  # an unknown or out-of-range setting fails now, not mid-run
     return values
 
 

@@ -142,6 +142,9 @@ def run_cross_fit(args: argparse.Namespace, config: object) -> int:
             finetune[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
             finetune[key.strip()] = raw
+    from clearft.training.config import FinetuneConfig
+
+    FinetuneConfig.from_dict(finetune)  # an unknown or out-of-range setting fails now, not per fold
     cf = CrossFitConfig(
         folds=args.cross_fit, parts=tuple(x.strip() for x in args.cross_fit_parts.split(",") if x.strip()),
         label_weight=DEFAULT_LABEL_WEIGHT if args.cross_fit_weight is None else args.cross_fit_weight,

@@ -9,6 +9,8 @@ learning rate (1e-4 to 2e-4).
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -53,6 +55,9 @@ class FinetuneConfig:
             raise ClearftError(
                 f"unknown fine-tuning setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
+        for name, value in values.items():
+            if name in LIMITS and value is not None:
+                _check_limit(name, value)
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,3 +69,35 @@ class FinetuneConfig:
         for cosmetic in ("progress", "logging_steps", "device", "gguf"):
             d.pop(cosmetic)
         return json.loads(json.dumps(d, sort_keys=True, default=str))
+
+
+# The numeric settings' ranges, checked by from_dict (what a --config file, --finetune-set or
+# --cross-fit-set gives; the flags of the same name are checked when parsed):
+# field -> (whole numbers only?, allowed, the range in words).
+LIMITS: dict[str, tuple[bool, Callable[[float], bool], str]] = {
+    "lora_r": (True, lambda v: v >= 1, "at least 1"),
+    "lora_alpha": (True, lambda v: v >= 1, "at least 1"),
+    "lora_dropout": (False, lambda v: 0 <= v <= 1, "between 0 and 1"),
+    "learning_rate": (False, lambda v: v > 0, "above 0"),
+    "epochs": (False, lambda v: v > 0, "above 0"),
+    "batch_size": (True, lambda v: v >= 1, "at least 1"),
+    "grad_accum": (True, lambda v: v >= 1, "at least 1"),
+    "max_seq_len": (True, lambda v: v >= 1, "at least 1"),
+    "seed": (True, lambda v: v >= 0, "0 or more"),
+    "max_steps": (True, lambda v: v >= 1, "at least 1"),
+    "warmup_ratio": (False, lambda v: 0 <= v <= 1, "between 0 and 1"),
+    "weight_decay": (False, lambda v: v >= 0, "0 or more"),
+    "logging_steps": (True, lambda v: v >= 1, "at least 1"),
+}
+
+
+def _check_limit(name: str, value: Any) -> None:
+    from clearft.errors import ClearftError
+
+    whole, allowed, what = LIMITS[name]
+    number = isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or not allowed(value):
+        kind = "a whole number " if whole else "a number "
+        flag = {"batch_size": "--train-batch-size", "logging_steps": None}.get(name, "--" + name.replace("_", "-"))
+        raise ClearftError(f"fine-tuning setting {name}{f' ({flag})' if flag else ''}: must be {kind}{what}, "
+                           f"got {value!r}")
