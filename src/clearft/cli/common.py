@@ -10,10 +10,11 @@ from typing import Any
 # Each numeric option declares its range with one of the actions below
 # (``add_argument("--eta", action=UnitInterval, ...)``): argparse converts the text with the
 # action's type (int or float) and the action refuses a value outside the range. Either way
-# a bad value is argparse's one-line error naming the flag, exit code 2:
+# a bad value is an argparse error naming the flag, one line (main._one_line_error), exit 2:
 #   clearft correct: error: argument --eta: must be between 0 and 1, got 1.5
-# The type stays plain int/float, so a `run --config` file's values are type-checked as
-# before; main() checks their range too (check_ranges).
+# An action rather than a type= function: the type stays plain int/float, so the values of a
+# `run --config` file keep config_file.py's type checks and messages; main() then checks
+# their range too (check_ranges).
 
 
 class Ranged(argparse.Action):
