@@ -24,6 +24,8 @@ COMMANDS = [
     "eval",
     "run",
     "report",
+    "review",
+    "apply",
     "export",
     "generate",
     "backends",

@@ -1,0 +1,42 @@
+"""`clearft apply`: merge a reviewer's decisions into the dataset, with an audit trail."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from clearft.cli.common import PROMPT_COL_HELP, RESPONSE_COL_HELP
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "apply", help="merge review decisions (JSONL from `clearft review`) into the dataset",
+        description=(
+            "Apply each decision (keep, replace, edit, drop) to the row with its id. A changed row keeps "
+            "its earlier target in clearft_original_response; every decided row gets clearft_review "
+            "(decision, reviewer, decided_at); dropped rows go to a side file. With a run directory as "
+            "--data, the run's training set is the dataset and decided rows the run left out are added back."
+        ),
+    )
+    p.add_argument("decisions", metavar="DECISIONS", help="the decisions JSONL the review page downloaded")
+    p.add_argument("-o", "--output", required=True, help="where to write the dataset (file type from the suffix)")
+    p.add_argument("--data", required=True, metavar="DATA_OR_RUN",
+                   help="the dataset the decisions are about, or a `clearft run` directory")
+    p.add_argument("--dropped", default=None,
+                   help="side file of dropped rows (default: <stem>.dropped.<ext> beside -o)")
+    p.add_argument("--prompt-col", default=None, help=PROMPT_COL_HELP)
+    p.add_argument("--response-col", default=None, help=RESPONSE_COL_HELP)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from clearft.review import apply_decisions
+
+    options: dict[str, str | None] = {"prompt_col": args.prompt_col, "response_col": args.response_col}
+    if args.prompt_col or args.response_col:
+        options["format"] = "columns"
+    summary = apply_decisions(args.decisions, args.data, args.output, dropped_path=args.dropped,
+                              data_options=options)
+    for line in summary.lines():
+        print(line, file=sys.stderr)
+    return 0

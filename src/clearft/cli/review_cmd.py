@@ -1,0 +1,52 @@
+"""`clearft review`: the rows where a person's answer is worth most, on one offline HTML page
+(or exported for Label Studio or Argilla)."""
+
+from __future__ import annotations
+
+import argparse
+
+from clearft.cli.common import PROMPT_COL_HELP, RESPONSE_COL_HELP, PositiveInt
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "review",
+        help="write a review queue (offline HTML page) of the rows the machine could not confidently fix",
+        description=(
+            "Pick the rows where a person's answer is worth most (low confidence and no confident "
+            "correction, highest expected gain first: doubt, disagreement between the views, how close "
+            "the call between candidate and target was) and write them to one self-contained HTML page: "
+            "each row's prompt, target and candidates with their evidence, with keep / replace / edit / "
+            "drop controls and a button that downloads the decisions as JSONL for `clearft apply`. "
+            "--export label-studio or argilla writes the same queue as those tools' import files instead."
+        ),
+    )
+    p.add_argument("source", metavar="RUN_OR_SCORED",
+                   help="a `clearft run` directory, or a scored or corrected file (JSONL, JSON, CSV, Parquet)")
+    p.add_argument("-o", "--output", required=True,
+                   help="file to write: the HTML page, or the export (--export)")
+    # --top and --export, not --limit and --to: eval's --limit and export's --to mean other
+    # things, and a flag has one meaning across commands (tests/test_cli_flags.py).
+    p.add_argument("--top", action=PositiveInt, default=50, metavar="N",
+                   help="rows in the queue, the most useful first (default 50)")
+    p.add_argument("--export", choices=["label-studio", "argilla"], default=None,
+                   help="instead of the HTML page, write the queue for a labelling tool: label-studio "
+                        "(tasks JSON, the candidates as predictions) or argilla (records JSONL with fields "
+                        "and suggestions)")
+    p.add_argument("--title", default=None, help="page title (default: names the inputs)")
+    p.add_argument("--prompt-col", default=None, help=PROMPT_COL_HELP)
+    p.add_argument("--response-col", default=None, help=RESPONSE_COL_HELP)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from clearft.review import build_queue
+
+    options: dict[str, str | None] = {"prompt_col": args.prompt_col, "response_col": args.response_col}
+    if args.prompt_col or args.response_col:
+        options["format"] = "columns"
+    result = build_queue(args.source, args.output, limit=args.top, to=args.export or "html", title=args.title,
+                         data_options=options)
+    print(f"{len(result.rows)} rows queued for review, of {result.pool} not confidently fixed")
+    print(f"wrote {result.path} ({result.bytes_written / 1e3:.1f} kB)")
+    return 0
