@@ -42,12 +42,14 @@ def test_each_decision_kind_with_audit_trail(tmp_path: Path) -> None:
     dropped = read(tmp_path / "out.dropped.jsonl")
     assert [r["id"] for r in out] == ["r0", "r1", "r2", "r4"] and [r["id"] for r in dropped] == ["r3"]
     by = {r["id"]: r for r in out}
-    assert by["r0"]["response"] == "t0" and "clearft_original_response" not in by["r0"]
+    assert by["r0"]["response"] == "t0" and by["r0"]["clearft_original_response"] is None
     assert by["r0"]["clearft_review"] == {"decision": "keep", "reviewer": "ann", "decided_at": "2026-12-04T10:00:00Z"}
     assert by["r1"]["response"] == "c1" and by["r1"]["clearft_original_response"] == "t1"
     assert by["r2"]["response"] == "edited\n2" and by["r2"]["clearft_original_response"] == "t2"
     assert by["r2"]["clearft_review"]["reviewer"] is None
-    assert by["r4"] == {"id": "r4", "prompt": "p4", "response": "t4", "n": 4}  # untouched
+    # Untouched, with the audit columns empty (every row has every column, as Auto-Correct writes)
+    assert by["r4"] == {"id": "r4", "prompt": "p4", "response": "t4", "n": 4,
+                        "clearft_review": None, "clearft_original_response": None}
     assert dropped[0]["clearft_keep"] is False and dropped[0]["clearft_drop_reason"] == "review: dropped"
     assert dropped[0]["clearft_review"]["reviewer"] == "bob" and dropped[0]["response"] == "t3"
 
@@ -71,6 +73,19 @@ def test_format_and_file_type_kept_messages_and_csv(tmp_path: Path) -> None:
     messages = json.loads(row["messages"])
     assert messages[-1] == {"role": "assistant", "content": "new"} and row["clearft_original_response"] == "old"
     assert json.loads(row["clearft_review"])["decision"] == "edit"
+
+
+def test_parquet_keeps_the_audit_columns_of_later_rows(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    data = dataset(tmp_path, n=3)
+    dec = decisions(tmp_path, [{"id": "r1", "decision": "edit", "new_target": "x", "reviewer": "ann"},
+                               {"id": "r2", "decision": "drop"}])
+    assert main(["apply", str(dec), "-o", str(tmp_path / "o.parquet"), "--data", str(data)]) == 0
+    rows = pq.read_table(tmp_path / "o.parquet").to_pylist()
+    assert rows[0]["clearft_review"] is None and rows[1]["response"] == "x"
+    assert rows[1]["clearft_original_response"] == "t1" and rows[1]["clearft_review"]["reviewer"] == "ann"
+    assert [r["id"] for r in pq.read_table(tmp_path / "o.dropped.parquet").to_pylist()] == ["r2"]
 
 
 def test_run_directory_brings_back_left_out_rows(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_decide_each_kind_download_and_apply(browser: Any, tmp_path: Path) -> No
     assert out["row-0000"]["response"] == "negative" and out["row-0000"]["clearft_review"]["reviewer"] == "ann"
     assert out["row-0001"]["response"] == "positive" and out["row-0001"]["clearft_original_response"] == "negative"
     assert out["row-0002"]["response"] == "edited <b>x</b>"
-    assert "clearft_review" not in out["row-0004"]
+    assert out["row-0004"]["clearft_review"] is None and out["row-0004"]["response"] == "negative"
 
 
 def test_injected_markup_never_runs(browser: Any, tmp_path: Path) -> None:

@@ -122,6 +122,16 @@ def _strip_stage_columns(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in ("clearft_keep", "clearft_drop_reason")}
 
 
+def _same_columns(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every record with every column (None where it had none), in first-seen order: a
+    Parquet or `datasets` writer takes its schema from the first rows and would lose the
+    audit columns of a later decided row."""
+    columns: dict[str, None] = {}
+    for r in records:
+        columns.update(dict.fromkeys(r))
+    return [{c: r.get(c) for c in columns} for r in records]
+
+
 def apply_decisions(decisions_path: str | Path, data: str | Path, output: str | Path, *,
                     dropped_path: str | Path | None = None,
                     data_options: dict[str, Any] | None = None) -> ApplySummary:
@@ -174,6 +184,7 @@ def apply_decisions(decisions_path: str | Path, data: str | Path, output: str | 
         record[REVIEW_COL] = review
         summary.added += brought_back
         kept.append(record)
+    kept, dropped = _same_columns(kept), _same_columns(dropped)
     dropped_at = Path(dropped_path) if dropped_path else default_dropped_path(output)
     summary.rows = write_records(output, kept)
     summary.dropped = write_records(dropped_at, dropped)
