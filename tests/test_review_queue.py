@@ -91,6 +91,15 @@ def test_exports_for_labelling_tools(tmp_path: Path) -> None:
                                          "agent": "clearft evidence judge"}
 
 
+def test_csv_corrected_file_reads_its_json_and_numbers(tmp_path: Path) -> None:
+    from .test_report_fixtures import write_csv
+
+    path = write_csv(tmp_path / "c.csv", [evidence_corrected_record(i, replaced=i == 0) for i in range(3)])
+    rows = build_queue(path, tmp_path / "q.html").rows
+    assert [r["id"] for r in rows] == ["row-0001", "row-0002"]
+    assert rows[0]["confidence"] == 0.01 * (37 % 100) and rows[0]["candidates"][0]["text"] == "positive"
+
+
 def test_scored_file_without_corrections_queues_lowest_confidence(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "s.jsonl", [scored_record(i, confidence=i / 10) for i in range(10)])
     assert [r["id"] for r in build_queue(path, tmp_path / "q.html", limit=3).rows] == ["row-0000", "row-0001", "row-0002"]

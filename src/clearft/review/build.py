@@ -22,7 +22,7 @@ from typing import Any
 
 from clearft.errors import ClearftError
 from clearft.review.load import PoolRow, load_pool
-from clearft.review.rank import correction_of, rank_rows
+from clearft.review.rank import correction_of, number, rank_rows
 
 EXPORTS = ("html", "label-studio", "argilla")
 
@@ -74,9 +74,8 @@ def queue_rows(pool: list[PoolRow], limit: int) -> list[dict[str, Any]]:
     rows = []
     for index, g in rank_rows([r.record for r in pool], limit):
         row = pool[index]
-        conf = row.record.get("confidence")
         rows.append({"id": row.id, "prompt": row.prompt, "target": row.target, "gain": round(g, 4),
-                     "confidence": conf if isinstance(conf, (int, float)) and not isinstance(conf, bool) else None,
+                     "confidence": number(row.record.get("confidence")),
                      "reason": _text((correction_of(row.record) or {}).get("reason")),
                      "candidates": candidates_of(row), "evidence": evidence_of(row)})
     return rows

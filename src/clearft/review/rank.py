@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
     if value is None or value == "" or isinstance(value, bool):
         return None
     try:
@@ -64,13 +64,13 @@ def _disagreement(c: Mapping[str, Any]) -> float | None:
 
 
 def _closeness(c: Mapping[str, Any]) -> float | None:
-    cand = _number(c.get("candidate_confidence"))
-    target = _number(c.get("target_confidence"))
+    cand = number(c.get("candidate_confidence"))
+    target = number(c.get("target_confidence"))
     if cand is not None and target is not None:
         return 1.0 - min(1.0, abs(cand - target))
-    p = _number(c.get("confidence"))
+    p = number(c.get("confidence"))
     if p is None:
-        p = _number(c.get("judge_confidence"))
+        p = number(c.get("judge_confidence"))
     if p is None:
         return None
     p = min(1.0, max(0.0, p))
@@ -81,7 +81,7 @@ def gain(record: Mapping[str, Any]) -> float | None:
     """The row's expected gain from review in [0, 1]; None when it needs none (replaced)."""
     if is_replaced(record):
         return None
-    conf = _number(record.get("confidence"))
+    conf = number(record.get("confidence"))
     doubt = 0.5 if conf is None else 1.0 - min(1.0, max(0.0, conf))
     c = correction_of(record)
     if c is None:
