@@ -22,6 +22,7 @@ HISTORY = {
     "loop_evidence": "the loop with the evidence judge, one-pass classifier",
     "loop_evidence_vote": "the loop with the evidence judge, the model's answer as a vote",
     "loop_evidence_veto": "the loop with today's default corrector, the model's answer as a veto",
+    "demo": "the README's main job (400 BANKING77 rows, 8 intents): its output, times, the noisy-data baseline",
     "backends": "generated tokens/s per backend, shared-prompt log-likelihoods",
     "data": "reading speed and memory per file type, noise injection",
     "training": "LoRA fine-tuning speed and memory",
