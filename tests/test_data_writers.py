@@ -122,3 +122,16 @@ def test_unwritable_and_unreadable_paths_are_clear_errors(tmp_path: Path) -> Non
     (folder_named_jsonl / "state.json").write_text("{}")
     with pytest.raises(DataError):
         open_dataset(folder_named_jsonl, file_type="jsonl")
+
+
+def test_a_page_written_atomically_gets_the_umask_permissions_not_mkstemps(tmp_path):
+    import os
+
+    from clearft.data.writers import write_text_atomic
+
+    page = tmp_path / "sub" / "page.html"
+    assert write_text_atomic(page, "<p>é</p>") == len("<p>é</p>".encode())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert page.read_text(encoding="utf-8") == "<p>é</p>" and page.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in page.parent.iterdir()] == ["page.html"]  # no temporary file left

@@ -57,6 +57,20 @@ def atomic_path(target: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_text_atomic(path: Path, text: str) -> int:
+    """Write a text file (a report, a review page) all at once; returns its size in bytes.
+    mkstemp makes the file private (0600); a page is meant to be shared like any output, so it
+    gets the usual umask permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = text.encode("utf-8")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+    return len(data)
+
+
 def json_default(value: Any) -> Any:
     """Values JSON lacks (dates and bytes from Parquet) become text."""
     if isinstance(value, (datetime.date, datetime.datetime, datetime.time)):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearft.data.writers import write_text_atomic
 from clearft.report.load import is_run_directory, load_report_input
 from clearft.report.payload import build_payload
 from clearft.report.render import render_html
@@ -26,24 +25,6 @@ def default_output(first_input: str | Path) -> Path:
     return p / "report.html" if is_run_directory(p) else p.with_name(p.stem + ".report.html")
 
 
-def _write_atomic(path: Path, text: str) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        # mkstemp makes the file private (0600); a report is meant to be shared like any output.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return len(data)
-
-
 def build_report(inputs: list[str | Path], output: str | Path | None = None, *,
                  threshold: float | None = None, page_size: int = 50, title: str | None = None,
                  data_options: dict[str, Any] | None = None) -> ReportResult:
@@ -53,7 +34,7 @@ def build_report(inputs: list[str | Path], output: str | Path | None = None, *,
     report_input = load_report_input(list(inputs), data_options)
     payload = build_payload(report_input, threshold=threshold, page_size=page_size, title=title)
     path = Path(output) if output is not None else default_output(inputs[0])
-    size = _write_atomic(path, render_html(payload))
+    size = write_text_atomic(path, render_html(payload))
     return ReportResult(path=path, payload=payload, bytes_written=size)
 
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from html import escape
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from clearft.data.writers import write_text_atomic
 from clearft.errors import ClearftError
 from clearft.review.load import PoolRow, load_pool
 from clearft.review.rank import correction_of, number, rank_rows
@@ -159,23 +158,6 @@ def argilla_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _write_atomic(path: Path, text: str) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return len(data)
-
-
 def build_queue(source: str | Path, output: str | Path, *, limit: int = 50, to: str = "html",
                 title: str | None = None, data_options: dict[str, Any] | None = None) -> QueueResult:
     """Write the review queue of a run directory or a scored/corrected file."""
@@ -192,4 +174,4 @@ def build_queue(source: str | Path, output: str | Path, *, limit: int = 50, to: 
         text = json.dumps(label_studio_tasks(rows), ensure_ascii=False, indent=1) + "\n"
     else:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in argilla_records(rows))
-    return QueueResult(path=path, rows=rows, pool=len(pool), bytes_written=_write_atomic(path, text))
+    return QueueResult(path=path, rows=rows, pool=len(pool), bytes_written=write_text_atomic(path, text))
