@@ -15,27 +15,17 @@ the rows the run left out (uncorrected, dropped) and added to it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clearft.errors import ClearftError, DataError
+from clearft.review.annotations import read_decisions
+from clearft.review.decisions import RecordError
 
-DECISIONS = ("keep", "replace", "edit", "drop")
 ORIGINAL_COL = "clearft_original_response"
 REVIEW_COL = "clearft_review"
 DROP_REASON = "review: dropped"
-
-
-@dataclass
-class Decision:
-    id: str
-    decision: str
-    new_target: str | None
-    reviewer: str | None
-    decided_at: str | None
-    line: int
 
 
 @dataclass
@@ -54,43 +44,6 @@ class ApplySummary:
             out.append(f"  {self.added} rows the run had left out are back in the dataset")
         out.append(f"  wrote {self.rows} rows to {self.output} and {self.dropped} to {self.dropped_path}")
         return out
-
-
-def read_decisions(path: str | Path) -> dict[str, Decision]:
-    """The decisions by id; a bad line is a DataError naming the file and line. A later line
-    on the same id wins (the reviewer changed their mind)."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(str(p), None, None, "no such file")
-    out: dict[str, Decision] = {}
-    with p.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(str(p), n, None, f"not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise DataError(str(p), n, None, "each line must be a JSON object")
-            ident = obj.get("id")
-            if not isinstance(ident, (str, int)) or isinstance(ident, bool) or str(ident) == "":
-                raise DataError(str(p), n, "id", "missing or not a string")
-            decision = obj.get("decision")
-            if decision not in DECISIONS:
-                raise DataError(str(p), n, "decision", f"must be one of {', '.join(DECISIONS)}, got {decision!r}")
-            new_target = obj.get("new_target")
-            if decision in ("replace", "edit"):
-                if not isinstance(new_target, str):
-                    raise DataError(str(p), n, "new_target", f"a '{decision}' decision needs new_target text")
-            else:
-                new_target = None
-            for key in ("reviewer", "decided_at"):
-                if obj.get(key) is not None and not isinstance(obj[key], str):
-                    raise DataError(str(p), n, key, "must be text")
-            out[str(ident)] = Decision(str(ident), decision, new_target, obj.get("reviewer"),
-                                       obj.get("decided_at"), n)
-    return out
 
 
 def default_dropped_path(output: str | Path) -> Path:
@@ -133,13 +86,13 @@ def _same_columns(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def apply_decisions(decisions_path: str | Path, data: str | Path, output: str | Path, *,
-                    dropped_path: str | Path | None = None,
+                    dropped_path: str | Path | None = None, source: str = "auto",
                     data_options: dict[str, Any] | None = None) -> ApplySummary:
     """Write `output` (the dataset with the decisions applied) and the dropped side file."""
     from clearft.data import open_dataset, write_records
     from clearft.review.load import is_run_directory
 
-    decisions = read_decisions(decisions_path)
+    decisions = read_decisions(decisions_path, source)
     options = {k: v for k, v in (data_options or {}).items() if v is not None}
     src = Path(data)
     if not src.exists():
@@ -161,8 +114,10 @@ def apply_decisions(decisions_path: str | Path, data: str | Path, output: str | 
     if unknown:
         first = min(unknown, key=lambda d: d.line)
         more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
-        raise DataError(str(decisions_path), first.line, "id",
-                        f"no row with id '{first.id}' in {src}{more}")
+        reason = f"no row with id '{first.id}' in {src}{more}"
+        if first.where:
+            raise RecordError(str(decisions_path), first.where, "id", reason)
+        raise DataError(str(decisions_path), first.line, "id", reason)
     kept: list[dict[str, Any]] = []
     dropped: list[dict[str, Any]] = []
     summary = ApplySummary()
