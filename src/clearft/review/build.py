@@ -98,16 +98,37 @@ def script_hash(script: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
 
 
-def render_queue(rows: list[dict[str, Any]], title: str, pool: int) -> str:
-    script = _asset("queue.js")
+OFFLINE_NOTE = ("Decide each row: keep its target, replace it with a candidate, edit it, or drop the row. "
+                "Then download the decisions (JSONL) and run clearft apply DECISIONS -o OUT --data DATA. "
+                "Nothing leaves this page otherwise.")
+
+
+def page_csp(served: bool = False) -> str:
+    """The page's Content-Security-Policy: only its own script (by hash), no network; served
+    (`clearft review --serve`), the script may also talk to the server it came from."""
+    connect = "connect-src 'self'; " if served else ""
+    return (f"default-src 'none'; script-src '{script_hash(_asset('queue.js'))}'; {connect}"
+            "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'")
+
+
+def render_queue(rows: list[dict[str, Any]], title: str, pool: int, serve: dict[str, Any] | None = None) -> str:
+    """The page. `serve` (from clearft.review.serve): {"token", "saved": {id: decision},
+    "decisions": file name}; the page then saves each decision to its server as it is made."""
+    data: dict[str, Any] = {"rows": rows}
+    note = OFFLINE_NOTE
+    if serve is not None:
+        data["serve"] = serve
+        note = (f"Each decision is saved to {serve['decisions']} by clearft review --serve the moment you "
+                "make it (the status beside it says so); reload the page to see what is saved. Apply them "
+                f"with clearft apply {serve['decisions']} -o OUT --data DATA.")
     values = {
         "title": escape(title),
-        "csp": (f"default-src 'none'; script-src '{script_hash(script)}'; style-src 'unsafe-inline'; "
-                "img-src data:; base-uri 'none'; form-action 'none'"),
+        "csp": page_csp(serve is not None),
         "counts": escape(f"{len(rows)} rows to review, the most useful first, of {pool} the machine "
                          "could not confidently fix"),
-        "data": embed_json({"rows": rows}),
-        "script": script,
+        "note": escape(note),
+        "data": embed_json(data),
+        "script": _asset("queue.js"),
     }
     template = _asset("queue.html")
     out = []

@@ -13,16 +13,70 @@
   }
   function fmt(x) { return typeof x === "number" ? x.toFixed(3) : "–"; }
 
+  // Served by `clearft review --serve`: each decision goes to the server as it is made.
+  var serve = data.serve || null;
+  var pending = 0;
+  var chain = Promise.resolve();
+
+  function describe(d) {
+    return d.decision === "drop" ? "decided: drop" :
+      d.decision === "keep" ? "decided: keep the target" : "decided: " + d.decision + " → " + d.new_target;
+  }
+
+  function show(item, d, state) {
+    item.className = "item decided " + d.decision + (state === "unsaved" ? " unsaved" : "");
+    item.setAttribute("data-saved", state || "");
+    var status = item.querySelector(".status");
+    status.textContent = describe(d) + (state === "saving" ? " (saving…)" : state === "saved" ? " (saved)" :
+      state === "unsaved" ? " — NOT SAVED: " + item.getAttribute("data-error") : "");
+    document.getElementById("decided-count").textContent = order.length + " of " + data.rows.length + " decided";
+  }
+
+  function reviewerName() { return document.getElementById("reviewer").value.trim(); }
+
+  function line(id, d) {
+    var out = {id: id, decision: d.decision};
+    if (d.new_target !== undefined && d.new_target !== null) { out.new_target = d.new_target; }
+    var reviewer = d.reviewer !== undefined ? d.reviewer : reviewerName();
+    if (reviewer) { out.reviewer = reviewer; }
+    out.decided_at = d.decided_at;
+    return out;
+  }
+
+  function setPending(delta) {
+    pending += delta;
+    document.body.setAttribute("data-saving", String(pending));
+  }
+
+  function save(id, item, d) {
+    // One request at a time, in the order decided: the file's last line on a row is the last decision.
+    setPending(1);
+    chain = chain.then(function () {
+      return fetch("/decisions", {
+        method: "POST", credentials: "omit", cache: "no-store",
+        headers: {"Content-Type": "application/json", "X-Clearft-Token": serve.token},
+        body: JSON.stringify(line(id, d))
+      }).then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) { throw new Error(body.error || ("HTTP " + response.status)); }
+        });
+      }).then(function () {
+        if (decisions[id] === d) { show(item, d, "saved"); }
+      }, function (err) {
+        item.setAttribute("data-error", String(err && err.message ? err.message : err));
+        if (decisions[id] === d) { show(item, d, "unsaved"); }
+      }).then(function () { setPending(-1); });
+    });
+  }
+
   function decide(row, item, decision, newTarget) {
     var d = {decision: decision, decided_at: new Date().toISOString()};
     if (newTarget !== undefined) { d.new_target = newTarget; }
+    if (serve) { d.reviewer = reviewerName(); }
     if (!(row.id in decisions)) { order.push(row.id); }
     decisions[row.id] = d;
-    item.className = "item decided " + decision;
-    var status = item.querySelector(".status");
-    status.textContent = decision === "drop" ? "decided: drop" :
-      decision === "keep" ? "decided: keep the target" : "decided: " + decision + " → " + newTarget;
-    document.getElementById("decided-count").textContent = order.length + " of " + data.rows.length + " decided";
+    show(item, d, serve ? "saving" : "");
+    if (serve) { save(row.id, item, d); }
   }
 
   function button(label, cls, onClick) {
@@ -81,15 +135,7 @@
   }
 
   function jsonl() {
-    var reviewer = document.getElementById("reviewer").value.trim();
-    return order.map(function (id) {
-      var d = decisions[id];
-      var line = {id: id, decision: d.decision};
-      if (d.new_target !== undefined) { line.new_target = d.new_target; }
-      if (reviewer) { line.reviewer = reviewer; }
-      line.decided_at = d.decided_at;
-      return JSON.stringify(line) + "\n";
-    }).join("");
+    return order.map(function (id) { return JSON.stringify(line(id, decisions[id])) + "\n"; }).join("");
   }
 
   function download() {
@@ -108,6 +154,21 @@
   var queue = document.getElementById("queue");
   data.rows.forEach(function (row, i) { queue.appendChild(render(row, i)); });
   if (!data.rows.length) { queue.appendChild(el("p", null, "Nothing to review.")); }
+  if (serve) {
+    setPending(0);
+    var last = null;
+    Object.keys(serve.saved).forEach(function (id) {
+      var item = queue.querySelector('article.item[data-id="' + CSS.escape(id) + '"]');
+      if (!item) { return; }
+      var d = serve.saved[id];
+      if (d.reviewer === undefined) { d.reviewer = ""; }
+      order.push(id);
+      decisions[id] = d;
+      show(item, d, "saved");
+      last = d;
+    });
+    if (last && last.reviewer) { document.getElementById("reviewer").value = last.reviewer; }
+  }
   document.getElementById("download").addEventListener("click", download);
   window.clearftReview = {jsonl: jsonl};
   document.body.setAttribute("data-ready", "true");
