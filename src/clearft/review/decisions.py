@@ -41,8 +41,9 @@ class RecordError(DataError):
         return str(self.args[0])
 
 
-def parse_decision(obj: Any, path: str, line: int) -> Decision:
-    """One decision object, checked; a problem is a DataError naming the file and line."""
+def parse_decision(obj: Any, path: str, line: int | None) -> Decision:
+    """One decision object, checked; a problem is a DataError naming the file (or what sent
+    it) and line."""
     if not isinstance(obj, dict):
         raise DataError(path, line, None, "each line must be a JSON object")
     ident = obj.get("id")
@@ -60,7 +61,7 @@ def parse_decision(obj: Any, path: str, line: int) -> Decision:
     for key in ("reviewer", "decided_at"):
         if obj.get(key) is not None and not isinstance(obj[key], str):
             raise DataError(path, line, key, "must be text")
-    return Decision(str(ident), decision, new_target, obj.get("reviewer"), obj.get("decided_at"), line)
+    return Decision(str(ident), decision, new_target, obj.get("reviewer"), obj.get("decided_at"), line or 0)
 
 
 def decision_line(d: Decision) -> dict[str, Any]:

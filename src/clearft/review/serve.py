@@ -45,7 +45,10 @@ class DecisionLog:
         self.known_ids = known_ids
         self.lock = threading.Lock()
         self.saved: dict[str, Decision] = read_decision_lines(path) if path.is_file() and path.stat().st_size else {}
-        self.lines = sum(1 for line in path.open(encoding="utf-8") if line.strip()) if path.is_file() else 0
+        self.lines = 0
+        if path.is_file():
+            with path.open(encoding="utf-8") as f:
+                self.lines = sum(1 for line in f if line.strip())
         if path.is_file() and path.stat().st_size:
             with path.open("rb") as f:
                 f.seek(-1, os.SEEK_END)
@@ -71,9 +74,9 @@ class DecisionLog:
     def add(self, obj: Any) -> Decision:
         """Check one decision from the page and append it; DataError if it is bad."""
         with self.lock:
-            d = parse_decision(obj, "request", self.lines + 1)
+            d = parse_decision(obj, "decision", None)
             if d.id not in self.known_ids:
-                raise DataError("request", None, "id", f"no row '{d.id}' in this queue")
+                raise DataError("decision", None, "id", f"no row '{d.id}' in this queue")
             if not d.decided_at:
                 d.decided_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             line = json.dumps(decision_line(d), ensure_ascii=False) + "\n"
