@@ -32,10 +32,11 @@ def fake_finetune(data: Path, out_dir: Path, config: RunConfig) -> Path:
     return out_dir
 
 
-def run_config(responder: Any = echo_judge_responder) -> RunConfig:
+def run_config(responder: Any = echo_judge_responder, iterations: int = 1) -> RunConfig:
     # The judge and the candidate model are opened by name, here or in a replica alike.
     return RunConfig(backend="fake", backend_options={"responder": responder, "choice_logprobs": echo_judge_letters},
                      candidate_backend="fake", method="perplexity", preset="base", progress=False,
+                     iterations=iterations,
                      correct=CorrectConfig(judge="llm"))  # the scripted judge answers the llm judge's prompts
 
 
@@ -61,6 +62,32 @@ def test_run_on_an_engine_corrects_there_and_equals_the_local_loop(tmp_path: Pat
     assert stages["correct"]["settings"]["judge_model"]["engine"] == "local"
     assert "engine" not in stage_info(tmp_path / "local")["correct"]["settings"]["judge_model"]
     assert stages["correct"]["replaced"] > 0 and stages["correct"]["left_out"] > 0  # both outcomes occur
+
+
+def test_one_engine_serves_every_model_stage_of_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run --engine ray` without an address starts one cluster per command: the stages share
+    one engine, made when the first needs it and closed once, when the run ends."""
+    import clearft.engines as engines
+    from clearft.engines import LocalEngine
+
+    made: list[LocalEngine] = []
+    closed: list[LocalEngine] = []
+
+    class Counted(LocalEngine):
+        def close(self) -> None:
+            closed.append(self)
+
+    def make_engine(config: EngineConfig | None = None) -> LocalEngine:
+        made.append(Counted(config))
+        return made[-1]
+
+    monkeypatch.setattr(engines, "make_engine", make_engine)
+    data = write_story_rows(tmp_path / "in.jsonl", 10)
+    toolkit = toolkit_on_engine(EngineConfig(engine="local", progress=False), Toolkit(finetune=fake_finetune))
+    run_pipeline(data, None, tmp_path / "run", run_config(iterations=2), toolkit=toolkit)
+    stages = stage_info(tmp_path / "run")
+    assert stages["candidates_2"]["candidate_backend"]["engine"] == "local"  # 5 model stages on the engine
+    assert len(made) == 1 and closed == made
 
 
 class Tripwire:

@@ -187,11 +187,23 @@ def test_dry_run_plan_counts_the_work(tmp_path, data):
     train, test = data
     plan = plan_run(train, test, config(baseline_full=True))
     names = [s.name for s in plan]
-    assert names == ["score", "filter", "finetune_full", "finetune_filtered", "candidates", "correct",
-                     "finetune_corrected", "eval"]
+    assert names == ["score", "filter", "finetune_full", "finetune_filtered", "select", "candidates", "correct",
+                     "train_corrected", "finetune_corrected", "eval_untuned", "eval_full", "eval_filtered",
+                     "eval_corrected"]
     correct = plan[names.index("correct")]
     assert correct.model_calls == 2 * 2 * 4  # 2 dropped rows x 2 orders x 4 requests
+    assert plan[names.index("eval_full")].model_calls == 4  # 4 test rows
     assert "training steps" in format_plan(plan)
+    assert not (tmp_path / "RUN_DIR").exists()  # planning creates nothing
+
+
+@pytest.mark.parametrize("kw", [{}, {"baseline_full": True, "iterations": 2}, {"eval_untuned": False}])
+def test_dry_run_plans_exactly_the_stages_the_run_runs(tmp_path, data, kw):
+    """One declaration: the plan's stage names are the run's, in the run's order."""
+    train, test = data
+    run_pipeline(train, test, tmp_path / "r", config(**kw), toolkit=FakeStages().toolkit())
+    order = json.loads((tmp_path / "r" / "state.json").read_text())["order"]
+    assert [s.name for s in plan_run(train, test, config(**kw))] == order
 
 
 def test_no_row_dropped_still_finishes(tmp_path):

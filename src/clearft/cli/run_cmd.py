@@ -67,7 +67,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="external trainer instead of the built-in one, e.g. "
                         "\"mytrain --data {data} --out {output}\"")
     g.add_argument("--base-model", default=None,
-                   help="Hugging Face folder to fine-tune (default: the embedded model, rebuilt)")
+                   help="fine-tune this model instead of the one being curated: a GGUF file or Hugging Face "
+                        "folder (default: --model, the model that scores and judges; the embedded model "
+                        "without --model). Needed with --backend openai, whose models cannot be "
+                        "fine-tuned here")
     g = p.add_argument_group("correct")
     g.add_argument("--candidate-backend", default="transformers",
                    help="backend serving the fine-tuned models for candidates (transformers)")
@@ -78,6 +81,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--eval-limit", action=PositiveInt, default=None, help="evaluate on the first N test rows")
     g.add_argument("--eval-backend", default=None, help="backend for fine-tuned models (auto)")
     g.add_argument("--no-eval-untuned", action="store_true", help="skip evaluating the untuned model")
+    g = p.add_argument_group("review")
+    g.add_argument("--review", default=None, metavar="DECISIONS",
+                   help="continue a run with a reviewer's decisions (from `clearft review`; JSONL, Label "
+                        "Studio or Argilla export): apply them to the run's latest training set "
+                        "(RUN_DIR/train_reviewed), fine-tune again (model_reviewed/) and evaluate; "
+                        "finished stages are not redone")
     add_data_args(p)
     add_backend_args(p)
     add_engine_args(p)
@@ -123,7 +132,7 @@ def build_config(args: argparse.Namespace) -> Any:
         correct=correct_config(args, seed=args.seed), correct_all=args.correct_all,
         iterations=args.iterations, baseline_full=args.baseline_full,
         eval_untuned=not args.no_eval_untuned, eval_limit=args.eval_limit, metric=args.metric,
-        progress=not args.no_progress,
+        progress=not args.no_progress, review=args.review,
     )
 
 
@@ -166,6 +175,10 @@ def run(args: argparse.Namespace) -> int:
         print(config_yaml(args), end="")
         return 0
     config = build_config(args)
+    if not config.finetune_command:
+        from clearft.pipeline.toolkit import check_finetune_base
+
+        check_finetune_base(config)  # a model that cannot be fine-tuned here: said before anything runs
     if args.dry_run:
         plan = plan_run(Path(args.input), Path(args.test) if args.test else None, config,
                         score_estimate=score_estimate(args, config))

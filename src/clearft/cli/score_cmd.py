@@ -130,8 +130,12 @@ def run_cross_fit(args: argparse.Namespace, config: object) -> int:
     from clearft.cli.common import data_options
     from clearft.engines.options import backend_spec
     from clearft.errors import ClearftError
-    from clearft.scoring.crossfit import DEFAULT_LABEL_WEIGHT, CrossFitConfig, crossfit_score_file
-    from clearft.scoring.crossfit.models import default_opener
+    from clearft.scoring.crossfit import (
+        DEFAULT_LABEL_WEIGHT,
+        CrossFitConfig,
+        crossfit_score_file,
+        models,
+    )
 
     finetune: dict[str, object] = {"progress": not args.no_progress}
     for item in args.cross_fit_set:
@@ -152,6 +156,15 @@ def run_cross_fit(args: argparse.Namespace, config: object) -> int:
         **({} if args.cross_fit_normalise_up_to is None
            else {"max_normalised_labels": args.cross_fit_normalise_up_to}),
     )
+    # The fold models are fine-tuned from the model being scored (--model; the embedded one by
+    # default); an API model cannot be, which is said here, before anything runs.
+    from pathlib import Path
+
+    from clearft.training.base_model import finetune_base
+
+    base = finetune_base(args.backend, args.model)
+    if base and Path(base).exists():
+        base = str(Path(base).resolve())  # replicas may not share our directory
     # Fold models are served by the backend asked for, unless it is the default (llama.cpp
     # serves the GGUF finetune writes; transformers the merged folder otherwise).
     backend = args.backend if args.backend != "llamacpp" else None
@@ -166,7 +179,8 @@ def run_cross_fit(args: argparse.Namespace, config: object) -> int:
         _, lines = crossfit_score_file(
             args.input, args.output, cf, config, work_dir=args.cross_fit_dir,  # type: ignore[arg-type]
             # an absolute cache path: the same file for replicas started elsewhere
-            open_model=default_opener(backend, backend_spec(backend, args.cache, {}).cache),
+            train=models.default_trainer(finetune, base),
+            open_model=models.default_opener(backend, backend_spec(backend, args.cache, {}).cache),
             output_file_type=args.output_file_type, dry_run=args.dry_run,
             log=lambda m: print(m, file=sys.stderr), engine=engine, **data_options(args),
         )

@@ -13,6 +13,9 @@ from clearft.correction.config import CorrectConfig
 
 # Settings that do not change any output (left out of the resume check).
 COSMETIC = ("progress",)
+# Settings that add stages after the others without changing theirs (left out too; the
+# review stage records its decisions file itself).
+CONTINUATIONS = ("review",)
 
 
 @dataclass
@@ -42,7 +45,10 @@ class RunConfig:
     # fine-tune (FinetuneConfig field overrides) or an external trainer command
     finetune: dict[str, Any] = field(default_factory=dict)
     finetune_command: str | None = None
-    base_model: str | None = None  # a Hugging Face folder to fine-tune; default: the embedded model
+    # The model fine-tunes start from: None is the model being curated (backend_options'
+    # "model", a GGUF file or Hugging Face folder; the embedded model by default); set, it
+    # is the explicit choice of another base (--base-model).
+    base_model: str | None = None
     # correct
     correct: CorrectConfig = field(default_factory=CorrectConfig)
     correct_all: bool = False
@@ -53,6 +59,9 @@ class RunConfig:
     eval_limit: int | None = None
     metric: str = "auto"
     progress: bool = True
+    # `--review DECISIONS`: continue a run with a reviewer's decisions (review, fine-tune,
+    # evaluate). Not part of the resume check: it adds stages after the others.
+    review: str | None = None
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
@@ -64,7 +73,7 @@ class RunConfig:
 
     def fingerprint(self) -> dict[str, Any]:
         d = self.to_dict()
-        for key in COSMETIC:
+        for key in (*COSMETIC, *CONTINUATIONS):
             d.pop(key, None)
         if not self.cross_fit:  # runs made before cross-fitting existed keep resuming
             d.pop("cross_fit", None)

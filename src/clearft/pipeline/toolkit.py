@@ -76,6 +76,23 @@ def _data_options(config: RunConfig) -> dict[str, Any]:
     return {k: v for k, v in config.data_options.items() if v is not None}
 
 
+def finetune_base_of(config: RunConfig) -> str | None:
+    """The model every fine-tune of the run starts from: --base-model if given, else the
+    model being curated (--backend/--model), else the embedded one (None). An absolute path:
+    on an engine, fold fine-tunes run in other processes, maybe other machines."""
+    from clearft.training.base_model import finetune_base
+
+    base = finetune_base(config.backend, config.backend_options.get("model"), config.base_model)
+    if base and base != "default" and Path(base).exists():
+        base = str(Path(base).resolve())
+    return base
+
+
+def check_finetune_base(config: RunConfig) -> None:
+    """A one-line error before the run starts if the run's model cannot be fine-tuned here."""
+    finetune_base_of(config)
+
+
 def run_score_config(config: RunConfig) -> Any:
     """The ScoreConfig a run's score stage uses, wherever it runs."""
     from clearft.scoring import make_config
@@ -111,13 +128,9 @@ def crossfit_score(input_path: Path, output: Path, backend: Backend, config: Run
         values.setdefault("progress", False)
     cf = CrossFitConfig(folds=config.cross_fit, parts=tuple(config.cross_fit_parts), seed=config.seed,
                         finetune=values)
-    # Absolute paths: on an engine the folds run in other processes, maybe other machines.
-    base_model = config.base_model
-    if base_model and Path(base_model).exists():
-        base_model = str(Path(base_model).resolve())
     summary, _ = crossfit_score_file(
         input_path, output, cf, score_config, work_dir=crossfit_work_dir(output),
-        train=default_trainer(values, base_model),
+        train=default_trainer(values, finetune_base_of(config)),
         open_model=default_opener(cache=backend_spec(None, config.cache, {}).cache),
         engine=engine, **_data_options(config))
     return {**summary, "model_id": backend.model_id}
@@ -143,7 +156,7 @@ def default_finetune(data: Path, out_dir: Path, config: RunConfig) -> Path:
     if not config.progress:
         values.setdefault("progress", False)
     ft = FinetuneConfig.from_dict(values)
-    return Path(finetune(str(data), str(out_dir), ft, base_model=config.base_model,
+    return Path(finetune(str(data), str(out_dir), ft, base_model=finetune_base_of(config),
                          **_data_options(config)))
 
 
@@ -169,11 +182,9 @@ def default_correct(candidates: Path, corrected: Path, uncorrected: Path, judge:
 def untuned_reference(config: RunConfig) -> str:
     """The model before fine-tuning, served like the fine-tuned ones (same weights the
     trainer starts from, same backend), so the comparison is like for like."""
-    if config.base_model:
-        return config.base_model
     from clearft.training import ensure_base_model
 
-    return str(ensure_base_model())
+    return str(ensure_base_model(finetune_base_of(config)))
 
 
 def default_evaluate(model: str, test: Path, config: RunConfig) -> dict[str, Any]:
@@ -195,6 +206,10 @@ def default_open_backend(name: str, cache: str | None = None, **options: Any) ->
     return open_backend(name, cache=cache, **options)
 
 
+def _nothing_to_close() -> None:
+    return None
+
+
 @dataclass
 class Toolkit:
     score: ScoreFn = default_score
@@ -205,3 +220,6 @@ class Toolkit:
     # Auto-Correct's model stages; an engine's toolkit runs them on its replicas.
     candidates: CandidatesFn = default_candidates
     correct: CorrectFn = default_correct
+    # Releases what the stages share (an engine's toolkit: its one engine); the run calls it
+    # once, at the end.
+    close: Callable[[], None] = _nothing_to_close

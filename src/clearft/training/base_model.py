@@ -34,6 +34,52 @@ def is_hf_model_dir(path: Path) -> bool:
     )
 
 
+# Backends whose --model is a local file or folder clearft's trainer can start from; the
+# others (openai: a model behind an API or a server) name nothing to fine-tune here.
+LOCAL_MODEL_BACKENDS = ("llamacpp", "transformers", "vllm", "fake")
+
+
+def finetune_base(backend: str | None, model: str | None, base_model: str | None = None) -> str | None:
+    """The model a fine-tune starts from: `base_model` when given (the explicit choice of
+    another base), else the model being curated (`--backend`/`--model`), so that the model
+    that scores, judges and is fine-tuned is one model. None: the embedded default.
+
+    Raises a one-line ClearftError, before anything runs, when that model cannot be
+    fine-tuned here (an API model), or is no GGUF file or Hugging Face folder."""
+    if base_model:
+        check_base_model(base_model, "--base-model")
+        return base_model
+    if backend not in (None, *LOCAL_MODEL_BACKENDS):
+        name = f" '{model}'" if model else ""
+        raise ClearftError(
+            f"--backend {backend}: the model{name} is served behind an API and cannot be fine-tuned "
+            "here; give --base-model (a GGUF file or Hugging Face folder) to fine-tune a local model "
+            "instead, or --finetune-command for your own trainer"
+        )
+    if not model or backend == "fake":
+        return None
+    check_base_model(model, "--model")
+    return model
+
+
+def check_base_model(model: str | Path, flag: str) -> None:
+    """A base a fine-tune can start from: 'default', a .gguf file or a Hugging Face model
+    folder; a one-line error naming `flag` otherwise (cheap: nothing is loaded)."""
+    if str(model) == "default":
+        return
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not is_hf_model_dir(path):
+            raise ClearftError(f"{flag} {model}: not a Hugging Face model folder (it needs config.json "
+                               "and *.safetensors or *.bin weights), so it cannot be fine-tuned")
+        return
+    if not path.is_file():
+        raise ClearftError(f"{flag} {model}: no such file or folder, so there is no model to fine-tune")
+    if path.suffix != ".gguf":
+        raise ClearftError(f"{flag} {model}: fine-tuning starts from a .gguf file or a Hugging Face "
+                           "model folder")
+
+
 def ensure_base_model(model: str | Path | None = None, cache_dir: str | Path | None = None) -> Path:
     """A Hugging Face model folder for `model`, rebuilding a GGUF once if needed.
 
