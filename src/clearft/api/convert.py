@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from clearft.data.jsonl import read_json_lines
 from clearft.errors import ClearftError, DataError
 
 ROW_COL = "_clearft_row"  # a DataFrame row's position, carried through the file functions
@@ -123,7 +124,7 @@ class Table:
         """The rows of the JSONL file at `path`, as the input's type. Columns: the input's
         own first (in its order), then those the file function added (in the file's order),
         or, for no rows, the input's and `extra_columns` (those the rows would have had)."""
-        rows = _read_jsonl(path)
+        rows = read_json_lines(path) if path.exists() else []
         columns = _ordered(self.columns, rows, extra_columns)
         if self.kind == PANDAS:
             return self._to_pandas(rows, columns)
@@ -165,13 +166,6 @@ class Table:
                 with contextlib.suppress(Exception):  # e.g. a ClassLabel a corrected row left
                     out = out.cast_column(col, source[col])
         return out
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def _ordered(own: Sequence[str], rows: list[dict[str, Any]], extra: Sequence[str]) -> list[str]:

@@ -192,6 +192,25 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+def key_json_settings(items: list[str], flag: str) -> dict[str, Any]:
+    """`--finetune-set`-style KEY=JSON overrides as a dict: the value as JSON when it parses
+    (numbers, true, lists), else the text itself; a one-line error naming `flag` otherwise."""
+    import json
+
+    from clearft.errors import ClearftError
+
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ClearftError(f"{flag} wants KEY=VALUE, got {item!r}")
+        try:
+            values[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key.strip()] = raw
+    return values
+
+
 def data_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "format": getattr(args, "data_format", None),

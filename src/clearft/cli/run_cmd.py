@@ -4,7 +4,6 @@ correct, fine-tune again, evaluate), every stage's output kept in RUN_DIR."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -95,21 +94,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def finetune_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from clearft.errors import ClearftError
+    from clearft.cli.common import key_json_settings
 
     values: dict[str, Any] = {}
     for field, _ in FINETUNE_FLAGS.values():
         value = getattr(args, f"ft_{field}")
         if value is not None:
             values[field] = value
-    for item in args.finetune_set:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ClearftError(f"--finetune-set wants KEY=VALUE, got {item!r}")
-        try:
-            values[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[key.strip()] = raw
+    values.update(key_json_settings(args.finetune_set, "--finetune-set"))
     from clearft.training.config import FinetuneConfig
 
     FinetuneConfig.from_dict(values)  # an unknown or out-of-range setting fails now, not mid-run

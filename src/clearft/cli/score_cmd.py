@@ -125,11 +125,9 @@ def run(args: argparse.Namespace) -> int:
 
 def run_cross_fit(args: argparse.Namespace, config: object) -> int:
     import contextlib
-    import json
 
-    from clearft.cli.common import data_options
+    from clearft.cli.common import data_options, key_json_settings
     from clearft.engines.options import backend_spec
-    from clearft.errors import ClearftError
     from clearft.scoring.crossfit import (
         DEFAULT_LABEL_WEIGHT,
         CrossFitConfig,
@@ -137,15 +135,8 @@ def run_cross_fit(args: argparse.Namespace, config: object) -> int:
         models,
     )
 
-    finetune: dict[str, object] = {"progress": not args.no_progress}
-    for item in args.cross_fit_set:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ClearftError(f"--cross-fit-set wants KEY=VALUE, got {item!r}")
-        try:
-            finetune[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            finetune[key.strip()] = raw
+    finetune: dict[str, object] = {"progress": not args.no_progress,
+                                   **key_json_settings(args.cross_fit_set, "--cross-fit-set")}
     from clearft.training.config import FinetuneConfig
 
     FinetuneConfig.from_dict(finetune)  # an unknown or out-of-range setting fails now, not per fold

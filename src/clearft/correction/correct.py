@@ -9,7 +9,6 @@ correction. Low rows without one stay out, in a side file, with the judge's evid
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,13 +32,27 @@ from clearft.correction.config import CorrectConfig
 from clearft.correction.evidence import LabelDecision
 from clearft.correction.free_text import TextDecision
 from clearft.correction.judge import JudgeResult, Pair, judge_pairs
+from clearft.correction.records import (
+    CANDIDATE_COL,
+    CANDIDATE_ERROR_COL,
+    CORRECTION_COL,
+    ORIGINAL_COL,
+    candidate_of,
+    conformed,
+    default_side_path,
+    low_rows,
+    read_examples,
+    write_candidates,
+)
 from clearft.data.example import Example
 from clearft.errors import ClearftError
 
-ORIGINAL_COL = "clearft_original_response"
-CORRECTION_COL = "clearft_correction"
-CANDIDATE_COL = "clearft_candidate"
-CANDIDATE_ERROR_COL = "clearft_candidate_error"
+# Re-exported: the file API's names, where callers have always found them.
+__all__ = [
+    "CANDIDATE_COL", "CANDIDATE_ERROR_COL", "CORRECTION_COL", "ORIGINAL_COL", "Correction", "CorrectSummary",
+    "correct_examples", "correct_file", "default_side_path", "judge_candidates", "read_examples", "resolve_judge",
+    "uses_evidence", "write_candidates",
+]
 
 
 @dataclass
@@ -227,72 +240,11 @@ def correct_examples(
     return judge_candidates(examples, cands, judge_backend, config)
 
 
-def confidence_of(record: dict[str, Any]) -> float | None:
-    """The scorer's `confidence` column, tolerant of CSV strings and empty cells."""
-    value = record.get("confidence")
-    if value is None or value == "":
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
-
-
-def is_low(record: dict[str, Any], threshold: float | None) -> bool:
-    """Was the row filtered out? A `clearft_keep` column (set by the loop) says so; else,
-    with a threshold, a confidence below it; without one every row is low (the input is
-    the filter's dropped file)."""
-    keep = record.get("clearft_keep")
-    if keep is not None and keep != "":
-        return str(keep).strip().lower() in ("false", "0", "no")
-    if threshold is None:
-        return True
-    c = confidence_of(record)
-    return c is None or c < threshold
-
-
-def low_rows(examples: Sequence[Example], threshold: float | None, all_rows: bool) -> list[bool]:
-    """Which rows were filtered out. Without a threshold or a `clearft_keep` column nothing
-    says: DATA is then the dropped file (all low), or with --all the whole dataset (none low)."""
-    known = threshold is not None or any("clearft_keep" in ex.record for ex in examples)
-    return [is_low(ex.record, threshold) if known else not all_rows for ex in examples]
-
-
 def audited_record(base: dict[str, Any], correction: Correction, original: str) -> dict[str, Any]:
     rec = dict(base)
     rec[ORIGINAL_COL] = original if correction.replaced else None
     rec[CORRECTION_COL] = correction.audit()
     return rec
-
-
-def default_side_path(output: str | Path, suffix: str = "uncorrected") -> Path:
-    out = Path(output)
-    return out.with_name(f"{out.stem}.{suffix}{out.suffix}")
-
-
-def conformed(ds: Any, ex: Example, cand: Candidate) -> Candidate:
-    if cand.text is None:
-        return cand
-    text, problem = conform(ds, ex, cand.text)
-    return Candidate(cand.id, text, problem)
-
-
-def candidate_of(record: dict[str, Any]) -> Candidate:
-    text = record.get(CANDIDATE_COL)
-    err = record.get(CANDIDATE_ERROR_COL) or None
-    return Candidate(str(record.get("id", "")), None if text in (None, "") or err else str(text), err)
-
-
-def read_examples(path: str | Path, data_options: dict[str, Any] | None = None) -> tuple[Any, list[Example]]:
-    """(dataset, its examples); an empty file (no row was dropped) is no examples, not an error."""
-    from clearft.data import open_dataset
-
-    p = Path(path)
-    if p.is_file() and p.stat().st_size == 0:
-        return None, []
-    ds = open_dataset(str(p), **(data_options or {}))
-    return ds, list(ds)
 
 
 def correct_file(
@@ -398,28 +350,3 @@ def correct_file(
                   "judge_model": judge_backend.describe() if judge_backend and not use_evidence else None,
                   "candidate": candidate_backend.describe() if candidate_backend else "from data"},
     )
-
-
-def write_candidates(
-    data: str | Path,
-    output: str | Path,
-    candidate_backend: Backend,
-    config: CorrectConfig | None = None,
-    *,
-    data_options: dict[str, Any] | None = None,
-) -> int:
-    """The loop's candidates stage: every row of `data` plus its greedy candidate column."""
-    from clearft.data import write_records
-
-    config = config or CorrectConfig()
-    ds, examples = read_examples(data, data_options)
-    cands = generate_candidates(examples, candidate_backend, max_tokens=config.candidate_max_tokens,
-                                seed=config.seed, batch_size=config.batch_size)
-    rows = []
-    for ex, cand in zip(examples, cands, strict=True):
-        cand = conformed(ds, ex, cand)
-        rec = dict(ex.record)
-        rec[CANDIDATE_COL] = cand.text
-        rec[CANDIDATE_ERROR_COL] = cand.error
-        rows.append(rec)
-    return int(write_records(str(output), rows) or len(rows))

@@ -50,15 +50,13 @@ def correct_file_on_engine(
     engine: Engine,
     *,
     candidate: BackendSpec | None = None,
-    threshold: float | None = None,
-    all_rows: bool = False,
     uncorrected: str | Path | None = None,
-    data_options: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
-    labels: Sequence[str] | None = None,
-    context: Sequence[Any] | None = None,
+    **options: Any,
 ) -> CorrectSummary:
-    """Auto-Correct `data` into `output` with the model calls run on `engine` (see correct_file)."""
+    """Auto-Correct `data` into `output` with the model calls run on `engine`. `options` are
+    correct_file's own (threshold, all_rows, data_options, labels, context), passed on as
+    they are."""
     config = config or CorrectConfig()
     out = Path(output)
     side = Path(uncorrected) if uncorrected else default_side_path(out)
@@ -66,8 +64,7 @@ def correct_file_on_engine(
 
     def one_pass(backends: dict[str, ReplayBackend], tmp: list[Path]) -> CorrectSummary:
         return correct_file(data, tmp[0], backends["judge"], config, candidate_backend=backends.get("candidate"),
-                            threshold=threshold, all_rows=all_rows, uncorrected=tmp[1],
-                            data_options=data_options, labels=labels, context=context)
+                            uncorrected=tmp[1], **options)
 
     if progress:
         progress(f"Auto-Correct on the {engine.name} engine")

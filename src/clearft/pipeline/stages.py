@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from clearft.correction.correct import CORRECTION_COL, ORIGINAL_COL, read_examples
+from clearft.correction.records import CORRECTION_COL, ORIGINAL_COL, read_examples
 from clearft.pipeline import costs
 from clearft.pipeline.config import RunConfig
 from clearft.pipeline.stage import Estimate, Stage

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clearft.data.jsonl import read_json_lines
 from clearft.errors import ClearftError, DataError
 
 # Columns clearft adds; everything else in a record belongs to the user.
@@ -63,27 +64,11 @@ class ReportInput:
 # ---------------------------------------------------------------- reading records
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    records = []
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(str(path), line_no, None, f"not valid JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict):
-                raise DataError(str(path), line_no, None, "each line must be a JSON object")
-            records.append(obj)
-    return records
-
-
 def read_records(path: Path) -> list[dict[str, Any]]:
     """Plain records of a JSONL, JSON (list of objects), CSV or Parquet file, untouched."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        return _read_jsonl(path)
+        return read_json_lines(path)
     if suffix == ".json":
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
