@@ -72,7 +72,9 @@ def curate(
     stage's output and the fine-tuned models go; a rerun with the same data resumes there
     (default: a temporary folder, removed on return). Backends are named, as on the command
     line (the loop opens and serves the fine-tuned models itself): `backend` with `model`
-    and `backend_options` is the base model; `candidate_backend` serves the fine-tuned ones.
+    and `backend_options` is the model being curated: it scores, judges and is the base every
+    fine-tune starts from (`base_model`: another base, chosen explicitly; an API model needs
+    one, or `finetune_command`); `candidate_backend` serves the fine-tuned ones.
     `finetune`: FinetuneConfig fields (epochs, max_steps, lora_r, ...), or an external
     trainer `finetune_command` ("mytrain --data {data} --out {output}"). `score_settings`:
     ScoreConfig fields; `correct_settings`: CorrectConfig fields (eta, samples, ...). The

@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         print(config_yaml(args), end="")
         return 0
     config = build_config(args)
-    if not config.finetune_command:
+    if config.cross_fit or not config.finetune_command:
         from clearft.pipeline.toolkit import check_finetune_base
 
         check_finetune_base(config)  # a model that cannot be fine-tuned here: said before anything runs

@@ -21,7 +21,7 @@ from clearft.pipeline.config import RunConfig
 from clearft.pipeline.stage import Stage
 from clearft.pipeline.stages import UNTUNED, Pipeline, RunPaths, file_sha256
 from clearft.pipeline.state import RunState, write_json_atomic
-from clearft.pipeline.toolkit import Toolkit, check_finetune_base
+from clearft.pipeline.toolkit import Toolkit, check_finetune_base, default_finetune
 
 __all__ = ["RunPaths", "Runner", "run_pipeline", "summary_table"]
 
@@ -71,7 +71,9 @@ class Runner(Pipeline):
     def check(self) -> None:
         """What would fail half-way, said before the first stage runs."""
         cfg = self.config
-        if not cfg.finetune_command:
+        # clearft's own trainer starts from the run's model (a toolkit's own trainer, or an
+        # external command, chooses its base itself); cross-fit's fold models always do.
+        if cfg.cross_fit or (not cfg.finetune_command and self.tools.finetune is default_finetune):
             check_finetune_base(cfg)
         if cfg.review:
             decisions = Path(cfg.review)
