@@ -24,6 +24,7 @@ UNTUNED = "untuned"
 NOISY_FULL = "full"
 FILTERED = "filtered"
 REVIEWED = "reviewed"
+FINETUNE = "finetune_"  # a fine-tune stage is named finetune_<the model's label>
 
 
 def corrected_label(iteration: int) -> str:
@@ -123,35 +124,36 @@ class Pipeline:
         return Path(self.info(finetune_stage)["model"])
 
     # -- the declaration ------------------------------------------------------------------
-    def models(self) -> list[tuple[str, str]]:
-        """(label, fine-tune stage) of every model the run trains, in order."""
-        cfg = self.config
-        out = [(NOISY_FULL, "finetune_full")] if cfg.baseline_full else []
-        out.append((FILTERED, "finetune_filtered"))
-        out += [(corrected_label(i), f"finetune_{corrected_label(i)}") for i in range(1, cfg.iterations + 1)]
-        if cfg.review:
-            out.append((REVIEWED, f"finetune_{REVIEWED}"))
+    def stages(self) -> list[Stage]:
+        """Every stage, in the order the run goes through them."""
+        out = self.training_stages()
+        if self.test is not None:
+            labels = ([(UNTUNED, "")] if self.config.eval_untuned else []) + self.models(out)
+            out += [self.evaluate(label, stage) for label, stage in labels]
         return out
 
-    def stages(self) -> list[Stage]:
+    def training_stages(self) -> list[Stage]:
         cfg, p = self.config, self.paths
         out = [
             Stage("score", [self.input], [p.scored], self.score, costs.score(cfg)),
             Stage("filter", [p.scored], [p.kept, p.dropped], self.filter, costs.filter_),
         ]
         if cfg.baseline_full:
-            out.append(self.finetune("finetune_full", self.input, p.model_full,
+            out.append(self.finetune(f"{FINETUNE}{NOISY_FULL}", self.input, p.model_full,
                                      costs.finetune("all the noisy rows", "rows")))
-        out.append(self.finetune("finetune_filtered", p.kept, p.model_filtered,
+        out.append(self.finetune(f"{FINETUNE}{FILTERED}", p.kept, p.model_filtered,
                                  costs.finetune("the kept rows", "kept")))
         for i in range(1, cfg.iterations + 1):
             out += self.correct_iteration(i)
         if cfg.review:
             out += self.review_stages(Path(cfg.review))
-        if self.test is not None:
-            labels = ([(UNTUNED, "")] if cfg.eval_untuned else []) + self.models()
-            out += [self.evaluate(label, stage) for label, stage in labels]
         return out
+
+    def models(self, stages: list[Stage] | None = None) -> list[tuple[str, str]]:
+        """(label, stage) of every model the run fine-tunes, in order: a fine-tune stage is
+        named finetune_<label>."""
+        return [(s.name.removeprefix(FINETUNE), s.name) for s in stages or self.training_stages()
+                if s.name.startswith(FINETUNE)]
 
     # -- the stages -----------------------------------------------------------------------
     def score(self) -> dict[str, Any]:
@@ -174,7 +176,7 @@ class Pipeline:
         opts = cfg.data_options
         sfx = "" if i == 1 else f"_{i}"
         # the model writing candidates: the one the previous round fine-tuned
-        previous = "finetune_filtered" if i == 1 else f"finetune_{corrected_label(i - 1)}"
+        previous = FINETUNE + (FILTERED if i == 1 else corrected_label(i - 1))
 
         def select() -> dict[str, Any]:
             # Which rows get a candidate: the dropped rows, or (correct_all) every row,
@@ -222,8 +224,8 @@ class Pipeline:
             Stage(f"correct{sfx}", [p["candidates"], *kept_dropped], [p["corrected"], p["uncorrected"]],
                   correct, costs.correct(cfg)),
             Stage(f"train_corrected{sfx}", [self.paths.kept, p["corrected"]], [p["train"]], train_set,
-                  costs.train_set("kept + corrected rows")),
-            self.finetune(f"finetune_{corrected_label(i)}", p["train"], p["model"],
+                  costs.train_set("the next training set: kept + corrected rows")),
+            self.finetune(FINETUNE + corrected_label(i), p["train"], p["model"],
                           costs.finetune("kept + corrected rows", "kept+judged")),
         ]
 
@@ -245,7 +247,7 @@ class Pipeline:
         return [
             Stage("review", [decisions, latest], [p.reviewed, p.review_dropped],
                   work, costs.review),
-            self.finetune(f"finetune_{REVIEWED}", p.reviewed, p.model_reviewed,
+            self.finetune(FINETUNE + REVIEWED, p.reviewed, p.model_reviewed,
                           costs.finetune("the reviewed rows", "reviewed")),
         ]
 
