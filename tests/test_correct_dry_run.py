@@ -12,8 +12,8 @@ from clearft.backends.fake import FakeBackend
 from clearft.cli.main import main
 from clearft.correction import CorrectConfig, correct_file
 from clearft.correction.candidates import auto_max_tokens
-from clearft.correction.correct import read_examples
 from clearft.correction.estimate import estimate_correct_file, estimate_correction
+from clearft.correction.records import read_examples
 
 LABELS = ["negative", "neutral", "positive"]
 

@@ -138,8 +138,8 @@ def test_cross_fit_candidates_on_an_engine_come_from_each_rows_fold_model(
 ) -> None:
     from clearft.backends.fake import FakeBackend
     from clearft.correction import CorrectConfig, write_candidates
-    from clearft.correction.correct import read_examples
     from clearft.correction.on_engine import write_candidates_on_engine
+    from clearft.correction.records import read_examples
     from clearft.engines import BackendSpec, LocalEngine
     from clearft.scoring.crossfit import FoldRoutingBackend, messages_key
 

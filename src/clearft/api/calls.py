@@ -156,7 +156,8 @@ def correct(
     """
     from clearft.backends.base import Backend
     from clearft.correction.config import CorrectConfig
-    from clearft.correction.correct import correct_file, read_examples, uses_evidence
+    from clearft.correction.correct import correct_file, uses_evidence
+    from clearft.correction.records import read_examples
     from clearft.evaluation import resolve_model
 
     try:

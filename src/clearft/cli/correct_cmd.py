@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
     from clearft.backends.cache import open_backend
     from clearft.cli.common import data_options
     from clearft.correction import correct_file
-    from clearft.correction.correct import read_examples, uses_evidence
+    from clearft.correction.correct import uses_evidence
+    from clearft.correction.records import read_examples
 
     config = correct_config(args, seed=args.seed)
     name, cand_opts = _candidate_model(args)

@@ -4,16 +4,14 @@ orders, and a target is replaced only when the judge is confident the candidate 
 from clearft.correction.candidates import Candidate, generate_candidates
 from clearft.correction.config import CorrectConfig
 from clearft.correction.correct import (
-    CORRECTION_COL,
-    ORIGINAL_COL,
     Correction,
     CorrectSummary,
     correct_examples,
     correct_file,
     judge_candidates,
-    write_candidates,
 )
 from clearft.correction.judge import JudgeResult, Pair, judge_pairs
+from clearft.correction.records import CORRECTION_COL, ORIGINAL_COL, write_candidates
 
 __all__ = [
     "CORRECTION_COL",

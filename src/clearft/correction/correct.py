@@ -42,17 +42,9 @@ from clearft.correction.records import (
     default_side_path,
     low_rows,
     read_examples,
-    write_candidates,
 )
 from clearft.data.example import Example
 from clearft.errors import ClearftError
-
-# Re-exported: the file API's names, where callers have always found them.
-__all__ = [
-    "CANDIDATE_COL", "CANDIDATE_ERROR_COL", "CORRECTION_COL", "ORIGINAL_COL", "Correction", "CorrectSummary",
-    "correct_examples", "correct_file", "default_side_path", "judge_candidates", "read_examples", "resolve_judge",
-    "uses_evidence", "write_candidates",
-]
 
 
 @dataclass

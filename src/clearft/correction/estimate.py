@@ -19,8 +19,9 @@ from typing import Any
 
 from clearft.correction.candidates import auto_max_tokens
 from clearft.correction.config import CorrectConfig
-from clearft.correction.correct import CANDIDATE_COL, low_rows, read_examples, resolve_judge
+from clearft.correction.correct import resolve_judge
 from clearft.correction.prompts import ORDERS
+from clearft.correction.records import CANDIDATE_COL, low_rows, read_examples
 from clearft.data.example import Example
 from clearft.errors import ClearftError
 

@@ -13,12 +13,8 @@ from typing import Any, TypeVar
 
 from clearft.backends.base import Backend
 from clearft.correction.config import CorrectConfig
-from clearft.correction.correct import (
-    CorrectSummary,
-    correct_file,
-    default_side_path,
-    write_candidates,
-)
+from clearft.correction.correct import CorrectSummary, correct_file
+from clearft.correction.records import default_side_path, write_candidates
 from clearft.engines.base import BackendSpec, Engine
 from clearft.engines.replay import ReplayBackend, replay_until_complete
 

@@ -161,7 +161,7 @@ def default_finetune(data: Path, out_dir: Path, config: RunConfig) -> Path:
 
 
 def default_candidates(to_correct: Path, output: Path, model: StageModel, config: RunConfig) -> dict[str, Any]:
-    from clearft.correction.correct import write_candidates
+    from clearft.correction.records import write_candidates
 
     backend = model.backend()
     n = write_candidates(to_correct, output, backend, config.correct, data_options=config.data_options)
