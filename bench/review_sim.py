@@ -98,10 +98,11 @@ def pool_and_all(run: Path) -> tuple[list[Any], list[dict[str, Any]]]:
 
 def pick(kind: str, budget: int, draw: int, pool: list[Any], all_rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """(id, record) of the rows the reviewer looks at."""
-    from clearft.review.rank import rank_rows
+    from clearft.review.build import queue_rows
 
-    if kind == "ranked":
-        return [(pool[i].id, pool[i].record) for i, _ in rank_rows([r.record for r in pool], budget)]
+    if kind == "ranked":  # exactly the rows `clearft review RUN --top B` queues
+        by_id = {r.id: r for r in pool}
+        return [(q["id"], by_id[q["id"]].record) for q in queue_rows(pool, budget)]
     rng = random.Random(1000 * draw + budget)
     if kind == "random":
         return [(r.id, r.record) for r in rng.sample(pool, min(budget, len(pool)))]
@@ -147,8 +148,9 @@ def all_rows_table(work: Path, budgets: list[int]) -> dict[str, Any]:
     setting): nothing is filtered, so every reviewed noisy row is one wrong label less."""
     from clearft.correction import CorrectConfig, correct_file
     from clearft.review import apply_decisions
+    from clearft.review.build import queue_rows
     from clearft.review.load import read_rows
-    from clearft.review.rank import is_replaced, rank_rows
+    from clearft.review.rank import is_replaced
 
     d = work / "all"
     d.mkdir(parents=True, exist_ok=True)
@@ -178,7 +180,8 @@ def all_rows_table(work: Path, budgets: list[int]) -> dict[str, Any]:
             wrong = noisy_seen = 0.0
             for draw in range(draws):
                 if kind == "ranked":
-                    picked = [pool[i] for i, _ in rank_rows([r.record for r in pool], budget)]
+                    by_id = {r.id: r for r in pool}
+                    picked = [by_id[q["id"]] for q in queue_rows(pool, budget)]
                 else:
                     picked = random.Random(1000 * draw + budget).sample(open_rows, budget)
                 decisions = [reviewer.decide(r.record, r.id) for r in picked]

@@ -71,7 +71,7 @@ def evidence_of(row: PoolRow) -> list[list[str]]:
 
 def queue_rows(pool: list[PoolRow], limit: int) -> list[dict[str, Any]]:
     rows = []
-    for index, g in rank_rows([r.record for r in pool], limit):
+    for index, g in rank_rows([r.record for r in pool], limit, [r.target for r in pool]):
         row = pool[index]
         rows.append({"id": row.id, "prompt": row.prompt, "target": row.target, "gain": round(g, 4),
                      "confidence": number(row.record.get("confidence")),
