@@ -298,6 +298,17 @@ def render(args: argparse.Namespace, argv: list[str], reviewer: Reviewer, table:
         lines.append(f"| {r['budget']} | {r['pick']} | {r['rows']:.1f} | {r['wrong']:.1f} | "
                      f"{r['wrong'] / max(1, r['rows']):.1%} | {r['reviewed_noisy']:.1f} | {r['fixed']:.1f} | "
                      f"{reviewer.noisy_total - r['fixed']:.1f} | {acc} |")
+        old = work / f"train_{r['pick']}_{r['budget']}_gain1.csv"
+        if r["pick"] == "ranked" and old.exists():  # the queue under the first gain formula
+            rows = read_csv(old)
+            res_path = work / f"eval_{r['pick']}_{r['budget']}_gain1.json"
+            acc = (f"{json.loads(res_path.read_text())['accuracy']:.3f} (n={json.loads(res_path.read_text())['n']})"
+                   if res_path.exists() else "not run")
+            dec = [json.loads(x) for x in (work / f"decisions_{r['pick']}_{r['budget']}_gain1.jsonl").read_text().splitlines()]
+            fixed = reviewer.fixed(rows)
+            lines.append(f"| {r['budget']} | ranked by the first gain formula | {len(rows)} | {reviewer.wrong(rows)} | "
+                         f"{reviewer.wrong(rows) / len(rows):.1%} | {sum(d['decision'] == 'replace' for d in dec)} | "
+                         f"{fixed} | {reviewer.noisy_total - fixed} | {acc} |")
     return "\n".join(lines) + "\n"
 
 
@@ -310,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", default=None, metavar="PICK:B",
                     help="fine-tune on the reviewed set PICK (ranked or random) at budget B, then evaluate")
     ap.add_argument("--finetune-only", action="store_true", help="with --train: stop before the evaluation")
+    ap.add_argument("--evaluate", default=None, metavar="NAME",
+                    help="evaluate the finished WORK/model_NAME into WORK/eval_NAME.json (e.g. ranked_50_gain1, "
+                         "the set ranked by the first gain formula, kept for the record)")
     ap.add_argument("--out", default=None, help="write the results markdown here")
     ap.add_argument("--all-rows", action="store_true",
                     help="also the noise table on all 1585 FPB-30 rows (Auto-Correct without a model first; "
@@ -323,6 +337,18 @@ def main(argv: list[str] | None = None) -> int:
     reviewer = Reviewer(loop / "train_noisy.csv", 400)
     budgets = [int(b) for b in args.budgets.split(",")]
     table = noise_table(run, work, reviewer, budgets)
+    if args.evaluate:
+        from clearft.pipeline import RunConfig
+        from clearft.pipeline.state import write_json_atomic
+        from clearft.pipeline.toolkit import default_evaluate
+
+        t0 = time.time()
+        res = default_evaluate(str(work / f"model_{args.evaluate}"), loop / "test.csv", RunConfig(progress=False))
+        res = {k: res[k] for k in ("metric", "accuracy", "n", "model", "unparsed")}
+        res["eval_s"] = round(time.time() - t0, 1)
+        write_json_atomic(work / f"eval_{args.evaluate}.json", res)
+        print(json.dumps(res))
+        return 0
     if args.train:
         res = train_and_eval(args.train, run, work, loop / "test.csv", args.finetune_only)
         print(json.dumps(res) if res else "fine-tuned; rerun without --finetune-only to evaluate")
