@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FPB = ROOT.parent / "shared" / "data" / "robustft" / "fpb"
 PICKS = ("ranked", "random", "random-all")
 RANDOM_DRAWS = 5
+NOTES = "<!-- notes: kept by reruns -->"
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -237,8 +238,8 @@ def render_all(res: dict[str, Any]) -> list[str]:
         f"`fpb/noisy/noisy30.csv` ({res['noisy']} noisy rows), Auto-Correct with the evidence judge on the "
         "embedding classifier alone, every row a candidate, eta 0.8 (bench/correct.py's setting; "
         f"{res['seconds']} s), nothing filtered. The review queue is `clearft review corrected.csv`: the "
-        f"{res['open']} rows it did not replace, by expected gain (no confidence score here: doubt is 0.5 for "
-        f"every row); `random` draws from the same {res['open']} rows (mean of {RANDOM_DRAWS} draws). Every "
+        f"{res['open']} rows it did not replace, by expected gain (no confidence score here: the gain is the "
+        "correction's doubt about the target alone); `random` draws from the same {res['open']} rows (mean of {RANDOM_DRAWS} draws). Every "
         "reviewed noisy row gets its clean label, so the noise left is the wrong labels not reviewed.",
         "",
         "| budget | pick | reviewed rows that were noisy | wrong labels left | label noise |",
@@ -265,7 +266,7 @@ def render(args: argparse.Namespace, argv: list[str], reviewer: Reviewer, table:
         "fine-tuning settings (`" + json.dumps(json.loads((run / 'state.json').read_text())['settings']['finetune'])
         + "`, seed 0), test = the first 150 rows of `fpb/test.csv`.",
         "",
-        f"Start: the finished loop in `{run}` (bench/fpb_loop.py on the first 400 rows of "
+        f"Start: the finished loop in `{run.resolve().relative_to(ROOT) if run.resolve().is_relative_to(ROOT) else run}` (bench/fpb_loop.py on the first 400 rows of "
         f"`fpb/noisy/noisy30.csv`, {reviewer.noisy_total} of them noisy): Auto-Filter dropped rows, "
         "Auto-Correct replaced some, the rest were left out of the training set "
         f"(`train_corrected.csv`, test accuracy {base_acc:.3f}). The review pool is what `clearft review "
@@ -357,7 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.all_rows:
         text += "\n".join(render_all(all_rows_table(work, budgets))) + "\n"
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        out = Path(args.out)
+        # Hand-written notes after the marker survive a rerun.
+        old = out.read_text(encoding="utf-8") if out.exists() else ""
+        if NOTES in old:
+            text += "\n" + old[old.index(NOTES):]
+        out.write_text(text, encoding="utf-8")
     print(text)
     return 0
 
