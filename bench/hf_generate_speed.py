@@ -5,7 +5,10 @@ and prompts, no clearft code, batched the way a user writing it by hand would.
         --rows 256 --batch-sizes 1,64 --max-new-tokens 64
 
 Prints one JSON line per batch size: generated tokens/s (tokens up to each row's end of text)
-and prompt tokens/s of one forward pass over the same padded batches.
+and prompt tokens/s of one forward pass over the same padded batches. With `--clearft-samples K`
+it then times clearft's TransformersBackend on the same prompts as sampled requests (n=K,
+temperature 1) at each batch size: batch size 1 is how it decoded every sample before
+samples shared batches.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,64")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--clearft-samples", type=int, default=0, help="also time clearft's backend, n=K")
+    parser.add_argument("--clearft-rows", type=int, default=0, help="rows for that (default: --rows)")
     args = parser.parse_args()
 
     import torch
@@ -65,6 +70,29 @@ def main() -> None:
                           "rows": n_rows, "generated_tokens": generated, "generate_s": round(gen_s, 2),
                           "generated_tokens_per_s": round(generated / gen_s, 1),
                           "prompt_tokens": prompt_tokens, "prompt_tokens_per_s": round(prompt_tokens / fwd_s, 1)}))
+
+    if args.clearft_samples:
+        time_clearft(args, rows[: args.clearft_rows or len(rows)])
+
+
+def time_clearft(args: argparse.Namespace, rows: list[dict[str, object]]) -> None:
+    from clearft.backends.base import GenerateRequest
+    from clearft.backends.transformers_backend import TransformersBackend
+
+    reqs = [GenerateRequest([{"role": "user", "content": str(r["prompt"])}], n=args.clearft_samples,
+                            temperature=1.0, max_tokens=args.max_new_tokens, seed=i) for i, r in enumerate(rows)]
+    backend = TransformersBackend(args.model, device=args.device)
+    for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
+        backend.batch_size = batch_size
+        todo = reqs if batch_size > 1 else reqs[: max(1, 16 // args.clearft_samples)]
+        t0 = time.perf_counter()
+        done = backend.generate(todo)
+        seconds = time.perf_counter() - t0
+        generated = sum(c.completion_tokens for c in done)
+        print(json.dumps({"clearft": "TransformersBackend.generate, sampled", "device": args.device,
+                          "batch_size": batch_size, "requests": len(todo), "n": args.clearft_samples,
+                          "errors": sum(1 for c in done if c.error), "generated_tokens": generated,
+                          "seconds": round(seconds, 2), "generated_tokens_per_s": round(generated / seconds, 1)}))
 
 
 def sync(torch: object, device: str) -> None:

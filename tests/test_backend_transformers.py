@@ -51,6 +51,42 @@ def test_generate_greedy_batched_and_seeded(hf: Any) -> None:
 
 
 @pytest.mark.slow
+def test_sampled_rows_batched_are_the_rows_decoded_alone(hf: Any) -> None:
+    # Sampled requests now share batches (left-padded, prompts of other lengths); each sample
+    # still comes from its own seeded stream, so it is the text that sample decodes alone.
+    other = [{"role": "user", "content": "Name three colours, please, in one line."}]
+    reqs = [GenerateRequest(CHAT, n=3, temperature=1.0, max_tokens=6, seed=11),
+            GenerateRequest(other, n=2, temperature=0.7, max_tokens=6, seed=5, top_logprobs=2)]
+    batch = hf.generate(reqs)
+    assert [len(c.texts) for c in batch] == [3, 2] and all(c.error is None for c in batch)
+    assert len(set(batch[0].texts)) > 1  # sampled, not one greedy decode copied
+    for req, comp in zip(reqs, batch, strict=True):
+        for i, text in enumerate(comp.texts):
+            alone = hf.generate([req.single(i)])[0]
+            assert alone.texts == [text]
+    assert batch[1].first_token_logprobs is not None and len(batch[1].first_token_logprobs[0]) == 2
+
+
+def test_seeded_sampler_follows_each_rows_own_uniforms() -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from clearft.backends.transformers_backend import seeded_sampler
+
+    scores = torch.log(torch.tensor([[0.5, 0.25, 0.25], [0.5, 0.25, 0.25]]))
+    # Two rows with the same seed pick the same token; the pick is a one-hot score.
+    picked = seeded_sampler([7, 7], 4, 1.0, prompt_width=2, device="cpu")(torch.zeros((2, 2), dtype=torch.long), scores)
+    assert picked[0].argmax() == picked[1].argmax() and int(torch.isfinite(picked).sum()) == 2
+    # Over many seeds the picks follow the softmax: token 0 about half the time.
+    rows = 400
+    sampler = seeded_sampler(list(range(rows)), 1, 1.0, prompt_width=0, device="cpu")
+    counts = sampler(torch.zeros((rows, 0), dtype=torch.long), scores[:1].repeat(rows, 1)).argmax(dim=-1).bincount(minlength=3)
+    assert 160 < int(counts[0]) < 240 and int(counts[1]) > 50 and int(counts[2]) > 50
+    # Temperature near zero is greedy.
+    cold = seeded_sampler([1], 1, 1e-4, prompt_width=0, device="cpu")(torch.zeros((1, 0), dtype=torch.long), scores[:1])
+    assert int(cold.argmax()) == 0
+
+
+@pytest.mark.slow
 def test_top_logprobs_and_assistant_prefix(hf: Any) -> None:
     req = GenerateRequest(CHAT, max_tokens=2, top_logprobs=3, assistant_prefix="The capital of France is")
     comp = hf.generate([req])[0]

@@ -4,8 +4,11 @@ downloads (local files only).
 
 * Greedy requests (temperature 0) are decoded in left-padded batches, and their n samples
   are one decode copied n times (greedy samples are identical by definition).
-* Sampled requests decode one sample at a time after ``transformers.set_seed(seed + i)``,
-  so sample i is reproducible and independent of n and of the batch around it.
+* Sampled requests are decoded in left-padded batches too, one row per (request, sample i).
+  Row i draws its tokens by inverse CDF from its own stream of uniforms, seeded with
+  ``seed + i`` (``SeededSampler``), so sample i is reproducible and independent of n and of
+  the rows around it, as when each sample was decoded alone — which ran the GPU at batch 1
+  (30 generated tokens/s on an H200 against 740 for plain batched ``generate``).
 * Log-likelihood is exact: the continuation tokens' log-probabilities summed. Requests that
   share a prompt (one row scored against every label of a dataset) evaluate that prompt once
   and score all their continuations from its cached keys and values in one batch; the others
@@ -159,9 +162,9 @@ class TransformersBackend(Backend):
                 for r in idx:
                     out[r] = self._guarded(lambda rr=r: self._greedy_batch([requests[rr]])[0])
                 del exc
-        for r, req in enumerate(requests):
-            if out[r] is None:
-                out[r] = self._guarded(lambda req=req: self._sampled(req))
+        sampled = [r for r in range(len(requests)) if out[r] is None]
+        for r, comp in zip(sampled, self._sampled([requests[r] for r in sampled]), strict=True):
+            out[r] = comp
         return [c for c in out if c is not None]
 
     @staticmethod
@@ -172,8 +175,10 @@ class TransformersBackend(Backend):
         except Exception as exc:
             return Completion(texts=[], error=f"{type(exc).__name__}: {exc}")
 
-    def _decode(self, prompts: list[str], req: GenerateRequest, sample: bool) -> tuple[list[str], list[dict[str, float]], list[int], list[int]]:
-        """Decode prompts together (left padding); texts, first-token top logprobs, token counts."""
+    def _decode(self, prompts: list[str], req: GenerateRequest, seeds: list[int] | None = None
+                ) -> tuple[list[str], list[dict[str, float]], list[int], list[int]]:
+        """Decode prompts together (left padding); texts, first-token top logprobs, token counts.
+        Greedy without `seeds`; with them, prompt j is sampled from the stream seeded seeds[j]."""
         torch = require("torch")
         tok = self.tokenizer
         encoded = [self._ids(p) for p in prompts]
@@ -183,13 +188,15 @@ class TransformersBackend(Backend):
         attention = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.device)
         gen_args: dict[str, Any] = {
             "max_new_tokens": req.max_tokens,
-            "do_sample": sample,
+            "do_sample": False,  # sampling, when asked, is SeededSampler's; generate keeps its pick
             "pad_token_id": pad,
             "return_dict_in_generate": True,
-            "output_logits": bool(req.top_logprobs),
+            "output_logits": bool(req.top_logprobs),  # raw logits, before SeededSampler
         }
-        if sample:
-            gen_args.update(temperature=req.temperature, top_k=0, top_p=1.0)
+        if seeds is not None:
+            transformers = require("transformers")
+            sampler = seeded_sampler(seeds, req.max_tokens, req.temperature, width, self.device)
+            gen_args["logits_processor"] = transformers.LogitsProcessorList([sampler])
         if req.stop:
             gen_args.update(stop_strings=list(req.stop), tokenizer=tok)
         with torch.no_grad():
@@ -230,7 +237,7 @@ class TransformersBackend(Backend):
         for members in groups.values():
             first = reqs[members[0]]
             prompts = [self.render_chat(reqs[k].messages, reqs[k].assistant_prefix) for k in members]
-            texts, tops, n_prompt, n_out = self._decode(prompts, first, sample=False)
+            texts, tops, n_prompt, n_out = self._decode(prompts, first)
             for j, k in enumerate(members):
                 n = reqs[k].n
                 out[k] = Completion(
@@ -241,23 +248,43 @@ class TransformersBackend(Backend):
                 )
         return [c for c in out if c is not None]
 
-    def _sampled(self, req: GenerateRequest) -> Completion:
-        transformers = require("transformers")
-        prompt = self.render_chat(req.messages, req.assistant_prefix)
-        texts, tops, n_prompt, n_out = [], [], 0, 0
-        for i in range(req.n):
-            transformers.set_seed(req.seed + i)
-            t, top, p, c = self._decode([prompt], req, sample=True)
-            texts.append(t[0])
-            tops.append(top[0])
-            n_prompt += p[0]
-            n_out += c[0]
-        return Completion(
-            texts=texts,
-            first_token_logprobs=tops if req.top_logprobs else None,
-            prompt_tokens=n_prompt,
-            completion_tokens=n_out,
-        )
+    def _sampled(self, reqs: Sequence[GenerateRequest]) -> list[Completion]:
+        """Every sample of every request as one row, rows with the same decode settings batched."""
+        rows = [(k, i) for k, req in enumerate(reqs) for i in range(req.n)]
+        groups: dict[str, list[tuple[int, int]]] = {}
+        for k, i in rows:
+            req = reqs[k]
+            groups.setdefault(f"{req.max_tokens}|{req.stop}|{req.top_logprobs}|{req.temperature}", []).append((k, i))
+        texts: dict[tuple[int, int], str] = {}
+        tops: dict[tuple[int, int], dict[str, float]] = {}
+        tokens: dict[int, list[int]] = {k: [0, 0] for k in range(len(reqs))}
+        failed: dict[int, str] = {}
+        for members in groups.values():
+            for start in range(0, len(members), self.batch_size):
+                chunk = members[start : start + self.batch_size]
+                try:
+                    decoded = self._decode([self.render_chat(reqs[k].messages, reqs[k].assistant_prefix) for k, _ in chunk],
+                                           reqs[chunk[0][0]], seeds=[reqs[k].seed + i for k, i in chunk])
+                except Exception as exc:  # one bad batch fails only its own requests
+                    for k, _ in chunk:
+                        failed[k] = f"{type(exc).__name__}: {exc}"
+                    continue
+                for j, (k, i) in enumerate(chunk):
+                    texts[k, i], tops[k, i] = decoded[0][j], decoded[1][j]
+                    tokens[k][0] += decoded[2][j]
+                    tokens[k][1] += decoded[3][j]
+        out = []
+        for k, req in enumerate(reqs):
+            if k in failed:
+                out.append(Completion(texts=[], error=failed[k]))
+                continue
+            out.append(Completion(
+                texts=[texts[k, i] for i in range(req.n)],
+                first_token_logprobs=[tops[k, i] for i in range(req.n)] if req.top_logprobs else None,
+                prompt_tokens=tokens[k][0],
+                completion_tokens=tokens[k][1],
+            ))
+        return out
 
     # -- loglikelihood ------------------------------------------------------------------
 
@@ -350,3 +377,29 @@ class TransformersBackend(Backend):
             total = logprobs[b, positions, targets].sum().item()
             out.append(LoglikelihoodResult(logprob=float(total), n_tokens=len(c)))
         return out
+
+
+def seeded_sampler(seeds: Sequence[int], max_tokens: int, temperature: float, prompt_width: int, device: str) -> Any:
+    """A logits processor that samples row j's next token from its own uniforms (drawn from a
+    generator seeded seeds[j]) by inverse CDF over softmax(logits / temperature), and returns a
+    score that greedy decoding can only follow. A row's tokens then depend on its seed and its
+    own logits, not on which rows share its batch or on torch's global random state."""
+    torch = require("torch")
+    transformers = require("transformers")
+    uniforms = torch.stack([
+        torch.rand(max(1, max_tokens), generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
+        for seed in seeds
+    ]).to(device)
+
+    processor: Any = transformers.LogitsProcessor
+
+    class SeededSampler(processor):  # type: ignore[misc,valid-type]
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            step = min(int(input_ids.shape[1]) - prompt_width, uniforms.shape[1] - 1)
+            cdf = torch.softmax(scores.double() / max(temperature, 1e-6), dim=-1).cumsum(dim=-1)
+            target = uniforms[:, step : step + 1] * cdf[:, -1:]  # scaled: the sum may round below 1
+            token = torch.searchsorted(cdf, target).clamp(max=scores.shape[-1] - 1)
+            picked = torch.full_like(scores, float("-inf"))
+            return picked.scatter(1, token, 0.0)
+
+    return SeededSampler()
