@@ -15,6 +15,7 @@ run continues from its last checkpoint) that is renamed to OUT only when complet
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -240,8 +241,11 @@ def _train(
         fp16=False,
         disable_tqdm=True,
         dataloader_num_workers=0,
-        activation_checkpointing=config.gradient_checkpointing,
     )
+    # transformers renamed the option (5.17 knows only the old name; the newer ones warn on it)
+    names = {f.name for f in dataclasses.fields(SFTConfig)}
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    settings[checkpointing] = config.gradient_checkpointing
     settings.update(config.extra)  # anything else SFTConfig takes, and overrides of the above
     args = SFTConfig(**settings)
     lora = LoraConfig(
