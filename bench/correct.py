@@ -5,8 +5,8 @@ for label targets) and the paper's base-model LLM judge on the same rows.
 The curation run sees only the noisy file (written to WORK); the clean targets are read here
 only to measure. With no candidate model, every row is a candidate for correction (`--all`)
 and the evidence judge uses the embedding classifier alone; the LLM judge is given the
-classifier's top label as its candidate (so both judge the same proposals) on the first
---llm-rows rows whose proposal differs from the target.
+classifier's top label as its candidate (so both judge the same proposals) on a seeded sample
+of --llm-rows rows among those whose proposal differs from the target.
 
     python bench/correct.py --dataset fpb30 --llm-rows 60 --work runs/correct_fpb30
 
@@ -85,23 +85,24 @@ def measure(output: Path, noisy: Path, clean: list[str], norm: Callable[[str], s
             "noise_before": round(noisy_rows / len(before), 3), "noise_after": round(noisy_after / len(before), 3)}
 
 
-def llm_rows(evidence_out: Path, noisy: Path, clean: list[str], limit: int, work: Path) -> Path:
-    """The first `limit` rows whose classifier proposal differs from the target, with that
-    proposal as the LLM judge's candidate; written with their clean targets' positions."""
+def llm_rows(evidence_out: Path, noisy: Path, limit: int, seed: int, work: Path) -> Path:
+    """A seeded sample of `limit` rows among those whose classifier proposal differs from the
+    target (the only rows where either judge can change anything), with that proposal as the
+    LLM judge's candidate; their positions are written to WORK/llm_rows.idx.json."""
+    import random
+
     recs = [dict(ex.record) for ex in open_dataset(str(evidence_out))]
     noisy_recs = [dict(ex.record) for ex in open_dataset(str(noisy))]
     given = [ex.response for ex in open_dataset(str(noisy))]
-    picked: list[int] = []
-    cands = []
+    proposals: dict[int, str] = {}
     for i, r in enumerate(recs):
         corr = r.get("clearft_correction") or {}
         corr = json.loads(corr) if isinstance(corr, str) else corr
         cand = corr.get("candidate")
         if cand and cand.strip() != str(given[i]).strip():
-            picked.append(i)
-            cands.append({**noisy_recs[i], "clearft_candidate": cand, "clearft_candidate_error": None})
-        if len(picked) >= limit:
-            break
+            proposals[i] = cand
+    picked = sorted(random.Random(f"clearft-llm-rows-{seed}").sample(sorted(proposals), min(limit, len(proposals))))
+    cands = [{**noisy_recs[i], "clearft_candidate": proposals[i], "clearft_candidate_error": None} for i in picked]
     out = work / ("llm_rows" + noisy.suffix)
     write_records(str(out), cands)
     (work / "llm_rows.idx.json").write_text(json.dumps(picked))
@@ -149,7 +150,9 @@ def main() -> int:
     p.add_argument("--rows", type=int, default=None)
     p.add_argument("--eta", type=float, default=0.8)
     p.add_argument("--calibration", choices=["none", "noise-matrix"], default="none")
-    p.add_argument("--llm-rows", type=int, default=0, help="rows the LLM judge sees (0: skip it)")
+    p.add_argument("--llm-rows", type=int, default=0,
+                   help="rows the LLM judge sees, a seeded sample of those the classifier would change (0: skip it)")
+    p.add_argument("--llm-seed", type=int, default=0)
     p.add_argument("--input", default=None,
                    help="read these rows instead of the noisy file (the same rows in the same order, "
                         "e.g. scored with --cross-fit)")
@@ -180,15 +183,16 @@ def main() -> int:
     if args.llm_rows:
         from clearft.backends.cache import open_backend
 
-        sub = llm_rows(out, noisy, clean, args.llm_rows, work)
+        sub = llm_rows(out, noisy, args.llm_rows, args.llm_seed, work)
         idx = json.loads((work / "llm_rows.idx.json").read_text())
         sub_clean = [clean[i] for i in idx]
         judge = open_backend("llamacpp", cache=str(work / "calls.sqlite"))
         started = time.monotonic()
         llm_out = work / ("llm" + noisy.suffix)
-        correct_file(sub, llm_out, judge, CorrectConfig(eta=args.eta, judge="llm"), all_rows=True)
+        llm_summary = correct_file(sub, llm_out, judge, CorrectConfig(eta=args.eta, judge="llm"), all_rows=True)
         judge.close()
-        results["llm_same_rows"] = {**measure(llm_out, sub, sub_clean), "seconds": round(time.monotonic() - started, 1)}
+        results["llm_same_rows"] = {**measure(llm_out, sub, sub_clean), "reasons": llm_summary.reasons,
+                                    "seconds": round(time.monotonic() - started, 1)}
         # The evidence judge on exactly those rows, for the side-by-side.
         ev_recs = [ex.response for ex in open_dataset(str(out))]
         sub_ev = work / ("evidence_same_rows" + noisy.suffix)
