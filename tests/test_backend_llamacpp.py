@@ -9,18 +9,17 @@ from typing import Any
 import pytest
 
 from clearft.backends.base import Completion, GenerateRequest, LoglikelihoodRequest
-from clearft.backends.llamacpp import (
+from clearft.backends.llamacpp import default_threads
+from clearft.backends.llamacpp_payload import (
     chat_payload,
-    default_threads,
     forced_logprob,
     map_in_threads,
-    merge_samples,
-    parse_sample,
+    merge_calls,
+    parse_reply,
+    plan_calls,
     raw_payload,
     server_error,
     token_grammar,
-    unit_calls,
-    work_units,
 )
 from clearft.errors import ClearftError
 
@@ -37,14 +36,14 @@ def test_token_grammar_forces_the_exact_ids() -> None:
         token_grammar([])
 
 
-def test_chat_payload_is_one_sample_with_seed_plus_i() -> None:
+def test_chat_payload_asks_for_count_samples_from_seed_plus_first() -> None:
     req = GenerateRequest(CHAT, n=4, temperature=0.7, max_tokens=9, stop=["\n"], seed=100, top_logprobs=3)
-    assert chat_payload(req, 2) == {
+    assert chat_payload(req, 2, 2) == {
         "messages": CHAT,
         "temperature": 0.7,
         "max_tokens": 9,
-        "seed": 102,
-        "n": 1,
+        "seed": 102,  # the server gives child i the seed 102 + i: samples 2 and 3 get 102, 103
+        "n_cmpl": 2,
         "stop": ["\n"],
         "logprobs": True,
         "top_logprobs": 3,
@@ -53,8 +52,8 @@ def test_chat_payload_is_one_sample_with_seed_plus_i() -> None:
 
 def test_raw_payload_asks_for_n_probs() -> None:
     req = GenerateRequest(CHAT, top_logprobs=5, assistant_prefix="Answer:")
-    payload = raw_payload("PROMPT", req, 0)
-    assert payload["prompt"] == "PROMPT" and payload["n_probs"] == 5
+    payload = raw_payload("PROMPT", req)
+    assert payload["prompt"] == "PROMPT" and payload["n_probs"] == 5 and payload["n_cmpl"] == 1
     assert "messages" not in payload and "stop" not in payload
 
 
@@ -63,31 +62,44 @@ def _choice_with_top(tokens: dict[str, float]) -> dict[str, Any]:
     return {"logprobs": {"content": [{"id": 1, "token": "A", "logprob": -0.1, "top_logprobs": top}]}}
 
 
-def test_parse_sample_reads_chat_and_raw_replies() -> None:
+def test_parse_reply_reads_chat_and_raw_replies_in_index_order() -> None:
     chat = {
-        "choices": [{"message": {"content": "Paris"}, **_choice_with_top({"A": -0.1, "B": -2.0})}],
-        "usage": {"prompt_tokens": 30, "completion_tokens": 2},
+        "choices": [{"index": 1, "message": {"content": "Lyon"}, **_choice_with_top({"B": -0.5})},
+                    {"index": 0, "message": {"content": "Paris"}, **_choice_with_top({"A": -0.1, "B": -2.0})}],
+        "usage": {"prompt_tokens": 30, "completion_tokens": 4},
+        "timings": {"cache_n": 12},
     }
-    assert parse_sample(chat, want_top=True) == Completion(
-        texts=["Paris"], first_token_logprobs=[{"A": -0.1, "B": -2.0}], prompt_tokens=30, completion_tokens=2
+    assert parse_reply(chat, want_top=True) == Completion(
+        texts=["Paris", "Lyon"], first_token_logprobs=[{"A": -0.1, "B": -2.0}, {"B": -0.5}],
+        prompt_tokens=30, completion_tokens=4, cached_prompt_tokens=12,
     )
-    raw = {"choices": [{"text": " Paris"}], "usage": {"prompt_tokens": 5, "completion_tokens": 1}}
-    assert parse_sample(raw, want_top=False) == Completion(texts=[" Paris"], prompt_tokens=5, completion_tokens=1)
+    raw = {"choices": [{"text": " Paris"}], "usage": {"prompt_tokens": 5, "completion_tokens": 1,
+                                                      "prompt_tokens_details": {"cached_tokens": 4}}}
+    assert parse_reply(raw, want_top=False) == Completion(texts=[" Paris"], prompt_tokens=5, completion_tokens=1,
+                                                          cached_prompt_tokens=4)
 
 
-def test_parse_sample_turns_a_server_error_into_an_error_result() -> None:
+def test_parse_reply_turns_a_server_error_into_an_error_result() -> None:
     reply = {"error": {"code": 400, "message": "failed to parse grammar"}}
     assert server_error(reply) == "failed to parse grammar"
-    assert parse_sample(reply, want_top=False).error == "failed to parse grammar"
+    assert parse_reply(reply, want_top=False).error == "failed to parse grammar"
     assert server_error("garbage") is not None
+    assert parse_reply({"choices": []}, want_top=False).error
 
 
-def test_merge_samples_keeps_order_and_sums_tokens() -> None:
-    req = GenerateRequest(CHAT, n=2, top_logprobs=1)
-    a = Completion(["x"], [{"A": -1.0}], prompt_tokens=10, completion_tokens=3)
-    b = Completion(["y"], [{"B": -2.0}], prompt_tokens=10, completion_tokens=4)
-    assert merge_samples(req, [a, b]) == Completion(["x", "y"], [{"A": -1.0}, {"B": -2.0}], 20, 7)
-    assert merge_samples(req, [a, Completion([], error="boom")]).error == "boom"
+def test_merge_calls_keeps_order_and_sums_tokens() -> None:
+    req = GenerateRequest(CHAT, n=3, temperature=1.0, top_logprobs=1)
+    a = Completion(["x", "y"], [{"A": -1.0}, {"B": -2.0}], prompt_tokens=10, completion_tokens=3, cached_prompt_tokens=2)
+    b = Completion(["z"], [{"C": -3.0}], prompt_tokens=10, completion_tokens=4)
+    assert merge_calls(req, [a, b]) == Completion(["x", "y", "z"], [{"A": -1.0}, {"B": -2.0}, {"C": -3.0}], 20, 7,
+                                                  cached_prompt_tokens=2)
+    assert merge_calls(req, [a, Completion([], error="boom")]).error == "boom"
+
+
+def test_merge_calls_copies_a_greedy_sample_and_counts_it_once() -> None:
+    req = GenerateRequest(CHAT, n=3, temperature=0.0)
+    one = Completion(["same"], prompt_tokens=10, completion_tokens=2)
+    assert merge_calls(req, [one]) == Completion(["same"] * 3, None, 10, 2)
 
 
 def test_forced_logprob_sums_and_checks_the_tokens() -> None:
@@ -111,24 +123,10 @@ def _ask(text: str, n: int = 1, temperature: float = 1.0, prefix: str = "") -> G
                            assistant_prefix=prefix)
 
 
-def test_work_units_keep_a_requests_samples_together() -> None:
-    requests = [_ask("first row", n=3), _ask("reflection", prefix="answer:"), _ask("second row", n=2)]
-    assert work_units(requests, workers=2) == [[(0, 0), (0, 1), (0, 2)], [(1, 0)], [(2, 0), (2, 1)]]
-
-
-def test_only_a_requests_first_call_in_a_unit_evaluates_the_prompt() -> None:
-    assert unit_calls([(0, 0), (0, 1), (0, 2)]) == [(0, 0, False), (0, 1, True), (0, 2, True)]
-    assert unit_calls([(3, 2), (3, 3)]) == [(3, 2, False), (3, 3, True)]  # a split unit starts fresh
-
-
-def test_work_units_split_to_keep_every_worker_busy() -> None:
-    units = work_units([_ask("one prompt", n=8)], workers=4)
-    assert [len(u) for u in units] == [2, 2, 2, 2]
-    assert [x for u in units for x in u] == [(0, i) for i in range(8)]
-
-
-def test_work_units_decode_a_greedy_request_once() -> None:
-    assert work_units([_ask("greedy", n=5, temperature=0.0)], workers=4) == [[(0, 0)]]
+def test_plan_calls_send_a_requests_samples_together_up_to_the_slot_count() -> None:
+    requests = [_ask("first row", n=5), _ask("reflection", prefix="answer:"), _ask("greedy", n=4, temperature=0.0)]
+    assert plan_calls(requests, slots=8) == [(0, 0, 5), (1, 0, 1), (2, 0, 1)]
+    assert plan_calls(requests, slots=2) == [(0, 0, 2), (0, 2, 2), (0, 4, 1), (1, 0, 1), (2, 0, 1)]
 
 
 def test_default_threads_use_every_core_unless_the_machine_is_busy(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -75,6 +75,9 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
+    # Of prompt_tokens, those the server took from its prompt cache instead of evaluating
+    # (0 where the backend does not say).
+    cached_prompt_tokens: int = 0
 
     @property
     def ok(self) -> bool:

@@ -2,23 +2,24 @@
 
 `xllamacpp.Server` is llama.cpp's own server, embedded: it owns ``n_parallel`` slots that
 decode together in one batch, and its ``handle_*`` methods release the GIL. So batching is
-a thread pool of ``concurrency`` workers, each sending one sample at a time; the server
+a thread pool of ``concurrency`` workers, each sending one call at a time; the server
 interleaves them. The same server also listens on a loopback port, which gives us its
-``/tokenize`` and ``/apply-template`` endpoints.
+``/tokenize`` and ``/apply-template`` endpoints. Payloads and reply parsing:
+``llamacpp_payload.py``.
 
-Prefix sharing without losing reproducibility: the k samples of one request run in order
-in one slot (pinned with ``id_slot``). The first evaluates the whole prompt afresh
-(``cache_prompt: false``); the others find exactly that prompt in the slot's cache and
-evaluate only its last token. Reusing a *partial* prefix (left by another request) would be
-cheaper still, but where a prompt is split between cache and fresh evaluation changes the
-floating-point sums, and with them a sampled text -- so a row's samples would depend on its
-neighbours in the batch. This way every sample depends only on its own request and seed.
-Each slot also has its own KV buffer (``kv_unified = False``), flash attention is off and
-prompts are not mixed into batches of generated tokens, for the same reason. With
-``reproducible=False`` (``--fast-unreproducible``) every call may reuse any cached prefix.
+The k samples of a request are one call (``n_cmpl``, at most one per slot): the server
+evaluates the prompt once, copies it to the other slots and decodes the samples side by
+side; child i samples with seed ``seed + i``, clearft's own convention, so sample i is the
+same text whether 1 or 10 samples are asked for (the call cache relies on it).
 
-Sampling is per sample: sample i of a request is its own call with seed ``seed + i``, so
-sample i is the same text whether 1 or 10 samples are asked for (the cache relies on it).
+Reproducibility (the default): every call evaluates its prompt afresh (``cache_prompt:
+false``). Reusing a *partial* prefix left in a slot by another request would be cheaper,
+but where a prompt is split between cache and fresh evaluation changes the floating-point
+sums, and with them a sampled text -- so a row's samples would depend on its neighbours in
+the batch. Each slot also has its own KV buffer (``kv_unified = False``) and flash attention
+is off, for the same reason (see ``start_server``). With ``reproducible=False``
+(``--fast-unreproducible``) every call may reuse any cached prefix and llama.cpp keeps its
+own settings.
 
 Log-likelihood of a continuation: tokenize it, force exactly those tokens with a GBNF
 grammar of token ids (``root ::= <[38634]> <[314]>``) and sum the log-probabilities the
@@ -30,10 +31,8 @@ weights: they agree within about 0.1 nats a token (llama.cpp quantizes activatio
 from __future__ import annotations
 
 import os
-import queue
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,16 @@ from clearft.backends.base import (
     LoglikelihoodResult,
     Message,
 )
+from clearft.backends.llamacpp_payload import (
+    chat_payload,
+    forced_logprob,
+    map_in_threads,
+    merge_calls,
+    parse_reply,
+    plan_calls,
+    raw_payload,
+    token_grammar,
+)
 from clearft.deps import require
 from clearft.errors import BackendError, ClearftError
 
@@ -53,163 +62,8 @@ DEFAULT_CONCURRENCY = 8  # 16 parallel gave 206 tok/s vs 173 at 4 on 2 cores; 8 
 DEFAULT_CONTEXT = 2048  # tokens per slot
 
 
-# ---------------------------------------------------------------------------------------
-# Pure helpers: payloads and parsing (tested without a model)
-
-
-def token_grammar(token_ids: Sequence[int]) -> str:
-    """A GBNF grammar that allows exactly this token sequence."""
-    if not token_ids:
-        raise ValueError("cannot force an empty token sequence")
-    return "root ::= " + " ".join(f"<[{t}]>" for t in token_ids)
-
-
-def sample_options(req: GenerateRequest, i: int) -> dict[str, Any]:
-    """The sampling fields shared by chat and raw completions, for sample i (seed + i)."""
-    opts: dict[str, Any] = {
-        "temperature": req.temperature,
-        "max_tokens": req.max_tokens,
-        "seed": req.seed + i,
-        "n": 1,
-    }
-    if req.stop:
-        opts["stop"] = list(req.stop)
-    return opts
-
-
-def chat_payload(req: GenerateRequest, i: int) -> dict[str, Any]:
-    payload = {"messages": [dict(m) for m in req.messages], **sample_options(req, i)}
-    if req.top_logprobs:
-        payload.update(logprobs=True, top_logprobs=req.top_logprobs)
-    return payload
-
-
-def raw_payload(prompt: str, req: GenerateRequest, i: int) -> dict[str, Any]:
-    payload = {"prompt": prompt, **sample_options(req, i)}
-    if req.top_logprobs:
-        payload["n_probs"] = req.top_logprobs
-    return payload
-
-
-def server_error(response: Any) -> str | None:
-    """The error message of a server reply, or None when it is a normal result."""
-    if not isinstance(response, dict):
-        return f"unexpected reply from llama.cpp: {str(response)[:200]}"
-    err = response.get("error")
-    if err is None:
-        return None
-    if isinstance(err, dict):
-        return str(err.get("message") or err)
-    return str(err)
-
-
-def _first_token_top(choice: dict[str, Any]) -> dict[str, float]:
-    content = (choice.get("logprobs") or {}).get("content") or []
-    if not content:
-        return {}
-    return {t["token"]: float(t["logprob"]) for t in content[0].get("top_logprobs", [])}
-
-
-def parse_sample(response: dict[str, Any], want_top: bool) -> Completion:
-    """One-sample Completion from a chat or raw completion reply of the llama.cpp server."""
-    err = server_error(response)
-    if err is not None:
-        return Completion(texts=[], error=err)
-    choice = response["choices"][0]
-    text = choice["message"]["content"] if "message" in choice else choice.get("text", "")
-    usage = response.get("usage") or {}
-    return Completion(
-        texts=[text or ""],
-        first_token_logprobs=[_first_token_top(choice)] if want_top else None,
-        prompt_tokens=int(usage.get("prompt_tokens", 0)),
-        completion_tokens=int(usage.get("completion_tokens", 0)),
-    )
-
-
-def merge_samples(req: GenerateRequest, samples: Sequence[Completion]) -> Completion:
-    """One Completion for a request from its per-sample Completions (the first error wins)."""
-    for s in samples:
-        if not s.ok:
-            return Completion(texts=[], error=s.error)
-    firsts = None
-    if req.top_logprobs:
-        firsts = [(s.first_token_logprobs or [{}])[0] for s in samples]
-    return Completion(
-        texts=[s.texts[0] for s in samples],
-        first_token_logprobs=firsts,
-        prompt_tokens=sum(s.prompt_tokens for s in samples),
-        completion_tokens=sum(s.completion_tokens for s in samples),
-    )
-
-
-def forced_logprob(response: dict[str, Any], token_ids: Sequence[int]) -> LoglikelihoodResult:
-    """Sum the log-probabilities of the forced tokens; check the server forced exactly them."""
-    err = server_error(response)
-    if err is not None:
-        return LoglikelihoodResult(logprob=0.0, n_tokens=0, error=err)
-    content = (response["choices"][0].get("logprobs") or {}).get("content") or []
-    got = [int(t["id"]) for t in content]
-    if got != list(token_ids):
-        if len(got) < len(token_ids) and _is_subsequence(got, token_ids):
-            # Seen on a GSM8K solution with "√": the server reports a token that is only part
-            # of a UTF-8 character together with the next one, so its log-probability is lost.
-            missing = len(token_ids) - len(got)
-            return LoglikelihoodResult(logprob=0.0, n_tokens=0, error=(
-                f"llama.cpp's server reported no log-probability for {missing} of {len(token_ids)} "
-                "tokens (pieces of a multi-byte character); the transformers backend scores such "
-                "text exactly"))
-        return LoglikelihoodResult(
-            logprob=0.0, n_tokens=0,
-            error=f"llama.cpp did not follow the forced tokens (wanted {list(token_ids)}, got {got})",
-        )
-    return LoglikelihoodResult(logprob=sum(float(t["logprob"]) for t in content), n_tokens=len(got))
-
-
-def _is_subsequence(short: Sequence[int], long: Sequence[int]) -> bool:
-    it = iter(long)
-    return all(any(x == y for y in it) for x in short)
-
-
-def work_units(requests: Sequence[GenerateRequest], workers: int) -> list[list[tuple[int, int]]]:
-    """Split the samples of `requests` into units of (request, sample) that one slot runs in
-    order: a request's samples stay together, so all but the first reuse its prompt.
-
-    Greedy requests count one sample (the others are copies). When there are fewer units than
-    workers, the largest units are halved until every worker has one: a split costs one more
-    prompt evaluation but decodes in parallel.
-    """
-    units = [[(r, i) for i in range(1 if req.temperature <= 0 else req.n)] for r, req in enumerate(requests)]
-    while 0 < len(units) < workers:
-        largest = max(range(len(units)), key=lambda u: len(units[u]))
-        unit = units[largest]
-        if len(unit) < 2:
-            break
-        half = len(unit) // 2
-        units[largest : largest + 1] = [unit[:half], unit[half:]]
-    return units
-
-
-def unit_calls(unit: Sequence[tuple[int, int]]) -> list[tuple[int, int, bool]]:
-    """(request, sample, reuse the cached prompt) for each call of a unit: only a request's
-    first call in the unit evaluates its prompt; the rest reuse exactly that prompt."""
-    seen: set[int] = set()
-    out = []
-    for r, i in unit:
-        out.append((r, i, r in seen))
-        seen.add(r)
-    return out
-
-
-def map_in_threads(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
-    """fn over items with `workers` threads, results in input order."""
-    if workers <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(fn, items))
-
-
-# ---------------------------------------------------------------------------------------
-# The backend
+__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_CONTEXT", "LlamaCppBackend", "default_threads", "map_in_threads",
+           "start_server"]
 
 
 def default_threads(cores: int | None = None, load: float | None = None) -> int:
@@ -332,32 +186,12 @@ class LlamaCppBackend(Backend):
         return self._model_id
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
-        # Greedy samples are identical whatever the seed: decode one, copy it n times.
-        units = work_units(requests, self.concurrency)
-        slots: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for slot in range(self.concurrency):
-            slots.put(slot)
-
-        def run_unit(unit: list[tuple[int, int]]) -> list[Completion]:
-            slot = slots.get()  # a unit holds one slot, so its prompt stays cached there
-            try:
-                return [self._one_sample(requests[r], i, slot, reuse) for r, i, reuse in unit_calls(unit)]
-            finally:
-                slots.put(slot)
-
-        by_request: list[list[Completion]] = [[] for _ in requests]
-        for unit, done in zip(units, map_in_threads(run_unit, units, self.concurrency), strict=True):
-            for (r, _), c in zip(unit, done, strict=True):
-                by_request[r].append(c)
-        out = []
-        for r, req in enumerate(requests):
-            samples = by_request[r]
-            merged = merge_samples(req, samples * req.n if len(samples) < req.n else samples)
-            if len(samples) < req.n:  # copies cost nothing: count the one decode
-                merged.prompt_tokens = samples[0].prompt_tokens
-                merged.completion_tokens = samples[0].completion_tokens
-            out.append(merged)
-        return out
+        calls = plan_calls(requests, self.concurrency)
+        done = map_in_threads(lambda call: self._call(requests[call[0]], call[1], call[2]), calls, self.concurrency)
+        parts: list[list[Completion]] = [[] for _ in requests]
+        for (r, _, _), c in zip(calls, done, strict=True):
+            parts[r].append(c)
+        return [merge_calls(req, got) for req, got in zip(requests, parts, strict=True)]
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         return map_in_threads(self._one_loglikelihood, list(requests), self.concurrency)
@@ -403,20 +237,27 @@ class LlamaCppBackend(Backend):
             self._templates[key] = prompt
         return prompt
 
-    def _one_sample(self, req: GenerateRequest, i: int, slot: int = -1, reuse: bool = False) -> Completion:
+    def _call(self, req: GenerateRequest, first: int, count: int) -> Completion:
+        """Samples first..first+count-1 of `req` in one server call."""
         try:
             server = self._live_server()
-            # Reproducible: a unit's first call evaluates its prompt afresh (a partial prefix left
-            # by another request would change the sums). Otherwise any cached prefix is reused.
-            pin = {"id_slot": slot, "cache_prompt": reuse or not self.reproducible}
+            # Reproducible: the prompt is evaluated afresh (a prefix left in the slot by another
+            # request would split the evaluation elsewhere and change the sums); the samples of
+            # the call share that one evaluation. Otherwise any cached prefix is reused.
+            cache = {"cache_prompt": not self.reproducible}
             if req.assistant_prefix:
                 # Chat endpoints cannot start the assistant turn for us: render the template
                 # as text, append the prefix, continue with a raw completion.
                 prompt = self.render_chat(req.messages) + req.assistant_prefix
-                response = server.handle_completions({**raw_payload(prompt, req, i), **pin})
+                response = server.handle_completions({**raw_payload(prompt, req, first, count), **cache})
             else:
-                response = server.handle_chat_completions({**chat_payload(req, i), **pin})
-            return parse_sample(response, want_top=req.top_logprobs > 0)
+                response = server.handle_chat_completions({**chat_payload(req, first, count), **cache})
+            done = parse_reply(response, want_top=req.top_logprobs > 0)
+            if count > 1 and done.ok:
+                # The server's usage counts one child's generated tokens (measured: 3 children
+                # of 24 tokens reported 24); count every sample's with the model's tokenizer.
+                done.completion_tokens = sum(len(self.tokenize(t)) for t in done.texts)
+            return done
         except Exception as exc:  # one bad row must not kill the batch
             return Completion(texts=[], error=f"{type(exc).__name__}: {exc}")
 

@@ -1,0 +1,190 @@
+"""The yardstick for BSDetector's speed: the paper's method written plainly against clearft,
+in one run, on three kinds of rows.
+
+    python bench/bsdetector_yardstick.py --rows 8
+
+* "paper, plainly": llama.cpp's own server (xllamacpp, its default settings, no clearft code
+  on the request path), one call at a time: each of the k samples its own call, both
+  reflection rounds their own call answered in the template's "explanation: ..., answer: X"
+  form (up to 128 tokens), the same similarity model over the samples.
+* "clearft": `score_examples` on the llamacpp backend with its defaults (what `clearft score
+  --method bsdetector --cache off` runs per batch); the model load is outside both timings.
+  Every backend call after a batch's first is a retry round: its wall time is reported.
+
+Rows: FPB multiple-choice rows (noisy30.csv), FPB plain prompt/response rows (a one-word
+instruction, the label as a word: held-out test.csv sentences), GSM8K test questions with
+their worked solutions. Also llama.cpp's own decode peak (16 sequences), measured on the
+same server, so clearft's generated tokens/s can be put against it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from clearft.backends.base import Backend, Capabilities, Completion, GenerateRequest
+from clearft.data import open_dataset
+from clearft.data.example import Example
+from clearft.scoring import Usage, make_config, prompts, score_examples
+from clearft.scoring.bsdetector_method import SAMPLED_REFLECTION_TOKENS
+from clearft.scoring.result import row_seed
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def fpb_mc(n: int) -> list[Example]:
+    return list(open_dataset(DATA / "robustft" / "fpb" / "noisy" / "noisy30.csv"))[:n]
+
+
+def fpb_plain(n: int) -> list[Example]:
+    with (DATA / "robustft" / "fpb" / "test.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[-n:]
+    return [Example(f"fpb-plain-{i}", [{"role": "user", "content": "Sentiment: " + r["question"].split("\n", 1)[-1]}],
+                    r["gt"]) for i, r in enumerate(rows)]
+
+
+def gsm8k(n: int) -> list[Example]:
+    out = []
+    with (DATA / "gsm8k" / "test.jsonl").open(encoding="utf-8") as f:
+        for i, line in zip(range(n), f, strict=False):
+            r = json.loads(line)
+            out.append(Example(f"gsm-{i}", [{"role": "user", "content": r["question"]}], r["answer"]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The paper's method written plainly, straight against llama.cpp's server
+
+
+def paper_plainly(server: Any, examples: Sequence[Example], config: Any, similarity: Any) -> tuple[float, int]:
+    """Seconds and generated tokens for BSDetector, one call at a time."""
+    started = time.monotonic()
+    generated = 0
+    for ex in examples:
+        seed = row_seed(config.seed, ex.id, "samples")
+        texts = []
+        for i in range(config.k):
+            r = server.handle_chat_completions({
+                "messages": prompts.sample_messages(ex.messages), "temperature": config.temperature,
+                "max_tokens": config.sample_max_tokens, "seed": seed + i})
+            texts.append(r["choices"][0]["message"]["content"] or "")
+            generated += int(r["usage"]["completion_tokens"])
+        for rnd in range(config.rounds):
+            r = server.handle_chat_completions({
+                "messages": prompts.reflection_messages(ex.prompt_text, ex.response, rnd),
+                "temperature": 0.0, "max_tokens": SAMPLED_REFLECTION_TOKENS, "seed": seed})
+            generated += int(r["usage"]["completion_tokens"])
+        similarity([(t, ex.response) for t in texts])
+    return time.monotonic() - started, generated
+
+
+def decode_peak(server: Any, n: int = 16, max_tokens: int = 64) -> float:
+    def one(i: int) -> int:
+        r = server.handle_chat_completions({
+            "messages": [{"role": "user", "content": f"Write a long story about a robot number {i}."}],
+            "temperature": 1.0, "max_tokens": max_tokens, "seed": i})
+        return int(r["usage"]["completion_tokens"])
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        tokens = sum(pool.map(one, range(n)))
+    return tokens / (time.monotonic() - started)
+
+
+# ---------------------------------------------------------------------------------------
+# clearft, with each backend call timed (the calls after a batch's first are retries)
+
+
+class Timed(Backend):
+    name = "timed"
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.calls: list[tuple[int, float]] = []
+        self.cached = 0  # prompt tokens the server took from its cache
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
+        started = time.monotonic()
+        out = self.inner.generate(requests)
+        self.calls.append((len(requests), time.monotonic() - started))
+        self.cached += sum(c.cached_prompt_tokens for c in out)
+        return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rows", type=int, default=8, help="rows of each kind")
+    p.add_argument("--kinds", default="fpb-mc,fpb-plain,gsm8k")
+    p.add_argument("--preset", default="medium")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--slots", type=int, default=16, help="llama.cpp slots for the raw server's decode peak")
+    p.add_argument("--fast-too", action="store_true", help="also time clearft with reproducible=False")
+    args = p.parse_args()
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from clearft.backends.llamacpp import LlamaCppBackend, default_threads
+    from clearft.models import default_gguf_path
+    from clearft.scoring.similarity import get_similarity
+    from llamacpp_parity import raw_server
+
+    threads = args.threads or default_threads()
+    config = make_config(args.preset, method="bsdetector", batch_size=args.rows)
+    similarity = get_similarity(config.similarity)
+    similarity([("warm", "up")])
+    loaders = {"fpb-mc": fpb_mc, "fpb-plain": fpb_plain, "gsm8k": gsm8k}
+    kinds = {k: loaders[k](args.rows) for k in args.kinds.split(",")}
+
+    server = raw_server(default_gguf_path(), args.slots, threads, {})
+    peak = decode_peak(server, args.slots)
+    plain = {k: paper_plainly(server, rows, config, similarity) for k, rows in kinds.items()}
+    del server
+
+    lines = []
+    for reproducible in (True, False) if args.fast_too else (True,):
+        backend = LlamaCppBackend(threads=threads, reproducible=reproducible)
+        label = "clearft" if reproducible else "clearft --fast-unreproducible"
+        try:
+            for kind, rows in kinds.items():
+                timed = Timed(backend)
+                usage = Usage()
+                started = time.monotonic()
+                results = score_examples(rows, timed, config, usage, similarity, method="bsdetector")
+                seconds = time.monotonic() - started
+                retry_s = sum(s for _, s in timed.calls[1:])
+                retry_n = sum(n for n, _ in timed.calls[1:])
+                unknown = sum(r.evidence.get("unknown", 0) for r in results)
+                p_s, _ = plain[kind]
+                lines.append(
+                    f"| {kind} | {label} | {len(rows)} | {len(rows) / p_s:.3f} | {len(rows) / seconds:.3f} | "
+                    f"**{p_s / seconds:.2f}x** | {usage.completion_tokens / seconds:.0f} "
+                    f"({usage.completion_tokens / seconds / peak:.2f}) | {retry_n} / {retry_s:.1f} s | "
+                    f"{usage.requests} | {usage.prompt_tokens} ({timed.cached} cached) | {unknown} |")
+        finally:
+            backend.close()
+    print(f"preset {config.preset} (k={config.k}, rounds={config.rounds}, {config.sample_max_tokens} tokens); "
+          f"{threads} threads; llama.cpp's own decode peak {peak:.0f} tok/s ({args.slots} sequences); clearft's "
+          f"backend at its default concurrency\n")
+    print("| rows | backend | n | paper, plainly: rows/s | clearft: rows/s | speed-up | clearft generated tok/s (share of "
+          "peak) | retry requests / seconds | requests | prompt tokens | unknown samples/verdicts |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""clearft's llama.cpp backend against llama.cpp's own server, side by side in one run.
+
+    python bench/llamacpp_parity.py --rows 16
+
+The same GGUF, slots and threads for every configuration. "llama.cpp" rows talk to
+`xllamacpp.Server` directly (no clearft code on the request path); "clearft" rows go
+through `LlamaCppBackend.generate`. Measured for each:
+
+* decode tokens/s with 16 sequences and with 1 (free-running 64-token samples);
+* prompt tokens/s on the prompts clearft really sends for BSDetector at the chosen preset
+  (FPB rows: the sample prompt and the reflection prompts), one generated token each,
+  all sent together. Rate = prompt tokens of those prompts / wall seconds, for every row
+  alike (a backend that reuses a cached prefix shows it as a higher rate; the evaluated
+  share is printed beside it).
+
+Prints a markdown table; the ratio column is against the first row (llama.cpp's defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from clearft.backends.base import GenerateRequest
+from clearft.data import open_dataset
+from clearft.scoring import make_config, prompts
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+STORY = "Write a long story about a robot number {i}."
+
+
+def real_requests(rows: int, preset: str) -> list[GenerateRequest]:
+    """The prompts BSDetector sends for `rows` FPB rows (as 1-token requests)."""
+    examples = list(open_dataset(DATA / "robustft" / "fpb" / "noisy" / "noisy30.csv"))[:rows]
+    config = make_config(preset, method="bsdetector")
+    out = []
+    for ex in examples:
+        out.append(GenerateRequest(prompts.sample_messages(ex.messages), max_tokens=1))
+        for r in range(config.rounds):
+            out.append(GenerateRequest(prompts.reflection_messages(ex.prompt_text, ex.response, r, letter_first=True),
+                                       max_tokens=1, assistant_prefix=prompts.ANSWER_PREFIX))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# llama.cpp's own server, no clearft code
+
+
+def raw_server(model: Path, parallel: int, threads: int, settings: dict[str, Any]) -> Any:
+    import xllamacpp
+
+    p = xllamacpp.CommonParams()
+    p.model.path = str(model)
+    p.n_parallel = parallel
+    p.n_ctx = 2048 * parallel
+    p.cpuparams.n_threads = threads
+    p.cpuparams_batch.n_threads = threads
+    p.warmup = False
+    p.verbosity = -1
+    for name, value in settings.items():
+        setattr(p, name, value)
+    return xllamacpp.Server(p)
+
+
+def _pool_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(fn, items))
+
+
+class Raw:
+    """Decode and prompt measurements straight against the server's handlers."""
+
+    def __init__(self, server: Any, parallel: int) -> None:
+        self.server, self.parallel = server, parallel
+
+    def decode(self, n: int, max_tokens: int) -> float:
+        def one(i: int) -> int:
+            r = self.server.handle_chat_completions({
+                "messages": [{"role": "user", "content": STORY.format(i=i)}],
+                "temperature": 1.0, "max_tokens": max_tokens, "seed": i})
+            return int(r["usage"]["completion_tokens"])
+
+        started = time.monotonic()
+        tokens = _pool_map(one, range(n), min(n, self.parallel))
+        return sum(tokens) / (time.monotonic() - started)
+
+    def prompts(self, requests: Sequence[GenerateRequest]) -> tuple[float, float]:
+        def one(req: GenerateRequest) -> tuple[int, int]:
+            msgs = [dict(m) for m in req.messages]
+            if req.assistant_prefix:  # llama.cpp continues a trailing assistant message
+                msgs.append({"role": "assistant", "content": req.assistant_prefix})
+            r = self.server.handle_chat_completions({"messages": msgs, "max_tokens": 1, "temperature": 0.0,
+                                                     "cache_prompt": False})
+            return int(r["usage"]["prompt_tokens"]), int((r.get("timings") or {}).get("prompt_n", 0))
+
+        started = time.monotonic()
+        counts = _pool_map(one, requests, self.parallel)
+        seconds = time.monotonic() - started
+        total = sum(c[0] for c in counts)
+        return total / seconds, sum(c[1] for c in counts) / max(1, total)
+
+
+# ---------------------------------------------------------------------------------------
+# clearft's backend
+
+
+class Clearft:
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+
+    def decode(self, n: int, max_tokens: int) -> float:
+        reqs = [GenerateRequest([{"role": "user", "content": STORY.format(i=i)}], temperature=1.0,
+                                max_tokens=max_tokens, seed=i) for i in range(n)]
+        started = time.monotonic()
+        done = self.backend.generate(reqs)
+        return sum(c.completion_tokens for c in done) / (time.monotonic() - started)
+
+    def prompts(self, requests: Sequence[GenerateRequest]) -> tuple[float, float]:
+        started = time.monotonic()
+        done = self.backend.generate(list(requests))
+        seconds = time.monotonic() - started
+        total = sum(c.prompt_tokens for c in done)
+        cached = sum(getattr(c, "cached_prompt_tokens", 0) for c in done)
+        return total / seconds, (total - cached) / max(1, total)
+
+
+def measure(runner: Any, requests: Sequence[GenerateRequest], parallel: int, max_tokens: int) -> dict[str, float]:
+    runner.decode(2, 8)  # warm up (first batches allocate)
+    one = sum(runner.decode(1, max_tokens) for _ in range(3)) / 3
+    many = runner.decode(parallel, max_tokens)
+    rate, evaluated = runner.prompts(requests)
+    return {"decode1": one, "decodeN": many, "prompt": rate, "evaluated": evaluated}
+
+
+REPRODUCIBLE = {"kv_unified": False, "flash_attn_type": 0, "cont_batching": False}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rows", type=int, default=16, help="FPB rows whose BSDetector prompts are timed")
+    p.add_argument("--preset", default="medium")
+    p.add_argument("--parallel", type=int, default=16, help="slots (and sequences for the parallel decode)")
+    p.add_argument("--threads", type=int, default=None, help="ggml threads (default: clearft's default_threads)")
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--configs", default="llama,llama-repro,clearft,clearft-fast",
+                   help="which rows to run, in order: llama (llama.cpp defaults), llama-repro (llama.cpp "
+                        "with clearft's three reproducibility settings), clearft (the backend's defaults), "
+                        "clearft-fast (reproducible=False)")
+    args = p.parse_args()
+
+    from clearft.backends.llamacpp import LlamaCppBackend, default_threads
+    from clearft.models import default_gguf_path
+
+    model = default_gguf_path()
+    threads = args.threads or default_threads()
+    requests = real_requests(args.rows, args.preset)
+    results: list[tuple[str, dict[str, float]]] = []
+    for name in args.configs.split(","):
+        if name.startswith("llama"):
+            server = raw_server(model, args.parallel, threads, REPRODUCIBLE if name == "llama-repro" else {})
+            results.append((name, measure(Raw(server, args.parallel), requests, args.parallel, args.max_tokens)))
+            del server
+        else:
+            backend = LlamaCppBackend(concurrency=args.parallel, threads=threads,
+                                      reproducible=name != "clearft-fast")
+            try:
+                results.append((name, measure(Clearft(backend), requests, args.parallel, args.max_tokens)))
+            finally:
+                backend.close()
+
+    print(f"model {model.name}; {args.parallel} slots, {threads} threads; prompts: {len(requests)} BSDetector "
+          f"prompts of {args.rows} FPB rows (preset {args.preset}); decode: {args.max_tokens}-token samples\n")
+    print(f"| configuration | decode tok/s, 1 seq | decode tok/s, {args.parallel} seq | prompt tok/s (real prompts) "
+          "| share of prompt tokens evaluated | ratio to llama.cpp (1 seq / N seq / prompt) |")
+    print("|---|---|---|---|---|---|")
+    base = results[0][1]
+    for name, r in results:
+        print(f"| {name} | {r['decode1']:.1f} | {r['decodeN']:.1f} | {r['prompt']:.0f} | {r['evaluated']:.2f} | "
+              f"{r['decode1'] / base['decode1']:.2f} / {r['decodeN'] / base['decodeN']:.2f} / "
+              f"{r['prompt'] / base['prompt']:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
