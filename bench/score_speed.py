@@ -4,6 +4,11 @@ against the backend's peak generated-token throughput, all in one run on one bac
     python bench/score_speed.py --rows 8
 
 Prints a markdown table. No call cache (every call really runs).
+
+Its prompt rate is measured on synthetic 150-word prompts, 6-8x longer than the ones scoring
+sends, and its floor assumes every prompt is evaluated in full (issue 15). For clearft against
+llama.cpp's own server on the real prompts see `bench/llamacpp_parity.py`; for the paper's
+method written plainly against clearft, `bench/bsdetector_yardstick.py`.
 """
 
 from __future__ import annotations
