@@ -29,6 +29,7 @@ HISTORY = {
     "faults": "kills, faulty servers, bad input, memory under load, a large cache",
     "ray": "the Ray engine: speed and equality with the local runner",
     "report": "the HTML report: build and open time with size, the FPB screenshot",
+    "gpu": "the one GPU check (an H200): the transformers path beside plain generate; why vLLM could not run there",
 }
 
 HEADER = """# Benchmarks and quality measurements
