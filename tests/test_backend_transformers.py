@@ -70,7 +70,7 @@ def test_sampled_rows_batched_are_the_rows_decoded_alone(hf: Any) -> None:
 def test_seeded_sampler_follows_each_rows_own_uniforms() -> None:
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from clearft.backends.transformers_backend import seeded_sampler
+    from clearft.backends.seeded_sampler import seeded_sampler
 
     scores = torch.log(torch.tensor([[0.5, 0.25, 0.25], [0.5, 0.25, 0.25]]))
     # Two rows with the same seed pick the same token; the pick is a one-hot score.
