@@ -1,5 +1,6 @@
 """The review page in headless Chromium (as the report's browser tests, and skipped the same
-way): make each kind of decision, download them, and `clearft apply` them."""
+way): make each kind of decision, download them, and `clearft apply` them; served by
+`clearft review --serve`, each decision saved as it is made and shown again after a reload."""
 
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ def _wait(driver: Any, condition_js: str, timeout: float = 10.0) -> None:
     WebDriverWait(driver, timeout).until(lambda d: d.execute_script(condition_js))
 
 
-def open_queue(driver: Any, path: Path) -> None:
-    driver.get(path.resolve().as_uri())
+def open_queue(driver: Any, path: Path | str) -> None:
+    driver.get(path if isinstance(path, str) else path.resolve().as_uri())
     _wait(driver, "return document.body && document.body.getAttribute('data-ready') === 'true'", 60)
 
 
@@ -125,3 +126,80 @@ def test_injected_markup_never_runs(browser: Any, tmp_path: Path) -> None:
     # Each row's last candidate (its view's label) was clicked last, so it won.
     assert {json.loads(x)["new_target"] for x in lines} == {bad + " view" for bad in XSS}
     assert [m for m in browser.get_log("browser") if "Content Security Policy" in m["message"]] == []
+
+
+def test_served_queue_saves_each_decision_as_made_and_shows_them_after_reload(browser: Any, tmp_path: Path) -> None:
+    """`clearft review --serve`: the page posts each decision to the server, which appends it
+    to the decisions file at once; a reload shows them; `clearft apply` takes the file."""
+    import threading
+
+    from clearft.review.serve import serve_queue
+
+    data = write_jsonl(tmp_path / "data.jsonl", [evidence_corrected_record(i, replaced=False) for i in range(5)])
+    decisions = tmp_path / "decisions.jsonl"
+    server = serve_queue(data, decisions, limit=5, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        browser.get_log("browser")
+        open_queue(browser, server.url)
+        browser.find_element("id", "reviewer").send_keys("ann")
+        click(browser, item(browser, "row-0000").find_element("css selector", "button.keep"))
+        click(browser, item(browser, "row-0001").find_element("css selector", "button.replace"))
+        area = item(browser, "row-0002").find_element("css selector", "textarea.edit-text")
+        area.clear()
+        area.send_keys("edited <b>x</b>")
+        click(browser, item(browser, "row-0002").find_element("css selector", "button.edit"))
+        click(browser, item(browser, "row-0003").find_element("css selector", "button.keep"))
+        click(browser, item(browser, "row-0003").find_element("css selector", "button.drop"))  # the last one wins
+        _wait(browser, "return document.body.getAttribute('data-saving') === '0'")
+        states = browser.execute_script(
+            "return Array.from(document.querySelectorAll('article.item')).map(function (e) {"
+            " return [e.getAttribute('data-id'), e.getAttribute('data-saved')]; });")
+        assert dict(states) == {"row-0000": "saved", "row-0001": "saved", "row-0002": "saved",
+                                "row-0003": "saved", "row-0004": None}
+        # On disk as they were made (the server has not stopped)
+        written = [json.loads(x) for x in decisions.read_text(encoding="utf-8").splitlines()]
+        assert [(d["id"], d["decision"], d.get("new_target")) for d in written] == [
+            ("row-0000", "keep", None), ("row-0001", "replace", "positive"), ("row-0002", "edit", "edited <b>x</b>"),
+            ("row-0003", "keep", None), ("row-0003", "drop", None)]
+        assert all(d["reviewer"] == "ann" and d["decided_at"].endswith("Z") for d in written)
+        # A reload shows what is saved
+        open_queue(browser, server.url)
+        assert "4 of 5 decided" in browser.find_element("id", "decided-count").text
+        assert "(saved)" in item(browser, "row-0003").find_element("css selector", ".status").text
+        assert "drop" in item(browser, "row-0003").find_element("css selector", ".status").text
+        assert browser.find_element("id", "reviewer").get_attribute("value") == "ann"
+        assert [m for m in browser.get_log("browser") if "Content Security Policy" in m["message"]] == []
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert main(["apply", str(decisions), "-o", str(tmp_path / "out.jsonl"), "--data", str(data)]) == 0
+    out = {r["id"]: r for r in map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())}
+    assert sorted(out) == ["row-0000", "row-0001", "row-0002", "row-0004"]
+    assert out["row-0002"]["response"] == "edited <b>x</b>" and out["row-0001"]["response"] == "positive"
+
+
+def test_served_page_refuses_a_write_when_the_server_says_no(browser: Any, tmp_path: Path) -> None:
+    """A write the server refuses (here: the token changed under the page) shows NOT SAVED."""
+    import threading
+
+    from clearft.review.serve import serve_queue
+
+    data = write_jsonl(tmp_path / "data.jsonl", [evidence_corrected_record(i, replaced=False) for i in range(2)])
+    server = serve_queue(data, tmp_path / "d.jsonl", limit=2, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        open_queue(browser, server.url)
+        server.token = "changed"
+        click(browser, item(browser, "row-0000").find_element("css selector", "button.keep"))
+        _wait(browser, "return document.body.getAttribute('data-saving') === '0'")
+        assert item(browser, "row-0000").get_attribute("data-saved") == "unsaved"
+        assert "NOT SAVED" in item(browser, "row-0000").find_element("css selector", ".status").text
+        assert not (tmp_path / "d.jsonl").exists()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
