@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clearft.data.cells import number_or_none
 from clearft.errors import ClearftError, DataError
 
 REASON_LOW = "low confidence"
@@ -114,17 +115,6 @@ def choose_threshold(
                  "tips from the low group to the high one)")
 
 
-def _as_score(value: Any) -> float | None:
-    """A confidence as stored (float, or text in CSV); None when absent."""
-    if value is None or value == "":
-        return None
-    try:
-        score = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(score) else score
-
-
 @dataclass
 class FilterSummary:
     rows: int = 0
@@ -154,7 +144,7 @@ def decide(
     rule: str = "auto", keep_failed: bool = False,
 ) -> tuple[list[tuple[bool, str | None]], float, str]:
     """Per record (keep, drop reason), plus the threshold and how it was chosen. Pure."""
-    scores = [_as_score(r.get("confidence")) for r in records]
+    scores = [number_or_none(r.get("confidence")) for r in records]
     cut, how = choose_threshold([s for s in scores if s is not None], threshold, fraction, rule)
     decisions: list[tuple[bool, str | None]] = []
     for record, score in zip(records, scores, strict=True):

@@ -4,7 +4,6 @@ default side file of the rows left out."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from clearft.backends.base import Backend
 from clearft.correction.candidates import Candidate, conform, generate_candidates
 from clearft.correction.config import CorrectConfig
+from clearft.data.cells import number_or_none
 from clearft.data.example import Example
 
 ORIGINAL_COL = "clearft_original_response"
@@ -22,14 +22,7 @@ CANDIDATE_ERROR_COL = "clearft_candidate_error"
 
 def confidence_of(record: dict[str, Any]) -> float | None:
     """The scorer's `confidence` column, tolerant of CSV strings and empty cells."""
-    value = record.get("confidence")
-    if value is None or value == "":
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
+    return number_or_none(record.get("confidence"))
 
 
 def is_low(record: dict[str, Any], threshold: float | None) -> bool:
