@@ -239,7 +239,7 @@ def render_all(res: dict[str, Any]) -> list[str]:
         "embedding classifier alone, every row a candidate, eta 0.8 (bench/correct.py's setting; "
         f"{res['seconds']} s), nothing filtered. The review queue is `clearft review corrected.csv`: the "
         f"{res['open']} rows it did not replace, by expected gain (no confidence score here: the gain is the "
-        "correction's doubt about the target alone); `random` draws from the same {res['open']} rows (mean of {RANDOM_DRAWS} draws). Every "
+        f"correction's doubt about the target alone); `random` draws from the same {res['open']} rows (mean of {RANDOM_DRAWS} draws). Every "
         "reviewed noisy row gets its clean label, so the noise left is the wrong labels not reviewed.",
         "",
         "| budget | pick | reviewed rows that were noisy | wrong labels left | label noise |",
