@@ -9,11 +9,11 @@ A later line on the same id wins (the reviewer changed their mind).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearft.data.jsonl import json_lines
 from clearft.errors import DataError
 
 DECISIONS = ("keep", "replace", "edit", "drop")
@@ -83,15 +83,8 @@ def read_decision_lines(path: str | Path) -> dict[str, Decision]:
     if not p.is_file():
         raise DataError(str(p), None, None, "no such file")
     out: dict[str, Decision] = {}
-    with p.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(str(p), n, None, f"not valid JSON ({exc.msg})") from None
-            d = parse_decision(obj, str(p), n)
-            out.pop(d.id, None)  # keep the order of the last decision on each id
-            out[d.id] = d
+    for n, obj in json_lines(p):
+        d = parse_decision(obj, str(p), n)
+        out.pop(d.id, None)  # keep the order of the last decision on each id
+        out[d.id] = d
     return out
