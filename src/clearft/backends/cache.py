@@ -29,12 +29,12 @@ from typing import Any
 
 from clearft.backends.base import (
     Backend,
-    Capabilities,
     Completion,
     GenerateRequest,
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
+from clearft.backends.delegating import DelegatingBackend
 
 DEFAULT_CACHE_PATH = Path(".clearft-cache") / "calls.sqlite"
 DEFAULT_CHUNK = 32  # calls sent to the inner backend at once (and written at once)
@@ -66,12 +66,11 @@ class CacheStats:
     saved_completion_tokens: int = 0
 
 
-class CachedBackend(Backend):
+class CachedBackend(DelegatingBackend):
     """`inner` with every call remembered in SQLite at `path`."""
 
     def __init__(self, inner: Backend, path: str | Path, chunk_size: int = DEFAULT_CHUNK) -> None:
-        self.inner = inner
-        self.name = inner.name  # outputs record the real backend, not the wrapper
+        super().__init__(inner)
         self.path = Path(path)
         self.chunk_size = max(1, chunk_size)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,14 +83,6 @@ class CachedBackend(Backend):
         self._stats = CacheStats()
 
     # -- contract ------------------------------------------------------------------
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
 
     def describe(self) -> dict[str, Any]:
         return {**self.inner.describe(), "cache": str(self.path)}
@@ -167,7 +158,7 @@ class CachedBackend(Backend):
         return [res for res in results if res is not None]
 
     def close(self) -> None:
-        self.inner.close()
+        super().close()
         with self._lock:
             self._db.close()  # closing twice is harmless
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from clearft.cli.common import (
     MAX_TOKENS_HELP,
@@ -18,6 +21,9 @@ from clearft.cli.common import (
     add_no_progress_arg,
     add_seed_arg,
 )
+
+if TYPE_CHECKING:
+    from clearft.engines import Engine
 
 METHOD_HELP = (
     "auto (default: embedding-classifier when targets are labels, else bsdetector), bsdetector, "
@@ -102,30 +108,43 @@ def run(args: argparse.Namespace) -> int:
 
         return open_backend(args.backend, cache=args.cache, **backend_options(args))
 
-    if args.cross_fit:
-        return run_cross_fit(args, config)
-    if args.engine != "local":
-        from clearft.engines import make_engine
-        from clearft.engines.options import backend_spec, engine_config
-        from clearft.scoring import score_file_on_engine
+    # Cross-fit settings are checked before an engine (a Ray cluster) starts.
+    cross_fit = prepare_cross_fit(args, config) if args.cross_fit else None
+    with contextlib.ExitStack() as stack:
+        engine = open_engine(args, stack)
+        if cross_fit is not None:
+            lines = cross_fit(engine)
+        elif engine is not None:
+            from clearft.engines.options import backend_spec
+            from clearft.scoring import score_file_on_engine
 
-        spec = backend_spec(args.backend, args.cache, backend_options(args))
-        with make_engine(engine_config(args, progress=not args.no_progress)) as engine:
-            summary = score_file_on_engine(args.input, args.output, spec, config, engine,
-                                           **data_options(args), output_file_type=args.output_file_type,
-                                           dry_run=args.dry_run, progress=not args.no_progress)
-    else:
-        summary = score_file(args.input, args.output, open_model, config, **data_options(args),
-                             output_file_type=args.output_file_type, dry_run=args.dry_run,
-                             progress=not args.no_progress)
-    for line in summary.lines():
-        print(line, file=sys.stderr if not args.dry_run else sys.stdout)
+            spec = backend_spec(args.backend, args.cache, backend_options(args))
+            lines = score_file_on_engine(args.input, args.output, spec, config, engine,
+                                         **data_options(args), output_file_type=args.output_file_type,
+                                         dry_run=args.dry_run, progress=not args.no_progress).lines()
+        else:
+            lines = score_file(args.input, args.output, open_model, config, **data_options(args),
+                               output_file_type=args.output_file_type, dry_run=args.dry_run,
+                               progress=not args.no_progress).lines()
+    for line in lines:
+        print(line, file=sys.stdout if args.dry_run else sys.stderr)
     return 0
 
 
-def run_cross_fit(args: argparse.Namespace, config: object) -> int:
-    import contextlib
+def open_engine(args: argparse.Namespace, stack: contextlib.ExitStack) -> Engine | None:
+    """The command's one engine, closed with `stack`; None for the local engine and for a
+    cross-fit dry run (which only estimates)."""
+    if args.engine == "local" or (args.cross_fit and args.dry_run):
+        return None
+    from clearft.engines import make_engine
+    from clearft.engines.options import engine_config
 
+    return stack.enter_context(make_engine(engine_config(args, progress=not args.no_progress)))
+
+
+def prepare_cross_fit(args: argparse.Namespace, config: object) -> Callable[[Engine | None], list[str]]:
+    """`score --cross-fit`, its settings checked now: a function that runs it on an engine
+    (None: here, fold after fold) and returns the summary lines."""
     from clearft.cli.common import data_options, key_json_settings
     from clearft.engines.options import backend_spec
     from clearft.scoring.crossfit import (
@@ -159,14 +178,10 @@ def run_cross_fit(args: argparse.Namespace, config: object) -> int:
     # Fold models are served by the backend asked for, unless it is the default (llama.cpp
     # serves the GGUF finetune writes; transformers the merged folder otherwise).
     backend = args.backend if args.backend != "llamacpp" else None
-    with contextlib.ExitStack() as stack:
-        engine = None
-        if args.engine != "local" and not args.dry_run:
-            # Each fold (fine-tune + scoring) runs on a replica: --replicas folds side by side.
-            from clearft.engines import make_engine
-            from clearft.engines.options import engine_config
 
-            engine = stack.enter_context(make_engine(engine_config(args, progress=not args.no_progress)))
+    def run_on(engine: Engine | None) -> list[str]:
+        # With an engine, each fold (fine-tune + scoring) runs on a replica: --replicas folds
+        # side by side.
         _, lines = crossfit_score_file(
             args.input, args.output, cf, config, work_dir=args.cross_fit_dir,  # type: ignore[arg-type]
             # an absolute cache path: the same file for replicas started elsewhere
@@ -175,6 +190,6 @@ def run_cross_fit(args: argparse.Namespace, config: object) -> int:
             output_file_type=args.output_file_type, dry_run=args.dry_run,
             log=lambda m: print(m, file=sys.stderr), engine=engine, **data_options(args),
         )
-    for line in lines:
-        print(line, file=sys.stdout if args.dry_run else sys.stderr)
-    return 0
+        return lines
+
+    return run_on

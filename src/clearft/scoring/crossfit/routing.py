@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from clearft.backends.base import Backend, GenerateRequest
+from clearft.backends.delegating import DelegatingBackend
 from clearft.data.example import Example
 from clearft.scoring.crossfit import models
 from clearft.scoring.crossfit.models import OpenModel
@@ -19,31 +20,31 @@ def messages_key(messages: Sequence[dict[str, str]]) -> str:
     return json.dumps(list(messages), sort_keys=True, ensure_ascii=False)
 
 
-class FoldRoutingBackend(Backend):
+class FoldRoutingBackend(DelegatingBackend):
     """Sends each generate request whose prompt is routed to that prompt's fold model, and
-    every other request to `fallback`: Auto-Correct's candidate generator, unchanged, then
-    gets a candidate for a row from a model that never saw the row's target. Fold models are
-    opened on first use and kept until close()."""
-
-    name = "crossfit-router"
+    every other request to `fallback` (its `inner`): Auto-Correct's candidate generator,
+    unchanged, then gets a candidate for a row from a model that never saw the row's target.
+    Fold models are opened on first use and kept until close()."""
 
     def __init__(self, fallback: Backend, route: dict[str, Path], open_model: OpenModel) -> None:
-        self.fallback = fallback
+        super().__init__(fallback)
+        self.name = "crossfit-router"
         self.route = route  # messages_key(prompt) -> fold model folder
         self.open_model = open_model
         self._open: dict[Path, Backend] = {}
 
     @property
-    def capabilities(self) -> Any:
-        return self.fallback.capabilities
-
-    @property
     def model_id(self) -> str:
-        return f"{self.fallback.model_id}+crossfit({len(set(self.route.values()))} folds)"
+        return f"{self.inner.model_id}+crossfit({len(set(self.route.values()))} folds)"
+
+    # Described under its own name and model id; scores no continuation (a fold model's
+    # log-probabilities are not the fallback's).
+    describe = Backend.describe
+    loglikelihood = Backend.loglikelihood
 
     def _backend(self, model_dir: Path | None) -> Backend:
         if model_dir is None:
-            return self.fallback
+            return self.inner
         if model_dir not in self._open:
             self._open[model_dir] = self.open_model(model_dir)
         return self._open[model_dir]
@@ -62,7 +63,7 @@ class FoldRoutingBackend(Backend):
         for backend in self._open.values():
             backend.close()
         self._open.clear()
-        self.fallback.close()
+        super().close()
 
 
 def fold_routes(examples: Sequence[Example], work_dir: str | Path) -> dict[str, Path]:

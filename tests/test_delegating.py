@@ -1,0 +1,56 @@
+"""The delegating-backend base, and `score` opening exactly one engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clearft.backends.base import GenerateRequest, LoglikelihoodRequest
+from clearft.backends.delegating import DelegatingBackend
+from clearft.backends.fake import FakeBackend
+from clearft.cli.main import main
+
+
+def test_a_delegating_backend_is_its_inner_backend() -> None:
+    inner = FakeBackend(model="m1")
+    wrapped = DelegatingBackend(inner)
+    req = GenerateRequest([{"role": "user", "content": "hi"}])
+    assert (wrapped.name, wrapped.model_id, wrapped.capabilities) == (inner.name, inner.model_id, inner.capabilities)
+    assert wrapped.describe() == inner.describe()
+    assert wrapped.generate([req]) == FakeBackend(model="m1").generate([req])
+
+
+def test_score_on_an_engine_opens_one_engine_and_closes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import clearft.engines as engines
+    from clearft.engines import LocalEngine
+
+    events: list[str] = []
+
+    class Counted(LocalEngine):
+        def __enter__(self) -> LocalEngine:
+            events.append("open")
+            return self
+
+        def close(self) -> None:
+            events.append("close")
+
+    monkeypatch.setattr(engines, "make_engine", Counted)
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"prompt": f"What is {i}+{i}?", "response": str(2 * i)}) + "\n"
+                           for i in range(4)), encoding="utf-8")
+    rc = main(["score", str(src), "-o", str(tmp_path / "s.jsonl"), "--backend", "fake", "--cache", "off",
+               "--method", "bsdetector", "--similarity", "token-f1", "--no-progress", "--engine", "ray"])
+    assert rc == 0 and events == ["open", "close"]
+
+
+def test_the_fold_router_keeps_its_own_identity_and_scores_nothing(tmp_path: Path) -> None:
+    from clearft.errors import CapabilityError
+    from clearft.scoring.crossfit import FoldRoutingBackend
+
+    router = FoldRoutingBackend(FakeBackend(model="m1"), {"k": tmp_path}, lambda folder: FakeBackend())
+    assert router.describe()["backend"] == "crossfit-router" and router.name == "crossfit-router"
+    assert router.model_id.endswith("+crossfit(1 folds)")
+    with pytest.raises(CapabilityError):
+        router.loglikelihood([LoglikelihoodRequest([{"role": "user", "content": "hi"}], "x")])
