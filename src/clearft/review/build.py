@@ -18,10 +18,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from clearft.data.cells import number_or_none
 from clearft.data.writers import write_text_atomic
 from clearft.errors import ClearftError
 from clearft.review.load import PoolRow, load_pool
-from clearft.review.rank import correction_of, number, rank_rows
+from clearft.review.rank import correction_of, rank_rows
 
 EXPORTS = ("html", "label-studio", "argilla")
 
@@ -74,7 +75,7 @@ def queue_rows(pool: list[PoolRow], limit: int) -> list[dict[str, Any]]:
     for index, g in rank_rows([r.record for r in pool], limit, [r.target for r in pool]):
         row = pool[index]
         rows.append({"id": row.id, "prompt": row.prompt, "target": row.target, "gain": round(g, 4),
-                     "confidence": number(row.record.get("confidence")),
+                     "confidence": number_or_none(row.record.get("confidence")),
                      "reason": _text((correction_of(row.record) or {}).get("reason")),
                      "candidates": candidates_of(row), "evidence": evidence_of(row)})
     return rows

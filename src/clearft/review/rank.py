@@ -22,19 +22,10 @@ close calls are as often right as wrong.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-
-def number(value: Any) -> float | None:
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
+from clearft.data.cells import number_or_none
 
 
 def correction_of(record: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -55,12 +46,12 @@ def is_replaced(record: Mapping[str, Any]) -> bool:
 
 def _target_doubt(c: Mapping[str, Any], target: str | None) -> float | None:
     """The correction's estimate that the target is wrong, or None."""
-    t = number(c.get("target_confidence"))
+    t = number_or_none(c.get("target_confidence"))
     if t is not None:
         return 1.0 - min(1.0, max(0.0, t))
-    p = number(c.get("confidence"))
+    p = number_or_none(c.get("confidence"))
     if p is None:
-        p = number(c.get("judge_confidence"))
+        p = number_or_none(c.get("judge_confidence"))
     if p is None:
         return None
     p = min(1.0, max(0.0, p))
@@ -76,7 +67,7 @@ def gain(record: Mapping[str, Any], target: str | None = None) -> float | None:
     when the caller knows it (else the correction's reason says whether its candidate is it)."""
     if is_replaced(record):
         return None
-    conf = number(record.get("confidence"))
+    conf = number_or_none(record.get("confidence"))
     doubt = None if conf is None else 1.0 - min(1.0, max(0.0, conf))
     c = correction_of(record)
     if c is None:
