@@ -29,7 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from clearft.backends.base import Backend, Capabilities, Completion, GenerateRequest
+from clearft.backends.base import Backend, Completion, GenerateRequest
+from clearft.backends.delegating import DelegatingBackend
 from clearft.data import open_dataset
 from clearft.data.example import Example
 from clearft.scoring import Usage, make_config, prompts, score_examples
@@ -102,21 +103,11 @@ def decode_peak(server: Any, n: int = 16, max_tokens: int = 64) -> float:
 # clearft, with each backend call timed (the calls after a batch's first are retries)
 
 
-class Timed(Backend):
-    name = "timed"
-
+class Timed(DelegatingBackend):
     def __init__(self, inner: Backend) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.calls: list[tuple[int, float]] = []
         self.cached = 0  # prompt tokens the server took from its cache
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
         started = time.monotonic()

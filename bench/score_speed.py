@@ -20,28 +20,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from clearft.backends.base import Backend, Capabilities, Completion, GenerateRequest
+from clearft.backends.base import Backend, Completion, GenerateRequest
+from clearft.backends.delegating import DelegatingBackend
 from clearft.data import open_dataset
 from clearft.scoring import Usage, make_config, score_examples
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
-class OneAtATime(Backend):
+class OneAtATime(DelegatingBackend):
     """The straightforward implementation: every sample of every request is its own call."""
-
-    name = "one-at-a-time"
-
-    def __init__(self, inner: Backend) -> None:
-        self.inner = inner
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
         out = []

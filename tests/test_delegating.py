@@ -54,3 +54,37 @@ def test_the_fold_router_keeps_its_own_identity_and_scores_nothing(tmp_path: Pat
     assert router.model_id.endswith("+crossfit(1 folds)")
     with pytest.raises(CapabilityError):
         router.loglikelihood([LoglikelihoodRequest([{"role": "user", "content": "hi"}], "x")])
+
+
+def test_the_replay_backend_wraps_the_profiled_stand_in() -> None:
+    from clearft.engines.base import BackendProfile, ProfiledBackend
+    from clearft.engines.replay import PENDING, ReplayBackend
+
+    inner = FakeBackend(model="m1")
+    replay = ReplayBackend(BackendProfile.of(inner), {}, engine="ray")
+    assert isinstance(replay, DelegatingBackend) and isinstance(replay.inner, ProfiledBackend)
+    assert (replay.name, replay.model_id, replay.capabilities) == (inner.name, inner.model_id, inner.capabilities)
+    assert replay.describe() == {**inner.describe(), "engine": "ray"}
+    req = LoglikelihoodRequest([{"role": "user", "content": "hi"}], "x")
+    assert replay.loglikelihood([req])[0].error == PENDING  # noted, never sent to the stand-in
+
+
+def _bench_module(name: str) -> object:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benches_timing_wrappers_are_delegating_backends() -> None:
+    req = GenerateRequest([{"role": "user", "content": "hi"}], n=3, temperature=1.0, seed=4)
+    timed = _bench_module("bsdetector_yardstick").Timed(FakeBackend(model="m1"))  # type: ignore[attr-defined]
+    one = _bench_module("score_speed").OneAtATime(FakeBackend(model="m1"))  # type: ignore[attr-defined]
+    for wrapper in (timed, one):
+        assert isinstance(wrapper, DelegatingBackend) and wrapper.model_id == FakeBackend(model="m1").model_id
+        assert len(wrapper.generate([req])[0].texts) == 3
+    assert [n for n, _ in timed.calls] == [1]

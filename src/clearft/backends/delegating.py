@@ -1,7 +1,8 @@
-"""The base of backends that wrap another backend (the call cache, cross-fit's fold router):
-everything is forwarded to `inner`; a wrapper overrides only what it changes. (The
-engines' ProfiledBackend is no wrapper: it stands in for a backend it only has a profile
-of.)"""
+"""The base of backends that wrap another backend (the call cache, cross-fit's fold router,
+the engines' replay backend, the benches' timing wrappers): everything is forwarded to
+`inner`; a wrapper overrides only what it changes. (The engines' ProfiledBackend is the one
+backend-like class that is no wrapper: it has no backend to forward to, only a profile of
+one, and it answers nothing; the replay backend wraps it.)"""
 
 from __future__ import annotations
 

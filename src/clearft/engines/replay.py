@@ -22,6 +22,7 @@ from clearft.backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
+from clearft.backends.delegating import DelegatingBackend
 from clearft.engines.base import (
     BackendProfile,
     BackendSpec,
@@ -40,11 +41,13 @@ DEFAULT_REQUESTS_PER_CHUNK = 64
 MAX_PASSES = 8
 
 
-class ReplayBackend(ProfiledBackend):
-    """Answers from `answers` (call key -> result); notes every request it cannot answer."""
+class ReplayBackend(DelegatingBackend):
+    """Answers from `answers` (call key -> result); notes every request it cannot answer.
+    Its identity, capabilities and description are the profiled backend's (its `inner`, a
+    stand-in that answers nothing), so fingerprints and checks match a real run's."""
 
     def __init__(self, profile: BackendProfile, answers: Mapping[str, Any], engine: str = "") -> None:
-        super().__init__(profile, engine)
+        super().__init__(ProfiledBackend(profile, engine))
         self.answers = answers
         self.pending: dict[str, Call] = {}
 
