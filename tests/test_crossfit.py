@@ -95,8 +95,8 @@ def test_folds_are_stratified_balanced_and_independent_of_row_order() -> None:
 
 
 def test_label_set_only_for_label_targets() -> None:
-    assert label_set(["A", "B", "A", "C", "B", "A"]) == ["A", "B", "C"]
-    assert label_set([f"a long free text answer number {i} with words" for i in range(6)]) is None
+    assert label_set(["A", "B", "A", "C", "B", "A"] * 2) == ["A", "B", "C"]
+    assert label_set([f"a long free text answer number {i} with words" for i in range(12)]) is None
 
 
 def test_label_probabilities_are_a_softmax_over_the_label_set() -> None:

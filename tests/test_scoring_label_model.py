@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clearft.scoring.label_model import looks_like_labels, out_of_fold_probabilities
+from clearft.scoring.label_model import out_of_fold_probabilities
+from clearft.scoring.label_space import looks_like_labels
 
 
 def _clusters(seed: int = 0) -> tuple[np.ndarray, list[str], int]:

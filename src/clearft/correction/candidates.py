@@ -79,8 +79,9 @@ def conform(ds: Any, ex: Example, text: str | None) -> tuple[str | None, str | N
 
 
 def label_set(responses: Sequence[str]) -> frozenset[str] | None:
-    """The dataset's labels (normalised) when its targets are class labels, else None."""
-    from clearft.scoring.label_model import looks_like_labels
+    """The dataset's labels (normalised) when its targets as written are labels (the one
+    label-space rule, scoring/label_space.py), else None."""
+    from clearft.scoring.label_space import looks_like_labels
     from clearft.scoring.parsing import normalize_answer
 
     if not looks_like_labels(responses):

@@ -174,7 +174,7 @@ def resolve_judge(judge: str, context: Sequence[Example]) -> str:
     """Which judge a setting stands for on this data: "auto" is the evidence judge for label
     targets (one label-space rule, on the classes the targets stand for: ARC's letters are
     answers, not classes) and the estimator judge for everything else."""
-    from clearft.correction.label_views import class_space
+    from clearft.scoring.label_space import class_space
 
     if judge in ("llm", ft.ESTIMATOR):
         return judge

@@ -129,8 +129,8 @@ def considered_rows(examples: Sequence[Example], threshold: float | None,
 
 def _classifier_plan(context_rows: int) -> tuple[int, list[float], int]:
     """(folds, regularisation grid, fits) of the evidence judge's classifier on this many rows."""
-    from clearft.correction.label_views import MIN_ROWS
     from clearft.scoring.label_model import REGULARISATION
+    from clearft.scoring.label_space import MIN_ROWS
 
     if context_rows < MIN_ROWS:
         return 0, [], 0

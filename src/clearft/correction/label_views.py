@@ -15,10 +15,8 @@ from typing import Any
 from clearft.correction import evidence
 from clearft.data.example import Example
 from clearft.deps import require
-from clearft.scoring.label_model import label_of, out_of_fold_matrix
-
-# Fewer rows than this give no classifier view (no fold would hold every label).
-MIN_ROWS = 10
+from clearft.scoring.label_model import out_of_fold_matrix
+from clearft.scoring.label_space import MIN_ROWS, label_of
 
 
 def class_of(ex: Example, target: str) -> str:
@@ -31,7 +29,7 @@ def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: i
     """(row id -> P(true label = c) for each class c, a summary of the classifier) over `context`."""
     from clearft.scoring.similarity import embed  # heavy (sentence-transformers): only when used
 
-    if len(context) < MIN_ROWS:
+    if len(context) < MIN_ROWS:  # fewer are never labels (scoring/label_space.py)
         return {}, {"rows": len(context), "skipped": f"fewer than {MIN_ROWS} rows"}
     np = require("numpy")
     labels = [label_of(ex) for ex in context]
@@ -77,13 +75,3 @@ def fold_model_view(ex: Example) -> dict[str, float] | None:
         cls = class_of(ex, str(target))
         out[cls] = out.get(cls, 0.0) + p
     return out or None
-
-
-def class_space(examples: Sequence[Example]) -> frozenset[str] | None:
-    """The classes the targets stand for, when they are class labels; else None. The one
-    label-space rule of Auto-Correct: a target's class is its label_of (a choice letter stands
-    for its option's text), so FPB's letters are three classes and ARC's are not classes."""
-    from clearft.scoring.label_model import looks_like_labels
-
-    classes = [label_of(ex) for ex in examples]
-    return frozenset(classes) if looks_like_labels(classes) else None

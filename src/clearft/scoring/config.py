@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from clearft.errors import ClearftError
+from clearft.scoring.label_space import MAX_VALUES
 
 # Methods that need the whole dataset at once (cross-validated), not row batches.
 DATASET_METHODS = ("embedding-classifier",)
@@ -52,7 +53,7 @@ class ScoreConfig:
     classifier: str = "logreg"  # "logreg" or "knn" (measured in bench/detect.py)
     folds: int = 5
     knn_neighbors: int = 10
-    max_label_values: int = 100  # "auto": targets are labels if they take at most this many values
+    max_label_values: int = MAX_VALUES  # "auto": targets are labels if they take at most this many values
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:

@@ -19,13 +19,14 @@ from clearft.scoring.similarity import Similarity, get_similarity
 def resolve_method(config: ScoreConfig, examples: Iterable[Example]) -> str:
     """The method "auto" stands for, given the examples: embedding-classifier when the targets are
     class labels (measured far better there, bench/results/scoring.md), BSDetector
-    otherwise. Choice letters count by the option text they stand for."""
+    otherwise: the one label-space rule (scoring/label_space.py), on the classes the targets
+    stand for (choice letters count by the option text they stand for)."""
     if config.method != "auto":
         return config.method
-    from clearft.scoring.label_model import label_of, looks_like_labels
+    from clearft.scoring.label_space import class_space
 
-    labels = (label_of(ex) for ex in examples)
-    return "embedding-classifier" if looks_like_labels(labels, config.max_label_values, 2 * config.folds) else "bsdetector"
+    labels = class_space(examples, config.max_label_values)
+    return "embedding-classifier" if labels is not None else "bsdetector"
 
 
 def check_backend(method: str, backend: Backend | None) -> None:

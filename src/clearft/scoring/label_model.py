@@ -8,15 +8,14 @@ rows of another label, so its given label gets little probability.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from clearft.data.example import Example
 from clearft.deps import require
 from clearft.scoring.config import ScoreConfig
-from clearft.scoring.parsing import normalize_answer
+from clearft.scoring.label_space import label_of
 from clearft.scoring.result import ScoreResult
 
 
@@ -30,7 +29,7 @@ class LabelProbabilities:
     log_loss: float  # mean out-of-fold log-loss of the given labels (first, unpruned pass)
     pruned: int = 0  # rows left out of training as likely label issues (second pass)
 
-MAX_LABEL_WORDS = 8
+
 # Inverse regularisation strengths tried for the logistic regression (see out_of_fold_matrix).
 REGULARISATION = (0.3, 1.0, 3.0, 10.0, 30.0)
 # The pruned pass (see out_of_fold_matrix) averages this many fold splits, each with its own
@@ -42,34 +41,6 @@ PRUNED_SPLITS = 3
 # 2.6 rows each) the pruned pass broke more labels than it restored (1 restored, 4 broken at
 # eta 0.5), where the one pass did not.
 MIN_ROWS_PER_CLASS_TO_PRUNE = 10
-_OPTION_LINE = r"^\s*\(?{letter}[.):]\s+(.+?)\s*$"
-
-
-def label_of(ex: Example) -> str:
-    """The class a target stands for. A choice letter stands for its option's text when the
-    prompt lists options ("C. positive"): FPB's "C" is always "positive", a class; ARC's
-    "C" is a different answer in every question, not a class at all."""
-    target = ex.response.strip()
-    if len(target) == 1 and target.isalpha():
-        m = re.search(_OPTION_LINE.format(letter=re.escape(target)), ex.prompt_text, re.MULTILINE)
-        if m:
-            return m.group(1)
-    return target
-
-
-def looks_like_labels(responses: Iterable[str], max_values: int = 100, min_rows: int = 10) -> bool:
-    """Targets are labels when they are short and few distinct values each recur. Streams:
-    stops at the first long target or once there are too many distinct values."""
-    distinct: set[str] = set()
-    rows = 0
-    for r in responses:
-        rows += 1
-        if len(r.split()) > MAX_LABEL_WORDS:
-            return False
-        distinct.add(normalize_answer(r))
-        if len(distinct) > max_values:
-            return False
-    return rows >= min_rows and len(distinct) <= rows / 2
 
 
 def out_of_fold_matrix(

@@ -8,6 +8,7 @@ from typing import Any
 
 from clearft.errors import ClearftError
 from clearft.scoring.config import METHOD_ALIASES
+from clearft.scoring.label_space import MAX_VALUES
 
 PARTS = ("label-prob", "bsdetector", "embedding-classifier")
 DEFAULT_PARTS = ("label-prob", "embedding-classifier")
@@ -33,7 +34,7 @@ class CrossFitConfig:
     parts: tuple[str, ...] = DEFAULT_PARTS
     label_weight: float = DEFAULT_LABEL_WEIGHT  # label-prob's share when other parts are on
     seed: int = 0
-    max_label_values: int = 100  # targets are labels if they take at most this many values
+    max_label_values: int = MAX_VALUES  # targets are labels if they take at most this many values
     # Up to this many labels, label-prob is the given label's share of the softmax over all of
     # them (one log-likelihood request per label and row). Above it, the given label's own
     # probability (one request per row): filtering needs only the order of the rows, and the two

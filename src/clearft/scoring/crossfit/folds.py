@@ -6,6 +6,8 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from clearft.scoring.label_space import MAX_VALUES, target_labels
+
 
 def _order_key(seed: int, key: str) -> str:
     return hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
@@ -28,14 +30,10 @@ def assign_folds(keys: Sequence[str], strata: Sequence[str] | None, folds: int, 
     return out
 
 
-def label_set(responses: Sequence[str], max_values: int = 100) -> list[str] | None:
-    """The distinct targets when they look like labels (few short values that recur), else None."""
-    from clearft.scoring.label_model import looks_like_labels
-
-    stripped = [r.strip() for r in responses]
-    if not looks_like_labels(stripped, max_values, min_rows=2):
-        return None
-    return sorted(set(stripped))
+def label_set(responses: Sequence[str], max_values: int = MAX_VALUES) -> list[str] | None:
+    """The distinct targets as written when they are labels (the one label-space rule,
+    scoring/label_space.py), else None: target probabilities are normalised over them."""
+    return target_labels(responses, max_values)
 
 
 def fold_dir(work_dir: Path, fold: int, folds: int) -> Path:
