@@ -47,16 +47,8 @@ PICKS = ("ranked", "random", "random-all")
 RANDOM_DRAWS = 5
 NOTES = "<!-- notes: kept by reruns -->"
 
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    if not path.exists() or path.stat().st_size == 0:
-        return []
-    with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def key(record: dict[str, Any]) -> tuple[str, str]:
-    return record["question"], record["options"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fpb_loop import key, read_csv  # noqa: E402  (bench/fpb_loop.py: the loop's rows, read the same way)
 
 
 class Reviewer:
