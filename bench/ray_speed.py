@@ -18,11 +18,13 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "robustft" / "fpb" / "noisy" / "noisy30.csv"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import markdown_table, timed  # noqa: E402  (bench/timing.py)
 
 
 def first_rows(src: Path, n: int, dst: Path) -> Path:
@@ -66,27 +68,21 @@ def main() -> int:
     lines = []
 
     def run_local(out: Path) -> tuple[float, float]:
-        t0 = time.monotonic()
-        with spec.open() as backend:
-            load = time.monotonic() - t0
-            t1 = time.monotonic()
-            score_file(data, out, backend, config, **quiet)  # type: ignore[arg-type]
-            return time.monotonic() - t1, load
+        backend, load = timed(spec.open)
+        with backend:
+            _, seconds = timed(score_file, data, out, backend, config, **quiet)  # type: ignore[arg-type]
+            return seconds, load
 
     local_s, load = run_local(tmp / "local.jsonl")
     reference = confidences(tmp / "local.jsonl")
     lines.append(("local runner (score_file)", local_s, load, True))
 
-    t0 = time.monotonic()
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    ray_start = time.monotonic() - t0
+    _, ray_start = timed(ray.init, num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     for n in [int(x) for x in args.replicas.split(",")]:
         engine = RayEngine(EngineConfig(engine="ray", replicas=n, cpus_per_replica=1, progress=False))
         out = tmp / f"ray{n}.jsonl"
-        t1 = time.monotonic()
-        score_file_on_engine(data, out, spec, config, engine, **quiet)  # type: ignore[arg-type]
-        lines.append((f"ray engine, {n} actor{'s' if n > 1 else ''}", time.monotonic() - t1, None,
-                      confidences(out) == reference))
+        _, seconds = timed(score_file_on_engine, data, out, spec, config, engine, **quiet)  # type: ignore[arg-type]
+        lines.append((f"ray engine, {n} actor{'s' if n > 1 else ''}", seconds, None, confidences(out) == reference))
     ray.shutdown()
     # The machine is shared: the local runner again, last, shows how much the load drifted.
     again, _ = run_local(tmp / "local_again.jsonl")
@@ -96,10 +92,9 @@ def main() -> int:
     print(f"Scoring {args.rows} FPB-30 rows, method {args.method}, preset {args.preset}, batch size "
           f"{args.batch_size}, default model via llama.cpp with {args.concurrency} sequence(s) per replica; "
           f"{os.cpu_count()} CPUs, {platform.python_version()}, Ray {ray.__version__}.\n")
-    print("| runner | seconds | rows/s | vs local | scores equal local |")
-    print("|---|---:|---:|---:|---|")
-    for name, secs, _load, equal in lines:
-        print(f"| {name} | {secs:.1f} | {args.rows / secs:.2f} | {local_s / secs:.2f}x | {'yes' if equal else 'NO'} |")
+    print(markdown_table(["runner", "seconds", "rows/s", "vs local", "scores equal local"],
+                         [[name, f"{secs:.1f}", f"{args.rows / secs:.2f}", f"{local_s / secs:.2f}x",
+                           "yes" if equal else "NO"] for name, secs, _load, equal in lines], align="lrrrl"))
     print(f"\nModel load in the local process: {lines[0][2]:.1f} s (not in its time); local Ray cluster "
           f"start: {ray_start:.1f} s (not in the engine times, which do include starting actors "
           f"and loading one model per actor).")
