@@ -18,6 +18,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clearft.scoring import Usage, make_config, score_examples  # noqa: E402
@@ -41,6 +42,17 @@ def row(name: str, rows: int, scores: list[float], noisy: list[bool], seconds: f
     rate = sum(noisy) / len(noisy)
     return (f"| {name} | {rows} | {auroc(scores, noisy):.3f} | {precision_at(scores, noisy, rate):.3f} "
             f"| {seconds:.0f} | {note} |")
+
+
+def zero_shot_bsdetector(examples: list[Any], config: Any) -> tuple[list[float], float]:
+    """The base model's BSDetector confidence of each row (a missing one counts 0.5) and the
+    seconds it took: the zero-shot baseline of both tables (main's and --partial's)."""
+    from clearft.backends.cache import open_backend
+
+    started = time.monotonic()
+    with open_backend("llamacpp", cache="off") as base:
+        res = score_examples(examples, base, config, Usage(), method="bsdetector")
+    return [r.confidence if r.confidence is not None else 0.5 for r in res], time.monotonic() - started
 
 
 def main() -> int:
@@ -157,13 +169,7 @@ def main() -> int:
                      f"{len(labels)} requests a row; rank correlation with the given label's own "
                      f"probability {np.corrcoef(*ranks)[0, 1]:.2f}"))
         if "zero_shot_bsd" not in saved:
-            t = time.monotonic()
-            from clearft.backends.cache import open_backend
-
-            with open_backend("llamacpp", cache="off") as base:
-                res = score_examples(sub, base, config, Usage(), method="bsdetector")
-            saved["zero_shot_bsd"] = [r.confidence if r.confidence is not None else 0.5 for r in res]
-            saved["zero_shot_bsd_s"] = time.monotonic() - t
+            saved["zero_shot_bsd"], saved["zero_shot_bsd_s"] = zero_shot_bsdetector(sub, config)
             save()
         emit(row(f"zero-shot BSDetector ({args.preset})", m, saved["zero_shot_bsd"], sub_noisy, saved["zero_shot_bsd_s"]))
         if "crossfit_bsd" not in saved:
@@ -242,13 +248,7 @@ def partial(args: argparse.Namespace) -> int:
         if part.get("rows") != bsd_rows:
             part = {"rows": bsd_rows}
         if "zero_shot_bsd" not in part:
-            from clearft.backends.cache import open_backend
-
-            t = time.monotonic()
-            with open_backend("llamacpp", cache="off") as base:
-                res = score_examples(sub, base, config, Usage(), method="bsdetector")
-            part["zero_shot_bsd"] = [r.confidence if r.confidence is not None else 0.5 for r in res]
-            part["zero_shot_bsd_s"] = time.monotonic() - t
+            part["zero_shot_bsd"], part["zero_shot_bsd_s"] = zero_shot_bsdetector(sub, config)
             part_path.write_text(json.dumps(part))
         if "crossfit_bsd" not in part:
             t = time.monotonic()
