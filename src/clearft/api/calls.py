@@ -8,6 +8,7 @@ same rows and columns the output file would hold (convert.py).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal, TypeVar, overload
 
 from clearft.api.common import BackendArg, Model, data_options, reporter, settings_of, work_dir
@@ -60,8 +61,9 @@ def score(
         try:
             with table.errors():
                 score_file(tmp / "data.jsonl", tmp / "scored.jsonl", scorer.open, config,
-                           **data_options(format, prompt_col, response_col, id_col, on_error),
-                           file_type="jsonl", rejects_path=tmp / "rejected.jsonl",
+                           data_options=replace(data_options(format, prompt_col, response_col, id_col, on_error),
+                                                file_type="jsonl"),
+                           rejects_path=tmp / "rejected.jsonl",
                            output_file_type="jsonl", progress=progress)
         finally:
             scorer.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from clearft.backends.base import Backend
+from clearft.data.options import DataOptions
 from clearft.errors import ClearftError
 
 BackendArg = Backend | str | None  # an object (used as is, never closed) or a registry name
@@ -25,10 +26,10 @@ def work_dir() -> Iterator[Path]:
 
 
 def data_options(format: str | None, prompt_col: str | None, response_col: str | None,
-                 id_col: str | None, on_error: str) -> dict[str, Any]:
+                 id_col: str | None, on_error: str) -> DataOptions:
     """The record-format options of the file API (the CLI's --format, --prompt-col, ...)."""
-    return {"format": format, "prompt_col": prompt_col, "response_col": response_col,
-            "id_col": id_col, "on_error": on_error}
+    return DataOptions(format=format, prompt_col=prompt_col, response_col=response_col, id_col=id_col,
+                       on_error=on_error)
 
 
 class Model:

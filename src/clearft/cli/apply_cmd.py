@@ -37,13 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from clearft.cli.common import data_options
     from clearft.review import apply_decisions
 
-    options: dict[str, str | None] = {"prompt_col": args.prompt_col, "response_col": args.response_col}
-    if args.prompt_col or args.response_col:
-        options["format"] = "columns"
     summary = apply_decisions(args.decisions, args.data, args.output, dropped_path=args.dropped,
-                              source=args.source_format, data_options=options)
+                              source=args.source_format, data_options=data_options(args))
     for line in summary.lines():
         print(line, file=sys.stderr)
     return 0

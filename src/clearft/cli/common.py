@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from clearft.data.options import DataOptions
 
 # --- number options with a range -------------------------------------------------------
 # Each numeric option declares its range with one of the actions below
@@ -211,15 +214,15 @@ def key_json_settings(items: list[str], flag: str) -> dict[str, Any]:
     return values
 
 
-def data_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "format": getattr(args, "data_format", None),
-        "file_type": getattr(args, "file_type", None),
-        "prompt_col": getattr(args, "prompt_col", None),
-        "response_col": getattr(args, "response_col", None),
-        "id_col": getattr(args, "id_col", None),
-        "on_error": getattr(args, "on_error", "raise"),
-    }
+def data_options(args: argparse.Namespace) -> DataOptions:
+    """How the command reads its data: the data flags it has (add_data_args, or only
+    --prompt-col/--response-col), unset ones left to detection."""
+    from clearft.data.options import DataOptions
+
+    return DataOptions(format=getattr(args, "data_format", None), file_type=getattr(args, "file_type", None),
+                       prompt_col=getattr(args, "prompt_col", None),
+                       response_col=getattr(args, "response_col", None), id_col=getattr(args, "id_col", None),
+                       on_error=getattr(args, "on_error", "raise"))
 
 
 ENGINE_RANGES: dict[str, type[Ranged]] = {

@@ -23,6 +23,7 @@ from clearft.cli.common import (
 
 if TYPE_CHECKING:
     from clearft.correction.config import CorrectConfig
+    from clearft.data.options import DataOptions
 
 
 def add_judge_args(p: argparse.ArgumentParser) -> None:
@@ -172,7 +173,7 @@ def _candidate_model(args: argparse.Namespace) -> tuple[str | None, dict[str, An
 
 
 def _dry_run(args: argparse.Namespace, config: CorrectConfig, backend: str | None,
-             opts: dict[str, Any]) -> int:
+             opts: DataOptions) -> int:
     """`--dry-run`: the run's cost, counted by correction/estimate.py; no backend is opened."""
     from clearft.correction.estimate import estimate_correct_file
 

@@ -52,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
     for i, model in enumerate(args.models):
         result = evaluate(model, args.test, backend=args.backend, metric=args.metric, limit=args.limit,
                           max_tokens=args.max_tokens, cache=args.cache, backend_options=options,
-                          progress=not args.no_progress,
-                          **data_options(args))
+                          progress=not args.no_progress, data_options=data_options(args))
         results.append(result)
         if args.out:
             out = Path(args.out)

@@ -21,12 +21,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from clearft.data import open_dataset
+    from dataclasses import replace
+
     from clearft.training.export import export_examples
 
-    options = {k: v for k, v in data_options(args).items() if v is not None}
-    options.pop("file_type", None)  # --file-type names the input here; output type is from -o
-    dataset = open_dataset(args.data, **options)
+    # --file-type names the input here; output type is from -o
+    dataset = replace(data_options(args), file_type=None).open(args.data)
     n = export_examples(dataset, args.output, args.to_format, include_id=args.keep_id)
     print(f"wrote {n} rows as {args.to_format} to {args.output}")
     return 0

@@ -137,13 +137,13 @@ def run(args: argparse.Namespace) -> int:
         from clearft.training.openai_jobs import finetune_openai
 
         model_id = finetune_openai(args.data, args.openai_model, args.output, base_url=args.base_url,
-                                   api_key_env=args.api_key_env or "OPENAI_API_KEY", **options)
+                                   api_key_env=args.api_key_env or "OPENAI_API_KEY", data_options=options)
         print(f"fine-tuned model: {model_id}  (use it with --backend openai --model {model_id})")
         return 0
     from clearft.training import finetune
 
     config = build_config(args)
-    out = finetune(args.data, args.output, config, base_model=args.base_model, **options)
+    out = finetune(args.data, args.output, config, base_model=args.base_model, data_options=options)
     meta_path = Path(args.output) / "clearft-finetune.json"
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())

@@ -32,13 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from clearft.cli.common import data_options
     from clearft.report import build_report, summary_lines
 
-    options = {"prompt_col": args.prompt_col, "response_col": args.response_col}
-    if args.prompt_col or args.response_col:
-        options["format"] = "columns"
     result = build_report(args.inputs, args.output, threshold=args.threshold,
-                          page_size=args.page_size, title=args.title, data_options=options)
+                          page_size=args.page_size, title=args.title, data_options=data_options(args))
     for line in summary_lines(result.payload):
         print(line)
     print(f"wrote {result.path} ({result.bytes_written / 1e6:.1f} MB)")

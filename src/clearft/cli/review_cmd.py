@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from clearft.cli.common import PROMPT_COL_HELP, RESPONSE_COL_HELP, NonNegativeInt, PositiveInt
+
+if TYPE_CHECKING:
+    from clearft.data.options import DataOptions
 
 DEFAULT_PORT = 8765  # clearft.review.serve.DEFAULT_PORT; not imported, so --help stays light
 
@@ -50,11 +54,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from clearft.cli.common import data_options
     from clearft.errors import ClearftError
 
-    options: dict[str, str | None] = {"prompt_col": args.prompt_col, "response_col": args.response_col}
-    if args.prompt_col or args.response_col:
-        options["format"] = "columns"
+    options = data_options(args)
     if args.serve:
         if args.export:
             raise ClearftError("--serve serves the HTML page; it cannot be combined with --export")
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve(args: argparse.Namespace, options: dict[str, str | None]) -> int:
+def serve(args: argparse.Namespace, options: DataOptions) -> int:
     from clearft.review.serve import serve_queue
 
     server = serve_queue(args.source, args.output, limit=args.top, port=args.port, title=args.title,

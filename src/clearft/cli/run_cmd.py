@@ -116,7 +116,7 @@ def build_config(args: argparse.Namespace) -> Any:
     return RunConfig(
         seed=args.seed, backend=args.backend, backend_options=backend_options(args),
         candidate_backend=args.candidate_backend, eval_backend=args.eval_backend, cache=args.cache,
-        data_options={k: v for k, v in data_options(args).items() if v is not None},
+        data_options=data_options(args),
         method=args.method, preset=args.preset, fraction=args.fraction, threshold=args.threshold,
         auto_threshold=args.auto_threshold, finetune=finetune_overrides(args),
         cross_fit=args.cross_fit, cross_fit_parts=[x.strip() for x in args.cross_fit_parts.split(",") if x.strip()],
@@ -145,12 +145,12 @@ def score_estimate(args: argparse.Namespace, config: Any) -> dict[str, Any] | No
             cf = CrossFitConfig(folds=config.cross_fit, parts=tuple(config.cross_fit_parts), seed=config.seed,
                                 finetune={"seed": config.seed, **config.finetune})
             est, _ = crossfit_score_file(args.input, str(Path(args.output) / "scored.dry-run"), cf, sc,
-                                         dry_run=True, **config.data_options)
+                                         dry_run=True, data_options=config.data_options)
             return {"method": "crossfit", "estimate": est}
         summary = score_file(args.input, str(Path(args.output) / "scored.dry-run"),
                              lambda: open_backend(config.backend, cache="off", **config.backend_options),
                              sc, dry_run=True, progress=False, log=lambda _m: None,
-                             **config.data_options)
+                             data_options=config.data_options)
     except ClearftError:
         return None
     return summary.to_dict()

@@ -120,10 +120,10 @@ def run(args: argparse.Namespace) -> int:
 
             spec = backend_spec(args.backend, args.cache, backend_options(args))
             lines = score_file_on_engine(args.input, args.output, spec, config, engine,
-                                         **data_options(args), output_file_type=args.output_file_type,
+                                         data_options=data_options(args), output_file_type=args.output_file_type,
                                          dry_run=args.dry_run, progress=not args.no_progress).lines()
         else:
-            lines = score_file(args.input, args.output, open_model, config, **data_options(args),
+            lines = score_file(args.input, args.output, open_model, config, data_options=data_options(args),
                                output_file_type=args.output_file_type, dry_run=args.dry_run,
                                progress=not args.no_progress).lines()
     for line in lines:
@@ -188,7 +188,7 @@ def prepare_cross_fit(args: argparse.Namespace, config: object) -> Callable[[Eng
             train=models.default_trainer(finetune, base),
             open_model=models.default_opener(backend, backend_spec(backend, args.cache, {}).cache),
             output_file_type=args.output_file_type, dry_run=args.dry_run,
-            log=lambda m: print(m, file=sys.stderr), engine=engine, **data_options(args),
+            log=lambda m: print(m, file=sys.stderr), engine=engine, data_options=data_options(args),
         )
         return lines
 

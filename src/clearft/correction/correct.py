@@ -44,6 +44,7 @@ from clearft.correction.records import (
     read_examples,
 )
 from clearft.data.example import Example
+from clearft.data.options import DataOptions
 from clearft.errors import ClearftError
 
 
@@ -249,7 +250,7 @@ def correct_file(
     threshold: float | None = None,
     all_rows: bool = False,
     uncorrected: str | Path | None = None,
-    data_options: dict[str, Any] | None = None,
+    data_options: DataOptions | None = None,
     progress: Callable[[str], None] | None = None,
     labels: Sequence[str] | None = None,
     context: Sequence[Example] | None = None,

@@ -23,6 +23,7 @@ from clearft.correction.correct import resolve_judge
 from clearft.correction.prompts import ORDERS
 from clearft.correction.records import CANDIDATE_COL, low_rows, read_examples
 from clearft.data.example import Example
+from clearft.data.options import DataOptions
 from clearft.errors import ClearftError
 
 CHARS_PER_TOKEN = 4  # as scoring/engine.estimate: a rough count, never a tokenizer call
@@ -224,19 +225,19 @@ def estimate_correct_file(
     all_rows: bool = False,
     candidate_model: str | None = None,
     logprobs: bool = True,
-    data_options: dict[str, Any] | None = None,
+    data_options: DataOptions | None = None,
 ) -> CorrectEstimate:
     """estimate_correction over files. Reading validates every record, as the run would."""
-    opts = dict(data_options or {})
-    skip = opts.get("on_error") == "skip"
+    skip = data_options is not None and data_options.on_error == "skip"
     with tempfile.TemporaryDirectory(prefix="clearft-dry-run-") as scratch:
         # --on-error skip writes bad records beside the input; a dry run writes nothing, so
         # they go to a scratch folder that is thrown away, and are only counted.
-        def options(name: str) -> dict[str, Any]:
-            return {**opts, "rejects_path": Path(scratch) / name} if skip else opts
+        def rejects(name: str) -> Path | None:
+            return Path(scratch) / name if skip else None
 
-        ds, examples = read_examples(data, options("data.rejects.jsonl"))
-        ctx_ds, ctx = read_examples(context, options("context.rejects.jsonl")) if context else (None, None)
+        ds, examples = read_examples(data, data_options, rejects("data.rejects.jsonl"))
+        ctx_ds, ctx = (read_examples(context, data_options, rejects("context.rejects.jsonl"))
+                       if context else (None, None))
     est = estimate_correction(examples, config, context=ctx, threshold=threshold, all_rows=all_rows,
                               candidate_model=candidate_model, logprobs=logprobs)
     est.rejected = sum(getattr(d, "rejected", 0) for d in (ds, ctx_ds) if d is not None)

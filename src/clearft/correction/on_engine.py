@@ -15,6 +15,7 @@ from clearft.backends.base import Backend
 from clearft.correction.config import CorrectConfig
 from clearft.correction.correct import CorrectSummary, correct_file
 from clearft.correction.records import default_side_path, write_candidates
+from clearft.data.options import DataOptions
 from clearft.engines.base import BackendSpec, Engine
 from clearft.engines.replay import ReplayBackend, replay_until_complete
 
@@ -77,7 +78,7 @@ def write_candidates_on_engine(
     engine: Engine,
     *,
     routes: Mapping[str, Path] | None = None,
-    data_options: dict[str, Any] | None = None,
+    data_options: DataOptions | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """write_candidates with the model calls run on `engine`: (rows written, the candidate

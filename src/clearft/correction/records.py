@@ -13,6 +13,7 @@ from clearft.correction.candidates import Candidate, conform, generate_candidate
 from clearft.correction.config import CorrectConfig
 from clearft.data.cells import number_or_none
 from clearft.data.example import Example
+from clearft.data.options import DataOptions
 
 ORIGINAL_COL = "clearft_original_response"
 CORRECTION_COL = "clearft_correction"
@@ -63,14 +64,13 @@ def candidate_of(record: dict[str, Any]) -> Candidate:
     return Candidate(str(record.get("id", "")), None if text in (None, "") or err else str(text), err)
 
 
-def read_examples(path: str | Path, data_options: dict[str, Any] | None = None) -> tuple[Any, list[Example]]:
+def read_examples(path: str | Path, data_options: DataOptions | None = None,
+                  rejects_path: str | Path | None = None) -> tuple[Any, list[Example]]:
     """(dataset, its examples); an empty file (no row was dropped) is no examples, not an error."""
-    from clearft.data import open_dataset
-
     p = Path(path)
     if p.is_file() and p.stat().st_size == 0:
         return None, []
-    ds = open_dataset(str(p), **(data_options or {}))
+    ds = (data_options or DataOptions()).open(str(p), rejects_path=rejects_path)
     return ds, list(ds)
 
 
@@ -80,7 +80,7 @@ def write_candidates(
     candidate_backend: Backend,
     config: CorrectConfig | None = None,
     *,
-    data_options: dict[str, Any] | None = None,
+    data_options: DataOptions | None = None,
 ) -> int:
     """The loop's candidates stage: every row of `data` plus its greedy candidate column."""
     from clearft.data import write_records

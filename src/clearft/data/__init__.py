@@ -14,11 +14,13 @@ from clearft.data.example import Example
 from clearft.data.filetypes import FILE_TYPES, detect_file_type
 from clearft.data.formats import FORMATS, RecordFormat, detect_format
 from clearft.data.ids import content_id
+from clearft.data.options import DataOptions
 from clearft.data.writers import write_records
 
 __all__ = [
     "FILE_TYPES",
     "FORMATS",
+    "DataOptions",
     "Dataset",
     "Example",
     "RecordFormat",

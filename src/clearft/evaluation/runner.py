@@ -11,6 +11,7 @@ from typing import Any
 
 from clearft.backends.base import Backend, GenerateRequest
 from clearft.data.example import Example
+from clearft.data.options import DataOptions
 from clearft.errors import ClearftError
 from clearft.evaluation.metrics import METRICS, choose_metric, parse_options, score_prediction
 
@@ -94,12 +95,12 @@ def evaluate(
     backend_options: dict[str, Any] | None = None,
     batch_size: int = 64,
     progress: bool = True,
-    **data_options: Any,
+    data_options: DataOptions | None = None,
 ) -> EvalResult:
     """Accuracy of `model` on the test set, with the metric the targets need (or `metric`).
 
     `model`: "default", a model folder, a GGUF file, a name (with backend="openai"), or a
-    Backend object. `data_options` go to clearft.data.open_dataset (format, prompt_col, ...).
+    Backend object. `data_options`: how to read `test_path` (format, prompt_col, ...).
     """
     examples = _load(test_path, limit, data_options)
     if not examples:
@@ -157,13 +158,10 @@ def evaluate(
 
 
 def _load(test: str | Path | Sequence[Example], limit: int | None,
-          data_options: dict[str, Any]) -> list[Example]:
+          data_options: DataOptions | None) -> list[Example]:
     if isinstance(test, (str, Path)):
-        from clearft.data import open_dataset
-
-        options = {k: v for k, v in data_options.items() if v is not None}
         examples: list[Example] = []
-        for ex in open_dataset(test, **options):
+        for ex in (data_options or DataOptions()).open(test):
             if limit is not None and len(examples) >= limit:
                 break
             examples.append(ex)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from clearft.correction.config import CorrectConfig
+from clearft.data.options import DataOptions
 
 # Settings that do not change any output (left out of the resume check).
 COSMETIC = ("progress",)
@@ -29,7 +30,7 @@ class RunConfig:
     # Backend for evaluating fine-tuned models; the untuned model is evaluated as "default".
     eval_backend: str | None = None
     cache: str | None = None  # None: RUN_DIR/calls.sqlite; "off": no call cache
-    data_options: dict[str, Any] = field(default_factory=dict)
+    data_options: DataOptions = field(default_factory=DataOptions)
     # score + filter
     method: str | None = None
     preset: str | None = None
@@ -69,7 +70,9 @@ class RunConfig:
         self.correct.seed = self.seed
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # data options as given (no unset ones): the settings runs recorded before they were
+        # an object, so those runs keep resuming
+        return {**asdict(self), "data_options": self.data_options.to_dict()}
 
     def fingerprint(self) -> dict[str, Any]:
         d = self.to_dict()

@@ -65,9 +65,8 @@ def toolkit_on_engine(engine: EngineConfig, base: Toolkit | None = None) -> Tool
         if config.cross_fit:  # each fold (fine-tune + scoring) on a replica
             return crossfit_score(input_path, output, backend, config, score_config, engine=shared.get())
         spec = backend_spec(config.backend, config.cache, config.backend_options)
-        data = {k: v for k, v in config.data_options.items() if v is not None}
         summary = score_file(input_path, output, spec, score_config, engine=shared.get(),
-                             progress=config.progress, **data)
+                             progress=config.progress, data_options=config.data_options)
         return {**asdict(summary), "model_id": backend.model_id}
 
     def candidates(to_correct: Path, output: Path, model: StageModel, config: RunConfig) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearft.data.options import DataOptions
 from clearft.pipeline.config import RunConfig
 from clearft.pipeline.stage import Sizes
 from clearft.pipeline.stages import Pipeline
@@ -26,10 +27,8 @@ class PlannedStage:
     train_steps: int = 0
 
 
-def count_rows(path: Path, data_options: dict[str, Any]) -> int:
-    from clearft.data import open_dataset
-
-    return sum(1 for _ in open_dataset(str(path), **data_options))
+def count_rows(path: Path, data_options: DataOptions) -> int:
+    return sum(1 for _ in data_options.open(str(path)))
 
 
 def run_sizes(config: RunConfig, rows: int, test_rows: int,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from clearft.correction.records import CORRECTION_COL, ORIGINAL_COL, read_examples
+from clearft.data.options import DataOptions
 from clearft.pipeline import costs
 from clearft.pipeline.config import RunConfig
 from clearft.pipeline.stage import Estimate, Stage
@@ -66,7 +67,7 @@ class RunPaths:
         return self.dir / f"eval_{label}.json"
 
 
-def _records(path: Path, data_options: dict[str, Any]) -> list[dict[str, Any]]:
+def _records(path: Path, data_options: DataOptions) -> list[dict[str, Any]]:
     _, examples = read_examples(path, data_options)
     return [dict(ex.record) for ex in examples]
 

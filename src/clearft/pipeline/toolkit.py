@@ -7,7 +7,7 @@ evaluation, backends); each imports its heavy libraries only when called.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +72,6 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     return {"value": obj}
 
 
-def _data_options(config: RunConfig) -> dict[str, Any]:
-    return {k: v for k, v in config.data_options.items() if v is not None}
-
-
 def finetune_base_of(config: RunConfig) -> str | None:
     """The model every fine-tune of the run starts from: --base-model if given, else the
     model being curated (--backend/--model), else the embedded one (None). An absolute path:
@@ -107,7 +103,7 @@ def default_score(input_path: Path, output: Path, backend: Backend, config: RunC
     if config.cross_fit:
         return crossfit_score(input_path, output, backend, config, score_config)
     summary = score_file(str(input_path), str(output), backend, score_config,
-                         progress=config.progress, **_data_options(config))
+                         progress=config.progress, data_options=config.data_options)
     return {**_as_dict(summary), "model_id": backend.model_id}
 
 
@@ -132,7 +128,7 @@ def crossfit_score(input_path: Path, output: Path, backend: Backend, config: Run
         input_path, output, cf, score_config, work_dir=crossfit_work_dir(output),
         train=default_trainer(values, finetune_base_of(config)),
         open_model=default_opener(cache=backend_spec(None, config.cache, {}).cache),
-        engine=engine, **_data_options(config))
+        engine=engine, data_options=config.data_options)
     return {**summary, "model_id": backend.model_id}
 
 
@@ -157,7 +153,7 @@ def default_finetune(data: Path, out_dir: Path, config: RunConfig) -> Path:
         values.setdefault("progress", False)
     ft = FinetuneConfig.from_dict(values)
     return Path(finetune(str(data), str(out_dir), ft, base_model=finetune_base_of(config),
-                         **_data_options(config)))
+                         data_options=config.data_options))
 
 
 def default_candidates(to_correct: Path, output: Path, model: StageModel, config: RunConfig) -> dict[str, Any]:
@@ -192,9 +188,10 @@ def default_evaluate(model: str, test: Path, config: RunConfig) -> dict[str, Any
 
     if model == "default":
         model = untuned_reference(config)
-    options = {k: v for k, v in _data_options(config).items() if k != "on_error"}
+    # A bad test record is an error, never skipped: accuracy must be over the whole test set.
+    options = replace(config.data_options, on_error=None)
     result = evaluate(model, str(test), backend=config.eval_backend, metric=config.metric,
-                      limit=config.eval_limit, cache=config.cache, progress=config.progress, **options)
+                      limit=config.eval_limit, cache=config.cache, progress=config.progress, data_options=options)
     return {"metric": result.metric, "accuracy": result.accuracy, "n": result.n, "model": model,
             "unparsed": getattr(result, "unparsed", None), "errors": getattr(result, "errors", None),
             "rows": result.rows}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearft.data.options import DataOptions
 from clearft.data.writers import write_text_atomic
 from clearft.report.load import is_run_directory, load_report_input
 from clearft.report.payload import build_payload
@@ -27,7 +28,7 @@ def default_output(first_input: str | Path) -> Path:
 
 def build_report(inputs: list[str | Path], output: str | Path | None = None, *,
                  threshold: float | None = None, page_size: int = 50, title: str | None = None,
-                 data_options: dict[str, Any] | None = None) -> ReportResult:
+                 data_options: DataOptions | None = None) -> ReportResult:
     """Write one self-contained HTML report of a run directory or of scored file(s)."""
     if page_size < 1:
         raise ValueError("page_size must be at least 1")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from clearft.data.jsonl import read_json_lines
+from clearft.data.options import DataOptions
 from clearft.errors import ClearftError, DataError
 
 # Columns clearft adds; everything else in a record belongs to the user.
@@ -165,30 +166,23 @@ def normalise_record(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _rows_with_data_layer(path: Path, data_options: dict[str, Any]) -> list[Row] | None:
+def _rows_with_data_layer(path: Path, data_options: DataOptions) -> list[Row]:
     """Rows through clearft.data (the project's reader, which knows every record format)."""
-    try:
-        from clearft.data import open_dataset  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    options = {k: v for k, v in data_options.items() if v is not None}
     rows = []
-    for ex in open_dataset(path, **options):
+    for ex in data_options.open(path):
         record = normalise_record(ex.record)
         rows.append(Row(id=str(record.get("id", ex.id)), record=record,
                         prompt=ex.prompt_text, target=ex.response))
     return rows
 
 
-def load_rows(path: Path, data_options: dict[str, Any] | None = None) -> list[Row]:
-    options = data_options or {}
+def load_rows(path: Path, data_options: DataOptions | None = None) -> list[Row]:
+    options = data_options or DataOptions()
     try:
-        rows = _rows_with_data_layer(path, options)
+        return _rows_with_data_layer(path, options)
     except ClearftError:
-        rows = None  # the strict reader refused; show the records as they are
-    if rows is not None:
-        return rows
-    prompt_col, response_col = options.get("prompt_col"), options.get("response_col")
+        pass  # the strict reader refused; show the records as they are
+    prompt_col, response_col = options.prompt_col, options.response_col
     out = []
     for n, raw in enumerate(read_records(path), 1):
         record = normalise_record(raw)
@@ -217,7 +211,7 @@ def method_of(path: Path, meta: dict[str, Any], rows: Iterable[Row]) -> str:
     return str(counts.most_common(1)[0][0]) if counts else path.stem
 
 
-def load_scored_file(path: Path, data_options: dict[str, Any] | None = None) -> ScoredFile:
+def load_scored_file(path: Path, data_options: DataOptions | None = None) -> ScoredFile:
     rows = load_rows(path, data_options)
     meta = read_meta(path)
     return ScoredFile(path=path, method=method_of(path, meta, rows), meta=meta, rows=rows)
@@ -253,7 +247,7 @@ def is_run_directory(path: Path) -> bool:
     return path.is_dir() and not (path / "dataset_info.json").is_file()
 
 
-def _load_run(run_dir: Path, data_options: dict[str, Any]) -> tuple[ScoredFile, dict[str, Any], list[str]]:
+def _load_run(run_dir: Path, data_options: DataOptions) -> tuple[ScoredFile, dict[str, Any], list[str]]:
     warnings: list[str] = []
     summary: dict[str, Any] = {}
     if (run_dir / "summary.json").is_file():
@@ -295,9 +289,9 @@ def _load_run(run_dir: Path, data_options: dict[str, Any]) -> tuple[ScoredFile, 
 # ---------------------------------------------------------------- entry point
 
 
-def load_report_input(paths: list[str | Path], data_options: dict[str, Any] | None = None) -> ReportInput:
+def load_report_input(paths: list[str | Path], data_options: DataOptions | None = None) -> ReportInput:
     """One run directory, or one or more scored files joined by id (the first one leads)."""
-    options = data_options or {}
+    options = data_options or DataOptions()
     if not paths:
         raise ClearftError("give a run directory or at least one scored file")
     resolved = [Path(p) for p in paths]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clearft.data.options import DataOptions
 from clearft.errors import ClearftError, DataError
 from clearft.review.annotations import read_decisions
 from clearft.review.decisions import RecordError
@@ -87,25 +88,25 @@ def _same_columns(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def apply_decisions(decisions_path: str | Path, data: str | Path, output: str | Path, *,
                     dropped_path: str | Path | None = None, source: str = "auto",
-                    data_options: dict[str, Any] | None = None) -> ApplySummary:
+                    data_options: DataOptions | None = None) -> ApplySummary:
     """Write `output` (the dataset with the decisions applied) and the dropped side file."""
-    from clearft.data import open_dataset, write_records
+    from clearft.data import write_records
     from clearft.review.load import is_run_directory
 
     decisions = read_decisions(decisions_path, source)
-    options = {k: v for k, v in (data_options or {}).items() if v is not None}
+    options = data_options or DataOptions()
     src = Path(data)
     if not src.exists():
         raise ClearftError(f"{src}: no such file or directory")
     main, left_out = _run_sources(src) if is_run_directory(src) else (src, [])
-    ds = open_dataset(main, **options)
+    ds = options.open(main)
     examples = list(ds)
     present = {ex.id for ex in examples}
     extra = []  # (dataset, example) of left-out rows a decision brings back or drops
     for path in left_out:
         if path.stat().st_size == 0:
             continue
-        other = open_dataset(path, **options)
+        other = options.open(path)
         for ex in other:
             if ex.id in decisions and ex.id not in present:
                 present.add(ex.id)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from clearft.data.cells import number_or_none
+from clearft.data.options import DataOptions
 from clearft.data.writers import write_text_atomic
 from clearft.errors import ClearftError
 from clearft.review.load import PoolRow, load_pool
@@ -181,7 +182,7 @@ def argilla_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_queue(source: str | Path, output: str | Path, *, limit: int = 50, to: str = "html",
-                title: str | None = None, data_options: dict[str, Any] | None = None) -> QueueResult:
+                title: str | None = None, data_options: DataOptions | None = None) -> QueueResult:
     """Write the review queue of a run directory or a scored/corrected file."""
     if to not in EXPORTS:
         raise ClearftError(f"unknown export '{to}'; choose {', '.join(EXPORTS)}")

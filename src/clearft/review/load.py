@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearft.data.options import DataOptions
 from clearft.errors import ClearftError
 from clearft.review.rank import is_replaced
 
@@ -53,15 +54,12 @@ def is_run_directory(path: Path) -> bool:
     return path.is_dir() and not (path / "dataset_info.json").is_file()
 
 
-def read_rows(path: Path, data_options: dict[str, Any] | None = None) -> list[PoolRow]:
+def read_rows(path: Path, data_options: DataOptions | None = None) -> list[PoolRow]:
     """Every row of a data file through clearft.data (any file type and record format)."""
-    from clearft.data import open_dataset
-
     if path.is_file() and path.stat().st_size == 0:
         return []
-    options = {k: v for k, v in (data_options or {}).items() if v is not None}
     out = []
-    for ex in open_dataset(path, **options):
+    for ex in (data_options or DataOptions()).open(path):
         record = dict(ex.record)
         for key in ("clearft_correction", "clearft_evidence"):
             value = record.get(key)
@@ -72,7 +70,7 @@ def read_rows(path: Path, data_options: dict[str, Any] | None = None) -> list[Po
     return out
 
 
-def load_pool(path: str | Path, data_options: dict[str, Any] | None = None) -> list[PoolRow]:
+def load_pool(path: str | Path, data_options: DataOptions | None = None) -> list[PoolRow]:
     """The rows a reviewer may be asked about, in a stable order."""
     p = Path(path)
     if not p.exists():

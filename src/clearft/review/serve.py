@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from clearft.data.options import DataOptions
 from clearft.errors import ClearftError, DataError
 from clearft.review.build import page_csp, queue_rows, render_queue
 from clearft.review.decisions import Decision, decision_line, parse_decision, read_decision_lines
@@ -204,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve_queue(source: str | Path, decisions: str | Path, *, limit: int = 50, port: int = DEFAULT_PORT,
-                title: str | None = None, data_options: dict[str, Any] | None = None,
+                title: str | None = None, data_options: DataOptions | None = None,
                 token: str | None = None) -> ReviewServer:
     """A ReviewServer for the queue of a run directory or file, listening (not yet serving:
     call serve_forever(), and shutdown() from another thread)."""

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from clearft.backends.base import Backend
 from clearft.data.example import Example
+from clearft.data.options import DataOptions
 from clearft.errors import ClearftError
 from clearft.scoring.config import DATASET_METHODS, ScoreConfig
 from clearft.scoring.engine import check_backend, estimate, resolve_method, score_examples
@@ -141,12 +142,7 @@ def score_file(
     backend: BackendSource | BackendSpec,
     config: ScoreConfig,
     *,
-    format: str | None = None,
-    file_type: str | None = None,
-    prompt_col: str | None = None,
-    response_col: str | None = None,
-    id_col: str | None = None,
-    on_error: str = "raise",
+    data_options: DataOptions | None = None,
     rejects_path: str | Path | None = None,
     output_file_type: str | None = None,
     dry_run: bool = False,
@@ -161,14 +157,12 @@ def score_file(
     (None: score here, batch after batch), `backend` is the BackendSpec its replicas open
     the model from; the outputs are the same row for row.
     """
-    from clearft.data import open_dataset, write_records
+    from clearft.data import write_records
 
     config.validate()
     log = log or (lambda msg: print(msg, file=sys.stderr))
     started = time.monotonic()
-    ds = open_dataset(input, format=format, file_type=file_type, prompt_col=prompt_col,
-                      response_col=response_col, id_col=id_col, on_error=on_error,
-                      rejects_path=str(rejects_path) if rejects_path else None)
+    ds = (data_options or DataOptions()).open(input, rejects_path=str(rejects_path) if rejects_path else None)
     n_rows = ds.validate()  # every record checked before a single token is spent
     method = resolve_method(config, ds)  # streams the targets; stops early at a long one
     model = None if method in DATASET_METHODS else _open_model(backend, engine)

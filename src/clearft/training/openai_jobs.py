@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from clearft.data.example import Example
+from clearft.data.options import DataOptions
 from clearft.errors import BackendError, ClearftError
 
 STATE_FILE = "openai_job.json"
@@ -50,7 +51,7 @@ def finetune_openai(
     poll_seconds: float = 15.0,
     timeout_s: float | None = None,
     on_event: Callable[[str], None] | None = print,
-    **data_options: Any,
+    data_options: DataOptions | None = None,
 ) -> str:
     """Fine-tune hosted `model` on `data`; return the fine-tuned model id.
 
@@ -93,14 +94,14 @@ def finetune_openai(
     return str(job.fine_tuned_model)
 
 
-def _upload(client: Any, data: str | Path | Iterable[Example], data_options: dict[str, Any]) -> str:
+def _upload(client: Any, data: str | Path | Iterable[Example], data_options: DataOptions | None) -> str:
     if isinstance(data, (str, Path)) and str(data).endswith(".openai.jsonl"):
         with open(data, "rb") as f:
             return str(client.files.create(file=f, purpose="fine-tune").id)
     from clearft.training.export import export_examples
     from clearft.training.sft import load_examples
 
-    examples = load_examples(data, **data_options)
+    examples = load_examples(data, data_options)
     if not examples:
         raise ClearftError("no training examples: the data is empty")
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from clearft.data.example import Example
+from clearft.data.options import DataOptions
 from clearft.deps import require
 from clearft.errors import ClearftError
 from clearft.training.config import FinetuneConfig
@@ -66,13 +67,10 @@ def is_finished(out_dir: str | Path) -> bool:
     return (Path(out_dir) / DONE_MARKER).is_file()
 
 
-def load_examples(data: str | Path | Iterable[Example], **data_options: Any) -> list[Example]:
-    """Examples from a list, or from a file read by clearft.data (options: format, prompt_col, ...)."""
+def load_examples(data: str | Path | Iterable[Example], data_options: DataOptions | None = None) -> list[Example]:
+    """Examples from a list, or from a file read by clearft.data with `data_options`."""
     if isinstance(data, (str, Path)):
-        from clearft.data import open_dataset
-
-        options = {k: v for k, v in data_options.items() if v is not None}
-        return list(open_dataset(data, **options))
+        return list((data_options or DataOptions()).open(data))
     return list(data)
 
 
@@ -103,7 +101,7 @@ def finetune(
     out_dir: str | Path,
     config: FinetuneConfig | None = None,
     base_model: str | Path | None = None,
-    **data_options: Any,
+    data_options: DataOptions | None = None,
 ) -> Path:
     """Fine-tune `base_model` (default: the embedded model) on `data`; return the model folder.
 
@@ -116,7 +114,7 @@ def finetune(
 
     config = config or FinetuneConfig()
     out = Path(out_dir)
-    examples = load_examples(data, **data_options)
+    examples = load_examples(data, data_options)
     if not examples:
         raise ClearftError("no training examples: the data is empty")
     rows = [example_to_row(ex) for ex in examples]

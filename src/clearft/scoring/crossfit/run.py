@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from clearft.data.example import Example
+from clearft.data.options import DataOptions
 from clearft.engines.base import ChunkResult, Engine, run_chunks
 from clearft.engines.local import LocalEngine
 from clearft.errors import ClearftError
@@ -122,19 +123,18 @@ def crossfit_score_file(
     dry_run: bool = False,
     log: Log | None = None,
     engine: Engine | None = None,
-    **data_options: Any,
+    data_options: DataOptions | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Cross-fitted `clearft score`: every input record plus the score columns, written to
     `output`, settings to `<output>.meta.json`. Returns (summary or estimate, printable lines)."""
     import time
 
-    from clearft.data import open_dataset, write_records
+    from clearft.data import write_records
     from clearft.scoring.runfile import meta_path
 
     cf.validate()
     started = time.monotonic()
-    options = {k: v for k, v in data_options.items() if v is not None}
-    ds = open_dataset(input, **options)
+    ds = (data_options or DataOptions()).open(input)
     ds.validate()
     examples = list(ds)  # fold assignment and the label set need every row
     if dry_run:
