@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +31,9 @@ from clearft.scoring import make_config, prompts
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 STORY = "Write a long story about a robot number {i}."
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import markdown_table, timed  # noqa: E402  (bench/timing.py)
 
 
 def real_requests(rows: int, preset: str) -> list[GenerateRequest]:
@@ -85,9 +87,8 @@ class Raw:
                 "temperature": 1.0, "max_tokens": max_tokens, "seed": i})
             return int(r["usage"]["completion_tokens"])
 
-        started = time.monotonic()
-        tokens = _pool_map(one, range(n), min(n, self.parallel))
-        return sum(tokens) / (time.monotonic() - started)
+        tokens, seconds = timed(_pool_map, one, range(n), min(n, self.parallel))
+        return sum(tokens) / seconds
 
     def prompts(self, requests: Sequence[GenerateRequest]) -> tuple[float, float]:
         def one(req: GenerateRequest) -> tuple[int, int]:
@@ -98,9 +99,7 @@ class Raw:
                                                      "cache_prompt": False})
             return int(r["usage"]["prompt_tokens"]), int((r.get("timings") or {}).get("prompt_n", 0))
 
-        started = time.monotonic()
-        counts = _pool_map(one, requests, self.parallel)
-        seconds = time.monotonic() - started
+        counts, seconds = timed(_pool_map, one, requests, self.parallel)
         total = sum(c[0] for c in counts)
         return total / seconds, sum(c[1] for c in counts) / max(1, total)
 
@@ -116,14 +115,11 @@ class Clearft:
     def decode(self, n: int, max_tokens: int) -> float:
         reqs = [GenerateRequest([{"role": "user", "content": STORY.format(i=i)}], temperature=1.0,
                                 max_tokens=max_tokens, seed=i) for i in range(n)]
-        started = time.monotonic()
-        done = self.backend.generate(reqs)
-        return sum(c.completion_tokens for c in done) / (time.monotonic() - started)
+        done, seconds = timed(self.backend.generate, reqs)
+        return sum(c.completion_tokens for c in done) / seconds
 
     def prompts(self, requests: Sequence[GenerateRequest]) -> tuple[float, float]:
-        started = time.monotonic()
-        done = self.backend.generate(list(requests))
-        seconds = time.monotonic() - started
+        done, seconds = timed(self.backend.generate, list(requests))
         total = sum(c.prompt_tokens for c in done)
         cached = sum(getattr(c, "cached_prompt_tokens", 0) for c in done)
         return total / seconds, (total - cached) / max(1, total)
@@ -175,14 +171,12 @@ def main() -> int:
 
     print(f"model {model.name}; {args.parallel} slots, {threads} threads; prompts: {len(requests)} BSDetector "
           f"prompts of {args.rows} FPB rows (preset {args.preset}); decode: {args.max_tokens}-token samples\n")
-    print(f"| configuration | decode tok/s, 1 seq | decode tok/s, {args.parallel} seq | prompt tok/s (real prompts) "
-          "| share of prompt tokens evaluated | ratio to llama.cpp (1 seq / N seq / prompt) |")
-    print("|---|---|---|---|---|---|")
     base = results[0][1]
-    for name, r in results:
-        print(f"| {name} | {r['decode1']:.1f} | {r['decodeN']:.1f} | {r['prompt']:.0f} | {r['evaluated']:.2f} | "
-              f"{r['decode1'] / base['decode1']:.2f} / {r['decodeN'] / base['decodeN']:.2f} / "
-              f"{r['prompt'] / base['prompt']:.2f} |")
+    print(markdown_table(
+        ["configuration", "decode tok/s, 1 seq", f"decode tok/s, {args.parallel} seq", "prompt tok/s (real prompts)",
+         "share of prompt tokens evaluated", "ratio to llama.cpp (1 seq / N seq / prompt)"],
+        [[name, f"{r['decode1']:.1f}", f"{r['decodeN']:.1f}", f"{r['prompt']:.0f}", f"{r['evaluated']:.2f}",
+          " / ".join(f"{r[k] / base[k]:.2f}" for k in ("decode1", "decodeN", "prompt"))] for name, r in results]))
     return 0
 
 
