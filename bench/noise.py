@@ -1,7 +1,8 @@
 """Seeded noise injection for benchmarks: known-bad targets to measure detection against.
 
     python bench/noise.py banking77 --rate 0.2 --seed 0 --n 200 -o DIR
-    python bench/noise.py banking77 --intents 8 --n 400 --test 120 -o DIR  (the main job's slice)
+    python bench/noise.py banking77 --intents 8 --n 400 --test 120 --short-prompt -o DIR
+                                                           (the main job's slice)
     python bench/noise.py gsm8k --rate 0.2 --seed 0 --n 500 -o DIR
 
 writes, in DIR:
@@ -12,7 +13,8 @@ writes, in DIR:
 
 banking77: a `rate` share of the rows get another intent, drawn at random from the other 76.
 With `--intents K`, only K intents (a seeded sample) are used, the prompt lists them, and a
-swapped label is one of the other K-1; `--test N` also writes <name>_test.jsonl, N rows of
+swapped label is one of the other K-1 (`--short-prompt`: the prompt does not list them, which
+halves a row's tokens and so the fine-tuning time; a fine-tune learns the labels from the rows); `--test N` also writes <name>_test.jsonl, N rows of
 banking77's test split with the same intents (clean: it is for evaluation).
 gsm8k: a `rate` share of the rows swap worked solutions among themselves (a derangement, so
 every chosen row ends up with another question's solution).
@@ -83,7 +85,7 @@ def swap_between_rows(values: Sequence[str], rate: float,
 
 
 def banking77(source: Path, n: int | None, rate: float, seed: int, intents: int | None = None,
-              test: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], list[dict[str, Any]]]:
+              test: int = 0, short_prompt: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], list[dict[str, Any]]]:
     """(noisy records, clean records, changed ids, test records) from banking77's splits."""
     with open(source / "banking77" / "train.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -93,7 +95,8 @@ def banking77(source: Path, n: int | None, rate: float, seed: int, intents: int 
     if intents:
         categories = sorted(random.Random(f"intents-{seed}").sample(categories, intents))
         rows = [r for r in rows if r["category"] in categories]
-        prompt = BANKING77_CHOICES_PROMPT.replace("{intents}", ", ".join(categories))
+        if not short_prompt:
+            prompt = BANKING77_CHOICES_PROMPT.replace("{intents}", ", ".join(categories))
     picked = pick_rows(len(rows), n, rng)
     clean = [{"id": f"banking77-{i}", "prompt": prompt.format(text=rows[i]["text"]),
               "response": rows[i]["category"]} for i in picked]
@@ -165,14 +168,15 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
 
 
 def make_noisy(name: str, out_dir: Path, *, rate: float = 0.2, seed: int = 0, n: int | None = None,
-               source: Path = SHARED_DATA, intents: int | None = None, test: int = 0) -> dict[str, Path]:
+               source: Path = SHARED_DATA, intents: int | None = None, test: int = 0,
+               short_prompt: bool = False) -> dict[str, Path]:
     """Write the noisy file, the changed ids and the clean copy (and, for banking77 with
     `test`, a held-out test file); returns their paths."""
     if name == "banking77":
-        noisy, clean, changed, held_out = banking77(source, n, rate, seed, intents, test)
+        noisy, clean, changed, held_out = banking77(source, n, rate, seed, intents, test, short_prompt)
     else:
-        if intents or test:
-            raise ValueError("--intents and --test are for banking77")
+        if intents or test or short_prompt:
+            raise ValueError("--intents, --test and --short-prompt are for banking77")
         noisy, clean, changed = MAKERS[name](source, n, rate, seed)
         held_out = []
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -198,13 +202,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--source", type=Path, default=SHARED_DATA, help="the shared data folder")
     p.add_argument("--intents", type=int, default=None, help="banking77: use only this many intents, listed in the prompt")
     p.add_argument("--test", type=int, default=0, help="banking77: also write this many held-out test rows")
+    p.add_argument("--short-prompt", action="store_true",
+                   help="banking77 with --intents: do not list the intents in the prompt (half the tokens)")
     args = p.parse_args(argv)
     folder = args.dataset.split("-")[0]  # gsm8k-near reads gsm8k
     if not (args.source / folder).is_dir():
         print(f"noise.py: no {folder} data under {args.source}", file=sys.stderr)
         return 1
     paths = make_noisy(args.dataset, args.out, rate=args.rate, seed=args.seed, n=args.n, source=args.source,
-                       intents=args.intents, test=args.test)
+                       intents=args.intents, test=args.test, short_prompt=args.short_prompt)
     changed = json.loads(paths["changed"].read_text(encoding="utf-8"))
     print(f"wrote {paths['noisy']} ({len(changed)} of the rows changed), {paths['changed']}, {paths['clean']}")
     return 0
