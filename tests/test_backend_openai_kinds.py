@@ -35,6 +35,7 @@ from clearft.backends.openai_probe import (
     kind_for,
     prefill_probe,
 )
+from clearft.backends.usage import Usage
 from clearft.data.example import Example
 from clearft.errors import ClearftError
 from clearft.scoring import make_config
@@ -352,8 +353,12 @@ def test_samples_go_in_one_request_where_n_is_honoured(stand_ins: list[StandIn])
     server = start(stand_ins, "vllm")
     backend = OpenAIBackend(base_url=server.url, model="m", backoff=0.001)
     config = make_config("low", method="bsdetector", similarity="exact")  # k=3, one reflection
-    result = score_examples([EXAMPLE], backend, config)[0]
+    scoring = Usage()
+    result = score_examples([EXAMPLE], backend, config, scoring)[0]
     assert result.error is None and len(result.evidence["samples"]) == 3
+    # The scoring run's own count carries the server's cached prompt tokens through, so a
+    # score summary shows what the prompt cache saved (32 of 50 on every stand-in reply).
+    assert scoring.requests == 2 and scoring.prompt_tokens == 100 and scoring.cached_prompt_tokens == 64
     assert all(s["answer"] == "4" for s in result.evidence["samples"])
     samples = [b for b in server.bodies if "step-by-step" in json.dumps(b)]
     assert len(samples) == 1 and samples[0]["n"] == 3

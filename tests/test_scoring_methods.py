@@ -255,3 +255,19 @@ def test_long_targets_are_compared_with_the_whole_reply_and_their_final_number()
     score_examples(short, FakeBackend(responder=lambda req, i: "explanation: sum. answer: 4"),
                    make_config(method="consistency"), similarity=similarity)
     assert {a for a, _ in seen} == {"4"}  # short targets: the parsed answer, as the paper does
+
+
+def test_usage_counts_cached_prompt_tokens_and_the_summary_shows_them() -> None:
+    from clearft.backends.base import Completion
+    from clearft.scoring.result import ScoreSummary
+
+    usage = Usage()
+    usage.add_completions([Completion(["a"], prompt_tokens=50, completion_tokens=3, cached_prompt_tokens=32),
+                           Completion(["b"], prompt_tokens=40, completion_tokens=2)])
+    other = Usage()
+    other.add_completions([Completion(["c"], prompt_tokens=10, completion_tokens=1, cached_prompt_tokens=10)])
+    usage.merge(other)
+    assert (usage.requests, usage.prompt_tokens, usage.cached_prompt_tokens) == (3, 100, 42)
+    line = ScoreSummary(output="o.jsonl", method="bsdetector", rows=1, scored=1, usage=usage).lines()[1]
+    assert "100 prompt (42 from the server's prompt cache) + 6 generated" in line
+    assert "prompt cache" not in ScoreSummary(output="o", method="m", usage=Usage()).lines()[1]

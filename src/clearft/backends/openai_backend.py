@@ -336,4 +336,5 @@ def _join(parts: Sequence[Completion], want_top: bool) -> Completion:
         first_token_logprobs=firsts,
         prompt_tokens=sum(p.prompt_tokens for p in parts),
         completion_tokens=sum(p.completion_tokens for p in parts),
+        cached_prompt_tokens=sum(p.cached_prompt_tokens for p in parts),
     )

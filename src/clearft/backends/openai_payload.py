@@ -163,6 +163,7 @@ def parse_response(
         first_token_logprobs=tops if want_top else None,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
+        cached_prompt_tokens=usage.cached_prompt_tokens,
     )
 
 

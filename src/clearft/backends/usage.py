@@ -17,6 +17,9 @@ class Usage:
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Of prompt_tokens, those the server took from its prompt cache rather than evaluating
+    # (what the server reports: llama.cpp, vLLM and OpenAI do; 0 where it does not say).
+    cached_prompt_tokens: int = 0
 
     def add_completions(self, completions: Sequence[Completion]) -> None:
         self.calls += 1
@@ -24,6 +27,7 @@ class Usage:
         for c in completions:
             self.prompt_tokens += c.prompt_tokens
             self.completion_tokens += c.completion_tokens
+            self.cached_prompt_tokens += c.cached_prompt_tokens
 
     def add_loglikelihoods(self, results: Sequence[LoglikelihoodResult]) -> None:
         self.calls += 1
@@ -31,5 +35,5 @@ class Usage:
         self.prompt_tokens += sum(r.n_tokens for r in results)
 
     def merge(self, other: Usage) -> None:
-        for name in ("calls", "requests", "prompt_tokens", "completion_tokens"):
+        for name in ("calls", "requests", "prompt_tokens", "completion_tokens", "cached_prompt_tokens"):
             setattr(self, name, getattr(self, name) + getattr(other, name))

@@ -91,7 +91,9 @@ class ScoreSummary:
             f"{self.unknown_outputs} unparseable outputs counted as unknown) "
             f"in {self.seconds:.1f} s ({rate:.2f} rows/s)",
             f"  model calls: {u.calls} batched calls, {u.requests} requests; tokens: "
-            f"{u.prompt_tokens} prompt + {u.completion_tokens} generated",
+            f"{u.prompt_tokens} prompt" + (f" ({u.cached_prompt_tokens} from the server's prompt cache)"
+                                           if u.cached_prompt_tokens else "")
+            + f" + {u.completion_tokens} generated",
             f"  wrote {self.output}",
         ] + ([f"  rejected {self.rejected} bad input records, each with its reason, into "
               f"{self.rejects_file}"] if self.rejected else [])
