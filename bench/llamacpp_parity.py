@@ -6,7 +6,8 @@ The same GGUF, slots and threads for every configuration. "llama.cpp" rows talk 
 `xllamacpp.Server` directly (no clearft code on the request path); "clearft" rows go
 through `LlamaCppBackend.generate`. Measured for each:
 
-* decode tokens/s with 16 sequences and with 1 (free-running 64-token samples);
+* decode tokens/s with 16 sequences (mean of 2 waves) and with 1 (mean of 3; free-running
+  64-token samples);
 * prompt tokens/s on the prompts clearft really sends for BSDetector at the chosen preset
   (FPB rows: the sample prompt and the reflection prompts), one generated token each,
   all sent together. Rate = prompt tokens of those prompts / wall seconds, for every row
@@ -128,12 +129,20 @@ class Clearft:
 def measure(runner: Any, requests: Sequence[GenerateRequest], parallel: int, max_tokens: int) -> dict[str, float]:
     runner.decode(2, 8)  # warm up (first batches allocate)
     one = sum(runner.decode(1, max_tokens) for _ in range(3)) / 3
-    many = runner.decode(parallel, max_tokens)
+    many = sum(runner.decode(parallel, max_tokens) for _ in range(2)) / 2
     rate, evaluated = runner.prompts(requests)
     return {"decode1": one, "decodeN": many, "prompt": rate, "evaluated": evaluated}
 
 
 REPRODUCIBLE = {"kv_unified": False, "flash_attn_type": 0, "cont_batching": False}
+# llama.cpp's own server with its defaults, with one of clearft's settings alone, or all of them.
+# (kv_unified is already False in llama.cpp's defaults, so it has no row of its own.)
+RAW_CONFIGS: dict[str, dict[str, Any]] = {
+    "llama": {},
+    "llama-noflash": {"flash_attn_type": 0},
+    "llama-nocb": {"cont_batching": False},
+    "llama-repro": REPRODUCIBLE,
+}
 
 
 def main() -> int:
@@ -144,7 +153,9 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=None, help="ggml threads (default: clearft's default_threads)")
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--configs", default="llama,llama-repro,clearft,clearft-fast",
-                   help="which rows to run, in order: llama (llama.cpp defaults), llama-repro (llama.cpp "
+                   help="which rows to run, in order (a name may repeat, to see the drift within a run): "
+                        "llama (llama.cpp defaults), llama-noflash (llama.cpp defaults + flash attention off), "
+                        "llama-nocb (llama.cpp defaults + continuous batching off), llama-repro (llama.cpp "
                         "with clearft's three reproducibility settings), clearft (the backend's defaults), "
                         "clearft-fast (reproducible=False)")
     args = p.parse_args()
@@ -155,10 +166,14 @@ def main() -> int:
     model = default_gguf_path()
     threads = args.threads or default_threads()
     requests = real_requests(args.rows, args.preset)
+    names = args.configs.split(",")
+    unknown = [n for n in names if n not in RAW_CONFIGS and n not in ("clearft", "clearft-fast")]
+    if unknown:
+        p.error(f"unknown configuration(s): {', '.join(unknown)}")
     results: list[tuple[str, dict[str, float]]] = []
-    for name in args.configs.split(","):
-        if name.startswith("llama"):
-            server = raw_server(model, args.parallel, threads, REPRODUCIBLE if name == "llama-repro" else {})
+    for name in names:
+        if name in RAW_CONFIGS:
+            server = raw_server(model, args.parallel, threads, RAW_CONFIGS[name])
             results.append((name, measure(Raw(server, args.parallel), requests, args.parallel, args.max_tokens)))
             del server
         else:
@@ -177,6 +192,18 @@ def main() -> int:
          "share of prompt tokens evaluated", "ratio to llama.cpp (1 seq / N seq / prompt)"],
         [[name, f"{r['decode1']:.1f}", f"{r['decodeN']:.1f}", f"{r['prompt']:.0f}", f"{r['evaluated']:.2f}",
           " / ".join(f"{r[k] / base[k]:.2f}" for k in ("decode1", "decodeN", "prompt"))] for name, r in results]))
+    if len(set(names)) < len(names):
+        # A configuration measured more than once in this run: the mean of its rows, against the
+        # mean of the first configuration's rows.
+        order = list(dict.fromkeys(names))
+        mean = {n: {k: sum(r[k] for m, r in results if m == n) / names.count(n) for k in base} for n in order}
+        ref = mean[names[0]]
+        print(f"\nMean over repeats (ratio to the mean of {names[0]}):\n")
+        print(markdown_table(
+            ["configuration", "rows", "decode tok/s, 1 seq", f"decode tok/s, {args.parallel} seq", "prompt tok/s",
+             "ratio (1 seq / N seq / prompt)"],
+            [[n, names.count(n), f"{r['decode1']:.1f}", f"{r['decodeN']:.1f}", f"{r['prompt']:.0f}",
+              " / ".join(f"{r[k] / ref[k]:.2f}" for k in ("decode1", "decodeN", "prompt"))] for n, r in mean.items()]))
     return 0
 
 

@@ -62,8 +62,8 @@ DEFAULT_CONCURRENCY = 8  # 16 parallel gave 206 tok/s vs 173 at 4 on 2 cores; 8 
 DEFAULT_CONTEXT = 2048  # tokens per slot
 
 
-__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_CONTEXT", "LlamaCppBackend", "default_threads", "map_in_threads",
-           "start_server"]
+__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_CONTEXT", "REPRODUCIBLE_SETTINGS", "LlamaCppBackend", "default_threads",
+           "map_in_threads", "start_server"]
 
 
 def default_threads(cores: int | None = None, load: float | None = None) -> int:
@@ -87,6 +87,27 @@ def default_threads(cores: int | None = None, load: float | None = None) -> int:
     return max(1, cores // 2) if load > cores / 2 else cores
 
 
+# What `reproducible` changes in llama.cpp's server settings, and why each one.
+REPRODUCIBLE_SETTINGS: dict[str, Any] = {
+    # One KV buffer per slot, not one shared by all: attention then reads only the slot's own
+    # cells, so a seeded sample decodes to the same text whatever runs beside it and whatever
+    # ran before it. Measured: with the shared buffer, 0 of 12 seeded samples repeated between
+    # a sequential and a parallel pass (or even two sequential passes); per slot, 12 of 12.
+    # (Also llama.cpp's own default in this build: it costs nothing against llama.cpp.)
+    "kv_unified": False,
+    # No flash attention: on CPU it sums differently when several sequences are evaluated in
+    # one batch. Measured: the same reflection prompt's letter log-probabilities moved by up to
+    # 0.2 nats when other rows' prompts were evaluated beside it; without it, not at all.
+    "flash_attn_type": 0,
+    # No continuous batching: a prompt is then never evaluated in the same batch as other
+    # slots' generated tokens, which also changed its log-probabilities (reflection P(A/B/C)
+    # moved by ~0.01 between one-at-a-time and batched scoring). Measured cost on 8 FPB rows
+    # (preset medium, 8 slots): none beyond run-to-run noise (47.2 s vs 42.5-46.5 s);
+    # what all three cost in peak throughput: BENCHMARKS.md, scoring speed.
+    "cont_batching": False,
+}
+
+
 def start_server(
     model_path: str | Path,
     parallel: int,
@@ -100,7 +121,7 @@ def start_server(
     """Start an in-process llama.cpp server (also listening on host:port; 0 = any free port).
 
     `reproducible` trades some parallel throughput for samples that do not depend on what
-    the other slots are doing (see the three settings below); False keeps llama.cpp's own
+    the other slots are doing (``REPRODUCIBLE_SETTINGS``); False keeps llama.cpp's own
     defaults."""
     xllamacpp = require("xllamacpp", "the llamacpp backend")
     params = xllamacpp.CommonParams()
@@ -112,21 +133,8 @@ def start_server(
     params.cpuparams_batch.n_threads = n_threads
     params.warmup = False
     if reproducible:
-        # One KV buffer per slot, not one shared by all: attention then reads only the slot's own
-        # cells, so a seeded sample decodes to the same text whatever runs beside it and whatever
-        # ran before it. Measured: with the shared buffer, 0 of 12 seeded samples repeated between
-        # a sequential and a parallel pass (or even two sequential passes); per slot, 12 of 12.
-        params.kv_unified = False
-        # No flash attention: on CPU it sums differently when several sequences are evaluated in
-        # one batch. Measured: the same reflection prompt's letter log-probabilities moved by up to
-        # 0.2 nats when other rows' prompts were evaluated beside it; without it, not at all.
-        params.flash_attn_type = 0
-        # No continuous batching: a prompt is then never evaluated in the same batch as other
-        # slots' generated tokens, which also changed its log-probabilities (reflection P(A/B/C)
-        # moved by ~0.01 between one-at-a-time and batched scoring). Measured cost on 8 FPB rows
-        # (preset medium, 8 slots): none beyond run-to-run noise (47.2 s vs 42.5-46.5 s);
-        # what all three cost in peak throughput: BENCHMARKS.md, scoring speed.
-        params.cont_batching = False
+        for name, value in REPRODUCIBLE_SETTINGS.items():
+            setattr(params, name, value)
     params.hostnames = [host]
     params.port = port
     # llama.cpp logs every slot event at info level; -1 keeps it to nothing unless asked.
