@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from clearft.data.jsonl import read_json_lines
 from clearft.report import build_report
 
 
@@ -59,8 +60,9 @@ def test_report_of_rows_scored_by_the_default_model(shared_data: Path, tmp_path:
     assert len(rows) == 2 and result.payload["methods"] == ["bsdetector"]
     scored_rows = [r for r in rows if r["confidence"] is not None]
     assert scored_rows, [r["error"] for r in rows]
+    on_file = {r["id"]: r["confidence"] for r in read_json_lines(scored)}
     for r in scored_rows:
-        assert 0.0 <= r["confidence"] <= 1.0
+        assert r["confidence"] == on_file[r["id"]]  # the report shows the scored file's numbers
         assert len(r["samples"]) == 2 and all(s["text"] for s in r["samples"])
         assert r["reflections"] and r["reflections"][0]["verdict"] in {"A", "B", "C", "unknown"}
     assert result.payload["settings"]["backend"]["backend"] == "llamacpp"
