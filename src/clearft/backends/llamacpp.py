@@ -17,7 +17,8 @@ false``). Reusing a *partial* prefix left in a slot by another request would be 
 but where a prompt is split between cache and fresh evaluation changes the floating-point
 sums, and with them a sampled text -- so a row's samples would depend on its neighbours in
 the batch. Each slot also has its own KV buffer (``kv_unified = False``) and flash attention
-is off, for the same reason (see ``start_server``). With ``reproducible=False``
+is off, for the same reason; continuous batching stays on (measured: see
+``REPRODUCIBLE_SETTINGS``). With ``reproducible=False``
 (``--fast-unreproducible``) every call may reuse any cached prefix and llama.cpp keeps its
 own settings.
 
@@ -87,24 +88,29 @@ def default_threads(cores: int | None = None, load: float | None = None) -> int:
     return max(1, cores // 2) if load > cores / 2 else cores
 
 
-# What `reproducible` changes in llama.cpp's server settings, and why each one.
+# What `reproducible` changes in llama.cpp's server settings, and why each one. Measured
+# (bench/results/scoring.md, session 9) with bench/llamacpp_repro_probe.py (BSDetector's requests
+# for 8 FPB rows, 8 slots, each alone vs all together) and bench/llamacpp_parity.py.
 REPRODUCIBLE_SETTINGS: dict[str, Any] = {
     # One KV buffer per slot, not one shared by all: attention then reads only the slot's own
     # cells, so a seeded sample decodes to the same text whatever runs beside it and whatever
     # ran before it. Measured: with the shared buffer, 0 of 12 seeded samples repeated between
     # a sequential and a parallel pass (or even two sequential passes); per slot, 12 of 12.
-    # (Also llama.cpp's own default in this build: it costs nothing against llama.cpp.)
+    # Also llama.cpp's own default in this build, so it costs nothing against llama.cpp.
     "kv_unified": False,
     # No flash attention: on CPU it sums differently when several sequences are evaluated in
-    # one batch. Measured: the same reflection prompt's letter log-probabilities moved by up to
-    # 0.2 nats when other rows' prompts were evaluated beside it; without it, not at all.
+    # one batch. Measured with it on: 7 of 32 reflection results bit-identical to the same
+    # prompt sent alone (32 of 32 with it off), letter log-probabilities moved by up to 0.17
+    # nats (renormalised P(letter) by up to 0.049), and the slow test
+    # test_scores_do_not_change_with_batch_size_or_concurrency failed (other sample texts at 8
+    # slots than at 1). It costs llama.cpp 7% of its 1-sequence decode, 14% at 16 sequences
+    # and 6% of its prompt rate (session 9, 2 rounds; one earlier run: 12% / 0% / 8%): the
+    # price of scores that do not depend on batch size or concurrency.
     "flash_attn_type": 0,
-    # No continuous batching: a prompt is then never evaluated in the same batch as other
-    # slots' generated tokens, which also changed its log-probabilities (reflection P(A/B/C)
-    # moved by ~0.01 between one-at-a-time and batched scoring). Measured cost on 8 FPB rows
-    # (preset medium, 8 slots): none beyond run-to-run noise (47.2 s vs 42.5-46.5 s);
-    # what all three cost in peak throughput: BENCHMARKS.md, scoring speed.
-    "cont_batching": False,
+    # Continuous batching stays on (llama.cpp's default). It was off until session 9; switched
+    # on, the probe's results were still 32 of 32 bit-identical to alone and the slow tests
+    # passed, while off it cost 3% / 9% / 1% (1 seq / 16 seq / prompt; one earlier run: none)
+    # and made every new prompt wait for the running decode wave.
 }
 
 
