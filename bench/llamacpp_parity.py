@@ -134,7 +134,7 @@ def measure(runner: Any, requests: Sequence[GenerateRequest], parallel: int, max
     return {"decode1": one, "decodeN": many, "prompt": rate, "evaluated": evaluated}
 
 
-REPRODUCIBLE = {"kv_unified": False, "flash_attn_type": 0, "cont_batching": False}
+REPRODUCIBLE = {"kv_unified": False, "flash_attn_type": 0, "cont_batching": False}  # clearft's until session 9
 # llama.cpp's own server with its defaults, with one of clearft's settings alone, or all of them.
 # (kv_unified is already False in llama.cpp's defaults, so it has no row of its own.)
 RAW_CONFIGS: dict[str, dict[str, Any]] = {
@@ -156,7 +156,8 @@ def main() -> int:
                    help="which rows to run, in order (a name may repeat, to see the drift within a run): "
                         "llama (llama.cpp defaults), llama-noflash (llama.cpp defaults + flash attention off), "
                         "llama-nocb (llama.cpp defaults + continuous batching off), llama-repro (llama.cpp "
-                        "with clearft's three reproducibility settings), clearft (the backend's defaults), "
+                        "with the three settings clearft's reproducible mode had until session 9; since then it "
+                        "keeps only flash attention off, i.e. llama-noflash), clearft (the backend's defaults), "
                         "clearft-fast (reproducible=False)")
     args = p.parse_args()
 

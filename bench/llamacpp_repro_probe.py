@@ -40,7 +40,8 @@ LETTERS = ("A", "B", "C")
 VARIANTS: dict[str, dict[str, Any]] = {
     "clearft": {},
     "flash-on": {"flash_attn_type": -1},  # llama.cpp's default: auto (on, on CPU)
-    "cb-on": {"cont_batching": True},
+    "cb-on": {"cont_batching": True},  # llama.cpp's default, and clearft's since session 9
+    "cb-off": {"cont_batching": False},  # clearft's default until session 9
     "both-on": {"flash_attn_type": -1, "cont_batching": True},
 }
 
