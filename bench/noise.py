@@ -1,8 +1,7 @@
 """Seeded noise injection for benchmarks: known-bad targets to measure detection against.
 
     python bench/noise.py banking77 --rate 0.2 --seed 0 --n 200 -o DIR
-    python bench/noise.py banking77 --intents 8 --n 400 --test 120 --short-prompt -o DIR
-                                                           (the main job's slice)
+    python bench/noise.py banking77 --intents 8 --n 400 --test 120 -o DIR  (the main job's slice)
     python bench/noise.py gsm8k --rate 0.2 --seed 0 --n 500 -o DIR
 
 writes, in DIR:
@@ -14,7 +13,8 @@ writes, in DIR:
 banking77: a `rate` share of the rows get another intent, drawn at random from the other 76.
 With `--intents K`, only K intents (a seeded sample) are used, the prompt lists them, and a
 swapped label is one of the other K-1 (`--short-prompt`: the prompt does not list them, which
-halves a row's tokens and so the fine-tuning time; a fine-tune learns the labels from the rows); `--test N` also writes <name>_test.jsonl, N rows of
+halves a row's tokens and the fine-tuning time; measured on the main job's slice it also lost
+curation's gain, bench/results/demo.md, so the bundled slice keeps the list); `--test N` also writes <name>_test.jsonl, N rows of
 banking77's test split with the same intents (clean: it is for evaluation).
 gsm8k: a `rate` share of the rows swap worked solutions among themselves (a derangement, so
 every chosen row ends up with another question's solution).

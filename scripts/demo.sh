@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # The main job (README): installs clearft, then curates the bundled real data — 400 BANKING77
-# queries over 8 intents (short prompts that do not list them, so fine-tuning takes half the
-# time) with 20% of their intent labels swapped — with the embedded
+# queries over 8 intents with 20% of their intent labels swapped — with the embedded
 # SmolLM2-135M-Instruct: score, filter (the automatic cut), fine-tune, Auto-Correct, fine-tune
 # again, evaluate each model on 120 held-out queries, and write an HTML report. Killed at any
 # point, rerunning it resumes.

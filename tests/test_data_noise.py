@@ -60,9 +60,9 @@ def test_bundled_slice_matches_its_changed_list() -> None:
     assert sorted(i for i, ex in noisy.items() if ex.response != clean[i]) == sorted(changed)
     intents = set(clean.values())
     assert len(intents) == 8 and {ex.response for ex in noisy.values()} == intents  # swaps stay inside the 8
-    first = next(iter(noisy.values()))  # the short prompt: the intents are not listed (half the tokens)
-    assert first.prompt_text.startswith("Classify the intent of this banking customer query. Query: ")
-    assert not any(i in first.prompt_text for i in intents) and first.prompt_text.endswith("\nIntent:")
+    first = next(iter(noisy.values()))
+    assert first.prompt_text.startswith("Classify the intent of this banking customer query as one of: ")
+    assert all(i in first.prompt_text for i in intents) and first.prompt_text.endswith("\nIntent:")
     test = list(open_dataset(EXAMPLES / "banking77_test.jsonl"))
     assert len(test) == 120 and {ex.response for ex in test} == intents
     assert not {ex.prompt_text for ex in test} & {ex.prompt_text for ex in noisy.values()}
@@ -71,7 +71,7 @@ def test_bundled_slice_matches_its_changed_list() -> None:
 
 def test_bundled_slice_is_what_the_script_makes(shared_data: Path, tmp_path: Path) -> None:
     assert noise.main(["banking77", "--intents", "8", "--n", "400", "--test", "120", "--rate", "0.2",
-                       "--seed", "0", "--short-prompt", "-o", str(tmp_path)]) == 0
+                       "--seed", "0", "-o", str(tmp_path)]) == 0
     for name in ["banking77_noisy.jsonl", "banking77_noisy.changed.json", "banking77_noisy.clean.jsonl",
                  "banking77_test.jsonl"]:
         assert (tmp_path / name).read_bytes() == (EXAMPLES / name).read_bytes(), name
@@ -109,3 +109,16 @@ def test_gsm8k_near_noise_keeps_questions_and_changes_the_rate(shared_data: Path
         same = noisy[i].response == clean[i].response
         assert same == (i not in changed)
         assert noisy[i].prompt_text == clean[i].prompt_text
+
+
+def test_short_prompt_leaves_the_intents_out(shared_data: Path, tmp_path: Path) -> None:
+    short = noise.make_noisy("banking77", tmp_path / "s", n=40, intents=8, test=10, short_prompt=True)
+    listed = noise.make_noisy("banking77", tmp_path / "l", n=40, intents=8, test=10)
+    rows = {k: [json.loads(line) for line in p.read_text().splitlines()] for k, p in short.items() if k != "changed"}
+    same = {k: [json.loads(line) for line in p.read_text().splitlines()] for k, p in listed.items() if k != "changed"}
+    for k in rows:  # the same rows, targets and swaps; only the prompt is shorter
+        assert [(r["id"], r["response"]) for r in rows[k]] == [(r["id"], r["response"]) for r in same[k]]
+        assert all(r["prompt"].startswith("Classify the intent of this banking customer query. Query: ")
+                   and len(r["prompt"]) < len(s["prompt"]) for r, s in zip(rows[k], same[k], strict=True))
+    with pytest.raises(ValueError):
+        noise.make_noisy("gsm8k", tmp_path / "g", n=10, short_prompt=True)
