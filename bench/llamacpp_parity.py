@@ -134,6 +134,17 @@ def measure(runner: Any, requests: Sequence[GenerateRequest], parallel: int, max
     return {"decode1": one, "decodeN": many, "prompt": rate, "evaluated": evaluated}
 
 
+
+def rates_table(first: str, results: Sequence[tuple[str, dict[str, float]]], parallel: int, ratio: str) -> str:
+    """One row per measured configuration, with its rates as ratios to the first row's."""
+    base = results[0][1]
+    return markdown_table(
+        [first, "decode tok/s, 1 seq", f"decode tok/s, {parallel} seq", "prompt tok/s (real prompts)",
+         "share of prompt tokens evaluated", ratio],
+        [[name, f"{r['decode1']:.1f}", f"{r['decodeN']:.1f}", f"{r['prompt']:.0f}", f"{r['evaluated']:.2f}",
+          " / ".join(f"{r[k] / base[k]:.2f}" for k in ("decode1", "decodeN", "prompt"))] for name, r in results])
+
+
 REPRODUCIBLE = {"kv_unified": False, "flash_attn_type": 0, "cont_batching": False}  # clearft's until session 9
 # llama.cpp's own server with its defaults, with one of clearft's settings alone, or all of them.
 # (kv_unified is already False in llama.cpp's defaults, so it has no row of its own.)
@@ -188,11 +199,7 @@ def main() -> int:
     print(f"model {model.name}; {args.parallel} slots, {threads} threads; prompts: {len(requests)} BSDetector "
           f"prompts of {args.rows} FPB rows (preset {args.preset}); decode: {args.max_tokens}-token samples\n")
     base = results[0][1]
-    print(markdown_table(
-        ["configuration", "decode tok/s, 1 seq", f"decode tok/s, {args.parallel} seq", "prompt tok/s (real prompts)",
-         "share of prompt tokens evaluated", "ratio to llama.cpp (1 seq / N seq / prompt)"],
-        [[name, f"{r['decode1']:.1f}", f"{r['decodeN']:.1f}", f"{r['prompt']:.0f}", f"{r['evaluated']:.2f}",
-          " / ".join(f"{r[k] / base[k]:.2f}" for k in ("decode1", "decodeN", "prompt"))] for name, r in results]))
+    print(rates_table("configuration", results, args.parallel, "ratio to llama.cpp (1 seq / N seq / prompt)"))
     if len(set(names)) < len(names):
         # A configuration measured more than once in this run: the mean of its rows, against the
         # mean of the first configuration's rows.

@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from llamacpp_parity import Clearft, measure, real_requests  # noqa: E402  (bench/llamacpp_parity.py)
-from timing import markdown_table  # noqa: E402  (bench/timing.py)
+from llamacpp_parity import Clearft, measure, rates_table, real_requests  # noqa: E402  (bench/llamacpp_parity.py)
 
 
 def main() -> int:
@@ -50,12 +49,7 @@ def main() -> int:
         local.close()
     print(f"{args.parallel} slots / client concurrency, {threads} threads; prompts: {len(requests)} BSDetector "
           f"prompts of {args.rows} FPB rows (preset {args.preset}); decode: {args.max_tokens}-token samples\n")
-    base = results[0][1]
-    print(markdown_table(
-        ["backend", "decode tok/s, 1 seq", f"decode tok/s, {args.parallel} seq", "prompt tok/s (real prompts)",
-         "share of prompt tokens evaluated", "ratio to the first row (1 seq / N seq / prompt)"],
-        [[name, f"{r['decode1']:.1f}", f"{r['decodeN']:.1f}", f"{r['prompt']:.0f}", f"{r['evaluated']:.2f}",
-          " / ".join(f"{r[k] / base[k]:.2f}" for k in ("decode1", "decodeN", "prompt"))] for name, r in results]))
+    print(rates_table("backend", results, args.parallel, "ratio to the first row (1 seq / N seq / prompt)"))
     return 0
 
 
