@@ -33,6 +33,9 @@ from clearft.scoring import make_config, parsing, prompts
 from clearft.scoring.bsdetector_method import TOP_LOGPROBS
 from clearft.scoring.result import row_seed
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import markdown_table  # noqa: E402  (bench/timing.py)
+
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 LETTERS = ("A", "B", "C")
 
@@ -156,15 +159,13 @@ def main() -> int:
 
     print(f"{args.rows} FPB rows (preset {args.preset}): {len(reqs)} requests, {args.concurrency} slots, "
           f"{threads} threads; clearft's settings: {REPRODUCIBLE_SETTINGS}\n")
-    print("| variant | settings changed | seeded samples equal to alone (together + reversed) "
-          "| reflections bit-identical to alone | letter log-prob, largest change (nats) "
-          "| P(letter) renormalised over A/B/C: largest / mean change | verdicts changed | seconds |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, r in results:
-        changed = ", ".join(f"{k}={v}" for k, v in VARIANTS[name].items()) or "none"
-        print(f"| {name} | {changed} | {r['same']}/{r['total']} | {r['identical']}/{r['reflections']} | "
-              f"{r['worst']:.4g} | {r['worst_p']:.4f} / {r['mean_p']:.4f} | {r['flips']}/{r['reflections']} | "
-              f"{r['seconds']:.0f} |")
+    print(markdown_table(
+        ["variant", "settings changed", "seeded samples equal to alone (together + reversed)",
+         "reflections bit-identical to alone", "letter log-prob, largest change (nats)",
+         "P(letter) renormalised over A/B/C: largest / mean change", "verdicts changed", "seconds"],
+        [[name, ", ".join(f"{k}={v}" for k, v in VARIANTS[name].items()) or "none", f"{r['same']}/{r['total']}",
+          f"{r['identical']}/{r['reflections']}", f"{r['worst']:.4g}", f"{r['worst_p']:.4f} / {r['mean_p']:.4f}",
+          f"{r['flips']}/{r['reflections']}", f"{r['seconds']:.0f}"] for name, r in results]))
     return 0
 
 
