@@ -18,6 +18,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Nothing in the tests may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The CLI offers the scripted `fake` backend only with this set (tests drive it through the CLI).
+os.environ.setdefault("CLEARFT_TEST_BACKENDS", "1")
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,17 @@ BACKENDS: dict[str, BackendInfo] = {
 DEFAULT_BACKEND = "llamacpp"
 
 
+# Backends only tests use (scripted replies): the Python API builds them by name, but the
+# command line and the unknown-backend message offer them only with CLEARFT_TEST_BACKENDS=1.
+TEST_BACKENDS = ("fake",)
+
+
+def user_backends() -> list[str]:
+    """The backend names a user may choose (the command line's choices)."""
+    tests = os.environ.get("CLEARFT_TEST_BACKENDS") == "1"
+    return [name for name in BACKENDS if tests or name not in TEST_BACKENDS]
+
+
 def missing_dependencies(name: str) -> list[str]:
     return [m for m in BACKENDS[name].needs if not is_installed(m)]
 
@@ -73,7 +85,7 @@ def missing_dependencies(name: str) -> list[str]:
 def load_backend(name: str = DEFAULT_BACKEND, **options: Any) -> Backend:
     """Build a backend by name; options go to its constructor (model, base_url, ...)."""
     if name not in BACKENDS:
-        raise ClearftError(f"unknown backend '{name}'; choose one of: {', '.join(BACKENDS)}")
+        raise ClearftError(f"unknown backend '{name}'; choose one of: {', '.join(user_backends())}")
     info = BACKENDS[name]
     missing = missing_dependencies(name)
     if missing:

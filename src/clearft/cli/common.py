@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -93,6 +94,49 @@ def check_ranges(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             problem = action.problem(getattr(args, action.dest, None))
             if problem:
                 p.error(str(argparse.ArgumentError(action, problem)))
+
+
+# Schedulers the built-in trainer takes without settings of their own (transformers' names).
+LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
+                 "constant_with_warmup", "inverse_sqrt")
+
+
+def _backend_choices() -> list[str]:
+    from clearft.backends.registry import user_backends
+
+    return user_backends()
+
+
+def _metric_choices() -> list[str]:
+    from clearft.evaluation.metrics import METRICS
+
+    return ["auto", *METRICS]
+
+
+# flag -> its allowed values (computed when checked, so the registries load only then)
+CHOICE_FLAGS: dict[str, Callable[[], Sequence[str]]] = {
+    "--backend": _backend_choices,
+    "--candidate-backend": _backend_choices,
+    "--eval-backend": _backend_choices,
+    "--judge-backend": _backend_choices,
+    "--metric": _metric_choices,
+    "--lr-scheduler": lambda: LR_SCHEDULERS,
+}
+
+
+def check_choices(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Backend, metric and scheduler names, from the command line or a `run --config` file:
+    a one-line error naming the flag (exit 2) before anything runs, not a failure mid-run."""
+    for action in p._actions:
+        for flag in action.option_strings:
+            if flag not in CHOICE_FLAGS:
+                continue
+            value = getattr(args, action.dest, None)
+            if value is None:
+                continue
+            allowed = CHOICE_FLAGS[flag]()
+            if value not in allowed:
+                p.error(f"argument {flag}: invalid choice: {value!r} (choose from {', '.join(allowed)})")
 
 
 # --- options several commands share: one definition, one meaning -----------------------

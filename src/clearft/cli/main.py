@@ -36,6 +36,7 @@ COMMANDS = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clearft",
+        allow_abbrev=False,  # --lr is not --lr-scheduler: a flag is spelled out or refused
         description=(
             "Find, filter and fix bad targets in LLM fine-tuning data (CLEAR: "
             "confidence-based LLM evaluation and rectification)."
@@ -50,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(module_name) is None:
             continue  # a command still being built
         importlib.import_module(module_name).add_parser(sub)
-    for command_parser in sub.choices.values():
+    for command_parser in [parser, *sub.choices.values()]:
         setattr(command_parser, "error", _one_line_error(command_parser))  # noqa: B010
+        command_parser.allow_abbrev = False
     return parser
 
 
@@ -77,9 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    from clearft.cli.common import check_ranges
+    from clearft.cli.common import check_choices, check_ranges
 
-    check_ranges(command_parsers(parser)[args.command], args)  # values a --config file gave
+    command_parser = command_parsers(parser)[args.command]
+    check_ranges(command_parser, args)  # values a --config file gave
+    check_choices(command_parser, args)  # backend, metric and scheduler names
     if not args.verbose:
         quiet_third_party()
     try:
