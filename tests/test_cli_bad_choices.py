@@ -61,3 +61,28 @@ def test_fake_is_refused_without_the_test_switch(monkeypatch: pytest.MonkeyPatch
         load_backend("bogus")
     assert "fake" not in str(exc.value)
     assert load_backend("fake") is not None  # the Python API keeps it
+
+
+def write_one_row(tmp_path: Path) -> Path:
+    data = tmp_path / "x.jsonl"
+    data.write_text('{"prompt": "a", "response": "b"}\n')
+    return data
+
+
+def test_run_dry_run_shows_the_scorers_refusal_not_a_guess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code = main(["run", str(write_one_row(tmp_path)), "-o", str(tmp_path / "r"), "--method", "perplexity",
+                 "--backend", "openai", "--finetune-command", "true {data} {output}", "--dry-run"])
+    out, err = capsys.readouterr()
+    assert code == 1  # as `clearft score` refuses the same combination
+    assert "rough guess" not in out
+    assert "perplexity" in err and "\n" not in err.strip()
+
+
+def test_run_dry_run_guesses_when_the_model_cannot_be_opened(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", str(write_one_row(tmp_path)), "-o", str(tmp_path / "r"), "--model",
+                 str(tmp_path / "missing.gguf"), "--finetune-command", "true {data} {output}", "--dry-run"])
+    assert code == 0
+    assert "rough guess" in capsys.readouterr().out

@@ -128,8 +128,14 @@ def build_config(args: argparse.Namespace) -> Any:
     )
 
 
+class _ModelUnavailable(Exception):
+    """The scoring model could not be opened for the estimate (the plan then guesses)."""
+
+
 def score_estimate(args: argparse.Namespace, config: Any) -> dict[str, Any] | None:
-    """The scorer's own dry run (exact request counts); None if it cannot tell."""
+    """The scorer's own dry run (exact request counts); None if it cannot tell because the
+    model cannot be opened here. Any other error (a method the backend cannot serve, bad
+    data) is the user's to fix, and is raised as `clearft score` would."""
     from pathlib import Path
 
     from clearft.backends.cache import open_backend
@@ -147,11 +153,17 @@ def score_estimate(args: argparse.Namespace, config: Any) -> dict[str, Any] | No
             est, _ = crossfit_score_file(args.input, str(Path(args.output) / "scored.dry-run"), cf, sc,
                                          dry_run=True, data_options=config.data_options)
             return {"method": "crossfit", "estimate": est}
-        summary = score_file(args.input, str(Path(args.output) / "scored.dry-run"),
-                             lambda: open_backend(config.backend, cache="off", **config.backend_options),
+
+        def open_model() -> Any:
+            try:
+                return open_backend(config.backend, cache="off", **config.backend_options)
+            except ClearftError as exc:
+                raise _ModelUnavailable(str(exc)) from exc
+
+        summary = score_file(args.input, str(Path(args.output) / "scored.dry-run"), open_model,
                              sc, dry_run=True, progress=False, log=lambda _m: None,
                              data_options=config.data_options)
-    except ClearftError:
+    except _ModelUnavailable:
         return None
     return summary.to_dict()
 
