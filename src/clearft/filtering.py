@@ -8,7 +8,6 @@ rows that failed scoring included.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -204,7 +203,3 @@ def filter_file(
     reasons = Counter(_reason_group(d["clearft_drop_reason"]) for d in dropped)
     return FilterSummary(rows=len(records), kept=len(kept), dropped=len(dropped), threshold=cut,
                          rule=how, reasons=dict(reasons), output=str(output), dropped_path=str(dropped_at))
-
-
-def summary_json(summary: FilterSummary) -> str:
-    return json.dumps(summary.__dict__, default=str)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -210,7 +209,3 @@ def write_rows(path: str | Path, result: EvalResult) -> None:
     from clearft.data import write_records
 
     write_records(path, [{"model": result.model, "metric": result.metric, **row} for row in result.rows])
-
-
-def dump_json(result: EvalResult) -> str:
-    return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str)
