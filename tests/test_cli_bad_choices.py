@@ -4,6 +4,7 @@ scripted `fake` backend is the tests' alone (CLEARFT_TEST_BACKENDS=1, set in con
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,16 @@ def test_run_dry_run_guesses_when_the_model_cannot_be_opened(tmp_path: Path,
                  str(tmp_path / "missing.gguf"), "--finetune-command", "true {data} {output}", "--dry-run"])
     assert code == 0
     assert "rough guess" in capsys.readouterr().out
+
+
+def test_score_cross_fit_refusal_names_only_flags_score_has(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from clearft.cli.main import build_parser, command_parsers
+
+    code = main(["score", str(write_one_row(tmp_path)), "-o", str(tmp_path / "s.jsonl"), "--backend", "openai",
+                 "--cross-fit", "2"])
+    err = capsys.readouterr().err
+    assert code == 1 and "cannot be fine-tuned" in err
+    score_flags = {f for a in command_parsers(build_parser())["score"]._actions for f in a.option_strings}
+    named = set(re.findall(r"--[a-z][a-z-]*", err))
+    assert named and named <= score_flags, named - score_flags

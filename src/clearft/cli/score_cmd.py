@@ -172,7 +172,10 @@ def prepare_cross_fit(args: argparse.Namespace, config: object) -> Callable[[Eng
 
     from clearft.training.base_model import finetune_base
 
-    base = finetune_base(args.backend, args.model)
+    base = finetune_base(args.backend, args.model, remedy=(
+        "--cross-fit fine-tunes its fold models from the scored model, so score a local one "
+        "(--backend llamacpp or transformers with --model a GGUF file or Hugging Face folder), "
+        "or score without --cross-fit"))
     if base and Path(base).exists():
         base = str(Path(base).resolve())  # replicas may not share our directory
     # Fold models are served by the backend asked for, unless it is the default (llama.cpp

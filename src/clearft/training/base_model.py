@@ -39,13 +39,20 @@ def is_hf_model_dir(path: Path) -> bool:
 LOCAL_MODEL_BACKENDS = ("llamacpp", "transformers", "vllm", "fake")
 
 
-def finetune_base(backend: str | None, model: str | None, base_model: str | None = None) -> str | None:
+# What `run` (and `finetune`) offer instead of fine-tuning an API model.
+API_MODEL_REMEDY = ("give --base-model (a GGUF file or Hugging Face folder) to fine-tune a local model "
+                    "instead, or --finetune-command for your own trainer")
+
+
+def finetune_base(backend: str | None, model: str | None, base_model: str | None = None,
+                  remedy: str = API_MODEL_REMEDY) -> str | None:
     """The model a fine-tune starts from: `base_model` when given (the explicit choice of
     another base), else the model being curated (`--backend`/`--model`), so that the model
     that scores, judges and is fine-tuned is one model. None: the embedded default.
 
     Raises a one-line ClearftError, before anything runs, when that model cannot be
-    fine-tuned here (an API model), or is no GGUF file or Hugging Face folder."""
+    fine-tuned here (an API model; `remedy` says what to do instead, in the flags of the
+    command that asked), or is no GGUF file or Hugging Face folder."""
     if base_model:
         check_base_model(base_model, "--base-model")
         return base_model
@@ -53,8 +60,7 @@ def finetune_base(backend: str | None, model: str | None, base_model: str | None
         name = f" '{model}'" if model else ""
         raise ClearftError(
             f"--backend {backend}: the model{name} is served behind an API and cannot be fine-tuned "
-            "here; give --base-model (a GGUF file or Hugging Face folder) to fine-tune a local model "
-            "instead, or --finetune-command for your own trainer"
+            f"here; {remedy}"
         )
     if not model or backend == "fake":
         return None
