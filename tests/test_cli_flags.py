@@ -38,7 +38,8 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ("--candidate-backend", "default"): "correct: from --model (folder: transformers, .gguf: llamacpp); run: its "
                                         "own fine-tuned folders, so transformers",
     ("--candidate-backend", "help"): "see --candidate-backend default",
-    ("--base-model", "help"): "run fine-tunes Hugging Face folders only (issue 14 item 4 is not done here)",
+    ("--base-model", "help"): "run: an override of the curated model (--model) as the fine-tuning base; finetune: "
+                              "the base itself (finetune has no --model)",
     ("--config", "help"): "finetune: a JSON file of FinetuneConfig fields; run: a YAML/TOML file of run's options "
                           "(two meanings, left: finetune's predates run's config files)",
 }
