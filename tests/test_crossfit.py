@@ -313,7 +313,7 @@ def test_cli_cross_fit_scores_with_fold_models(tmp_path: Path, monkeypatch: pyte
 def test_real_fold_models_score_every_row_and_resume(tmp_path: Path) -> None:
     """Two real (tiny: one LoRA step each) fold models of the embedded model, served by
     llama.cpp from the GGUF finetune writes; a rerun trains nothing and asks no model."""
-    rows = sentiment_rows(8, flip=(1,))
+    rows = sentiment_rows(10, flip=(1,))  # 10: the label-space rule's row minimum
     cf = CrossFitConfig(folds=2, finetune={"max_steps": 1, "batch_size": 4, "grad_accum": 1, "lora_r": 4,
                                            "lora_alpha": 8, "max_seq_len": 64, "progress": False})
     opened: list[Path] = []

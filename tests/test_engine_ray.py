@@ -294,7 +294,7 @@ def test_real_fold_models_fine_tune_and_score_on_ray_and_resume_locally(
 
     data = tmp_path / "d.jsonl"
     data.write_text("".join(json.dumps({"id": ex.id, "prompt": ex.messages[0]["content"], "response": ex.response})
-                            + "\n" for ex in sentiment_rows(8, flip=(1,))))
+                            + "\n" for ex in sentiment_rows(10, flip=(1,))))
     out = tmp_path / "scored.jsonl"
     args = ["score", str(data), "-o", str(out), "--cross-fit", "2", "--cache", "off", "--no-progress",
             "--cross-fit-set", "max_steps=1", "--cross-fit-set", "batch_size=4", "--cross-fit-set", "grad_accum=1",
