@@ -1,9 +1,12 @@
-"""The engine contract on the local engine, with the fake backend: the engine runners give
-exactly the reference runners' outputs, resume from the journal, and survive failures."""
+"""The engine contract on the local engine, with the fake backend: score_file runs on it
+(borrowing the caller's backend), the engine runners give exactly the reference runners'
+outputs, resume from the journal, and survive failures."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+import pickle
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from clearft.errors import ClearftError
 from clearft.scoring import make_config, score_file, score_file_on_engine
 from clearft.scoring.result import Usage
 from clearft.scoring.runfile import journal_path
+from clearft.scoring.step import ScoreStep
 from tests.test_engine_fakes import (
     FAKE,
     FAKE_JUDGE,
@@ -37,26 +41,70 @@ from tests.test_engine_fakes import (
 )
 
 
-def test_score_on_the_local_engine_equals_score_file(tmp_path: Path) -> None:
+class Owned(FakeBackend):
+    """A caller's backend that notes being closed."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_score_file_runs_on_a_local_engine_borrowing_the_callers_backend(tmp_path: Path) -> None:
     data = write_rows(tmp_path / "in.jsonl", 11)
     config = make_config("base", method="perplexity", batch_size=4)
-    score_file(data, tmp_path / "ref.jsonl", FakeBackend(), config, progress=False)
-    summary = score_file_on_engine(data, tmp_path / "eng.jsonl", FAKE, config, LocalEngine(), progress=False)
-    ref, got = read_jsonl(tmp_path / "ref.jsonl"), read_jsonl(tmp_path / "eng.jsonl")
-    assert got == ref
+    backend = Owned()
+    summary = score_file(data, tmp_path / "out.jsonl", backend, config, progress=False)
+    got = read_jsonl(tmp_path / "out.jsonl")
     assert len({r["confidence"] for r in got}) > 5  # real, distinct scores, not a constant
     assert summary.rows == summary.scored == 11
-    assert summary.usage.requests == 11  # one log-likelihood request a row
-    assert not journal_path(tmp_path / "eng.jsonl").exists()
+    assert summary.usage.requests == 11 and summary.usage.calls == 3  # one log-likelihood a row, batches of 4
+    assert not journal_path(tmp_path / "out.jsonl").exists()
+    assert not backend.closed  # the caller owns it
+    assert "engine" not in json.loads((tmp_path / "out.jsonl.meta.json").read_text())["backend"]
 
 
-def test_bsdetector_scores_do_not_depend_on_the_engine_batching(tmp_path: Path) -> None:
+def test_a_step_borrowing_a_live_backend_stays_on_the_local_engine() -> None:
+    backend = Owned()
+    step = ScoreStep(backend, make_config("base", method="perplexity"), "perplexity")
+    step.setup()
+    step.close()
+    assert step.backend is backend and not backend.closed
+    with pytest.raises(ClearftError, match="local engine only"):
+        pickle.dumps(step)
+    assert pickle.loads(pickle.dumps(ScoreStep(FAKE, step.config, "perplexity"))).spec == FAKE
+
+
+def test_bsdetector_scores_do_not_depend_on_the_batch_size(tmp_path: Path) -> None:
     data = write_rows(tmp_path / "in.jsonl", 7)
     ref_cfg = make_config("low", method="bsdetector", similarity="exact", batch_size=7)
     score_file(data, tmp_path / "ref.jsonl", FakeBackend(), ref_cfg, progress=False)
     cfg = make_config("low", method="bsdetector", similarity="exact", batch_size=2)
     score_file_on_engine(data, tmp_path / "eng.jsonl", FAKE, cfg, LocalEngine(), progress=False)
     assert read_jsonl(tmp_path / "eng.jsonl") == read_jsonl(tmp_path / "ref.jsonl")
+
+
+def test_the_local_engine_takes_lazy_chunks_one_at_a_time() -> None:
+    pulled: list[int] = []
+    finished: list[int] = []
+
+    def chunks() -> Iterator[list[int]]:
+        for i in range(4):
+            assert pulled == finished  # the chunk before was finished before this one is read
+            pulled.append(i)
+            yield [i]
+
+    run_chunks(LocalEngine(), Double(), chunks(), lambda done: finished.append(done.index))
+    assert finished == [0, 1, 2, 3]
+
+
+def test_a_failure_without_retries_is_raised_as_it_is() -> None:
+    class Broken(BatchStep):
+        def run(self, items: list[Any], usage: Usage) -> list[Any]:
+            raise ValueError("a bug in the step")
+
+    with pytest.raises(ValueError, match="a bug in the step"):
+        run_chunks(LocalEngine(EngineConfig(max_attempts=1)), Broken(), [[1]], lambda _r: None)
 
 
 class StopAfter(LocalEngine):
@@ -66,7 +114,7 @@ class StopAfter(LocalEngine):
         super().__init__()
         self.n = n
 
-    def map_chunks(self, step: BatchStep, chunks: Sequence[list[Any]]) -> Iterator[ChunkResult]:
+    def map_chunks(self, step: BatchStep, chunks: Iterable[list[Any]]) -> Iterator[ChunkResult]:
         for i, result in enumerate(super().map_chunks(step, chunks)):
             if i == self.n:
                 raise KeyboardInterrupt  # not an Exception: nothing retries it
@@ -115,7 +163,8 @@ class FlakyEngine(LocalEngine):
         self.failed = False
         self.sent: list[int] = []
 
-    def map_chunks(self, step: BatchStep, chunks: Sequence[list[Any]]) -> Iterator[ChunkResult]:
+    def map_chunks(self, step: BatchStep, chunks: Iterable[list[Any]]) -> Iterator[ChunkResult]:
+        chunks = list(chunks)
         self.sent.append(len(chunks))
         for i, result in enumerate(super().map_chunks(step, chunks)):
             if i == 2 and not self.failed:
@@ -146,7 +195,7 @@ def test_run_chunks_resends_only_unfinished_chunks_and_delivers_each_once() -> N
 
 def test_run_chunks_gives_up_with_a_clear_error() -> None:
     class AlwaysFails(LocalEngine):
-        def map_chunks(self, step: BatchStep, chunks: Sequence[list[Any]]) -> Iterator[ChunkResult]:
+        def map_chunks(self, step: BatchStep, chunks: Iterable[list[Any]]) -> Iterator[ChunkResult]:
             raise ConnectionError("cluster gone")
             yield  # pragma: no cover
 

@@ -1,18 +1,21 @@
 """The engine contract: where the steps of a run execute.
 
 A *step* (score rows, write candidates, answer model requests) is applied chunk by chunk.
-An engine takes a picklable step and a list of chunks and yields each chunk's results as
-they finish. ``local`` runs them one after the other in this process (the reference);
-``ray`` streams them through Ray Data into actors that each hold one model replica.
+An engine takes a picklable step and the chunks (an iterable, pulled as it goes) and
+yields each chunk's results as they finish. ``local`` runs them one after the other in
+this process (the reference); ``ray`` streams them through Ray Data into actors that each
+hold one model replica.
 
 Live backends (a llama.cpp server, a GPU engine) cannot travel to another process, so a
-step carries a ``BackendSpec``, the recipe that opens its backend where it runs.
+step carries a ``BackendSpec``, the recipe that opens its backend where it runs (on the
+local engine it may borrow a live backend instead: engines/steps.py).
 """
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,8 +153,9 @@ class Engine(ABC):
         self.config = config or EngineConfig(engine=self.name)
 
     @abstractmethod
-    def map_chunks(self, step: BatchStep, chunks: Sequence[list[Any]]) -> Iterator[ChunkResult]:
-        """Run `step` on every chunk; yield each ChunkResult as it finishes (any order)."""
+    def map_chunks(self, step: BatchStep, chunks: Iterable[list[Any]]) -> Iterator[ChunkResult]:
+        """Run `step` on every chunk; yield each ChunkResult as it finishes (any order), its
+        index the chunk's position in `chunks` (an iterable: pull them as needed)."""
 
     @abstractmethod
     def profile(self, spec: BackendSpec) -> BackendProfile:
@@ -170,43 +174,76 @@ class Engine(ABC):
 def run_chunks(
     engine: Engine,
     step: BatchStep,
-    chunks: Sequence[list[Any]],
+    chunks: Iterable[list[Any]],
     on_chunk: Callable[[ChunkResult], None],
     log: Callable[[str], None] | None = None,
 ) -> None:
     """Every chunk exactly once through `on_chunk`, even if the engine fails part-way: the
     chunks not finished yet are sent again, up to `max_attempts` times. A chunk result
-    that comes twice (a retried task) is passed on only once."""
-    done: set[int] = set()
+    that comes twice (a retried task) is passed on only once.
+
+    `chunks` may be a lazy iterable: the engine pulls them as it goes (the local engine one
+    at a time, so a long run's memory stays flat) and only the chunks handed to it and not
+    finished yet are held here, for a resend. With `max_attempts` 1 nothing is resent and a
+    failure is raised as it is."""
+    pulled = [0]  # chunks taken from `chunks` so far
+
+    def pull() -> Iterator[tuple[int, list[Any]]]:
+        for index, chunk in enumerate(chunks):
+            pulled[0] = index + 1
+            yield index, chunk
+
+    source = pull()
+    unfinished: dict[int, list[Any]] = {}  # handed to the engine, not finished yet
     attempts = engine.config.max_attempts
     for attempt in range(1, attempts + 1):
-        remaining = [i for i in range(len(chunks)) if i not in done]
-        if not remaining:
-            return
+        resend = list(unfinished.items())
+        sent: list[int] = []  # position in this attempt's input -> chunk index
+
+        def feed(resend: list[tuple[int, list[Any]]] = resend, sent: list[int] = sent) -> Iterator[list[Any]]:
+            for index, chunk in itertools.chain(resend, source):
+                unfinished[index] = chunk
+                sent.append(index)
+                yield chunk
+
         try:
-            for result in engine.map_chunks(step, [chunks[i] for i in remaining]):
-                index = remaining[result.index]
-                if index in done:
-                    continue
-                done.add(index)
+            for result in engine.map_chunks(step, feed()):
+                index = sent[result.index]
+                if unfinished.pop(index, None) is None:
+                    continue  # already passed on
                 on_chunk(ChunkResult(index, result.results, result.usage, result.worker))
             return
         except ClearftError:
             raise
         except Exception as exc:  # a lost node, actors that ran out of restarts
+            if attempts == 1:
+                raise
             if attempt == attempts:
+                left = len(unfinished) + sum(1 for _ in source)  # counts the chunks never sent too
                 raise ClearftError(
-                    f"the {engine.name} engine failed {attempts} times; {len(chunks) - len(done)} of "
-                    f"{len(chunks)} chunks unfinished (finished ones are kept): {type(exc).__name__}: {exc}"
+                    f"the {engine.name} engine failed {attempts} times; {left} of {pulled[0]} chunks "
+                    f"unfinished (finished ones are kept): {type(exc).__name__}: {exc}"
                 ) from exc
             if log:
-                log(f"{engine.name} engine: {type(exc).__name__}: {exc}; retrying "
-                    f"{len(chunks) - len(done)} unfinished chunks (attempt {attempt + 1} of {attempts})")
+                log(f"{engine.name} engine: {type(exc).__name__}: {exc}; retrying the unfinished chunks "
+                    f"(attempt {attempt + 1} of {attempts})")
+
+
+def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive chunks of `size` (the last one shorter), read lazily: the local runners' batches."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= max(1, size):
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def chunked(items: Sequence[Any], size: int) -> list[list[Any]]:
     """Consecutive chunks of `size` (the last one shorter), as the local runners batch."""
-    return [list(items[i:i + size]) for i in range(0, len(items), max(1, size))]
+    return list(batches(items, size))
 
 
 def backend_spec(name: str | None, cache: str | None, options: dict[str, Any]) -> BackendSpec:

@@ -1,11 +1,14 @@
-"""The local engine: every chunk in this process, one after the other, in order. It is the
-reference the other engines must match row for row."""
+"""The local engine: every chunk in this process, one after the other, in order, each taken
+from the caller's chunks only when the one before it is done. It is the reference the other
+engines must match row for row, and the only local path: score_file without an engine runs
+on one too, with the backend its caller opened (scoring/step.py)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from clearft.backends.usage import Usage
@@ -19,12 +22,14 @@ def worker_name() -> str:
 class LocalEngine(Engine):
     name = "local"
 
-    def map_chunks(self, step: BatchStep, chunks: Sequence[list[Any]]) -> Iterator[ChunkResult]:
-        if not chunks:
-            return
+    def map_chunks(self, step: BatchStep, chunks: Iterable[list[Any]]) -> Iterator[ChunkResult]:
+        it = iter(chunks)
+        first = next(it, None)
+        if first is None:
+            return  # nothing to do: the step is not even set up
         step.setup()
         try:
-            for index, chunk in enumerate(chunks):
+            for index, chunk in enumerate(itertools.chain([first], it)):
                 usage = Usage()
                 yield ChunkResult(index, step.run(chunk, usage), usage, worker_name())
         finally:

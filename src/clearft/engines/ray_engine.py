@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from clearft.backends.usage import Usage
@@ -106,11 +106,11 @@ class RayEngine(Engine):
             ray.kill(actor, no_restart=True)
         return profile
 
-    def map_chunks(self, step: BatchStep, chunks: Sequence[list[Any]]) -> Iterator[ChunkResult]:
-        if not chunks:
+    def map_chunks(self, step: BatchStep, chunks: Iterable[list[Any]]) -> Iterator[ChunkResult]:
+        items = [{"index": i, "payload": pickle.dumps(chunk)} for i, chunk in enumerate(chunks)]
+        if not items:
             return
         ray = self.connect()
-        items = [{"index": i, "payload": pickle.dumps(chunk)} for i, chunk in enumerate(chunks)]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         scored = ds.map_batches(
             ReplicaWorker,

@@ -1,13 +1,14 @@
 """score_file: score a whole dataset file, resumably, and write it back with the scores.
 
 The run, in order: validate every record (before any model call); resolve the method;
-score batch after batch, appending each finished batch to a journal beside the output
-(``<output>.partial.jsonl``, flushed and fsynced) so a killed run resumes where it
-stopped; write the output atomically; record the settings in ``<output>.meta.json``;
-remove the journal.
+score the rows on an engine in batches (scoring/step.py), appending each finished batch to
+a journal beside the output (``<output>.partial.jsonl``, flushed and fsynced) so a killed
+run resumes where it stopped; write the output atomically; record the settings in
+``<output>.meta.json``; remove the journal.
 
-With ``engine=`` the batches are scored by that engine's replicas instead (scoring/step.py);
-everything else, the journal included, is this same run, so a run killed on one engine
+The engine is ``engine=`` (its replicas open the model from a BackendSpec), else a local
+engine in this process that scores batch after batch with the backend the caller passed.
+Everything else, the journal included, is this same run, so a run killed on one engine
 resumes on another.
 """
 
@@ -19,7 +20,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -125,17 +126,6 @@ class Journal:
         self._f.close()
 
 
-def _batches(items: Iterable[Example], size: int) -> Iterator[list[Example]]:
-    batch: list[Example] = []
-    for ex in items:
-        batch.append(ex)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def score_file(
     input: str | Path,
     output: str | Path,
@@ -153,9 +143,10 @@ def score_file(
     """Score every record of `input` and write them, with the score columns, to `output`.
 
     `backend` may be a Backend, a function that builds one (called only if the method
-    needs a model: embedding-classifier does not), or None for embedding-classifier. With an `engine`
-    (None: score here, batch after batch), `backend` is the BackendSpec its replicas open
-    the model from; the outputs are the same row for row.
+    needs a model: embedding-classifier does not), or None for embedding-classifier; the
+    rows are then scored here, batch after batch, on a local engine that uses that backend
+    and leaves closing it to the caller. With an `engine`, `backend` is the BackendSpec its
+    replicas open the model from; the outputs are the same row for row.
     """
     from clearft.data import write_records
 
@@ -201,30 +192,22 @@ def score_file(
         bar = tqdm(total=n_rows, initial=summary.reused, unit="row", file=sys.stderr,
                    disable=not progress, dynamic_ncols=True, desc=f"score ({method}{where})")
 
-        def record(batch: list[Example], scored: list[ScoreResult], batch_usage: Usage | None = None) -> None:
+        def record(batch: list[Example], scored: list[ScoreResult], batch_usage: Usage) -> None:
             keys = [_row_key(ex) for ex in batch]
             offsets = journal.append(list(zip(keys, scored, strict=True)))
             in_journal.update(zip(keys, offsets, strict=True))
-            if batch_usage is not None:  # scored elsewhere: its usage comes with it
-                usage.merge(batch_usage)
+            usage.merge(batch_usage)
             bar.update(len(batch))
             bar.set_postfix(tokens=usage.prompt_tokens + usage.completion_tokens, refresh=False)
 
         try:
+            from clearft.scoring.step import score_on_engine
+
             todo = (ex for ex in ds if _row_key(ex) not in in_journal)
-            if engine is not None:
-                from clearft.scoring.step import score_on_engine
-
-                spec = cast("BackendSpec", backend)  # checked by _open_model
-                score_on_engine(engine, spec, config, method, todo, record, log)
-            else:
-                similarity = None
-                if method in ("bsdetector", "consistency") and config.k:
-                    from clearft.scoring.similarity import get_similarity
-
-                    similarity = get_similarity(config.similarity, config.nli_model)
-                for batch in _batches(todo, config.batch_size):
-                    record(batch, score_examples(batch, model, config, usage, similarity, method))
+            # On an engine its replicas open the model from the spec (checked by _open_model);
+            # here, the local engine borrows the caller's backend.
+            source = cast("BackendSpec", backend) if engine is not None else cast(Backend, model)
+            score_on_engine(engine or _here(progress), source, config, method, todo, record, log)
         finally:
             bar.close()
             journal.close()
@@ -275,6 +258,15 @@ def _open_model(backend: BackendSource | BackendSpec, engine: Engine | None) -> 
     if isinstance(backend, BackendSpec):
         raise ClearftError("score_file got a BackendSpec but no engine: pass engine=, or a Backend")
     return backend() if callable(backend) and not isinstance(backend, Backend) else backend
+
+
+def _here(progress: bool) -> Engine:
+    """The local engine score_file runs on without one: a failure is raised as it is, not
+    retried (a retry in this process would only meet it again)."""
+    from clearft.engines.base import EngineConfig
+    from clearft.engines.local import LocalEngine
+
+    return LocalEngine(EngineConfig(max_attempts=1, progress=progress))
 
 
 def _compact(columns: dict[str, Any]) -> str:

@@ -1,28 +1,35 @@
-"""Scoring on an engine: ScoreStep (score_examples on one chunk of rows, exactly as the local
-runner calls it) and score_on_engine, which cuts the rows still to score into the chunks
-score_file would send to its own backend and hands each finished chunk to score_file's
-journal as it arrives (scoring/runfile.py's score_file(..., engine=) does the rest of the
-run: validation, journal, resume, output, metadata). Tests check that the outputs equal the
-local runner's row for row.
+"""Scoring on an engine, the only way score_file scores rows with a model: ScoreStep
+(score_examples on one chunk of rows) and score_on_engine, which cuts the rows still to score
+into chunks of `batch_size` and hands each finished chunk to score_file's journal as it
+arrives (scoring/runfile.py's score_file does the rest of the run: validation, journal,
+resume, output, metadata).
+
+Without an engine, score_file runs this on a LocalEngine with the backend its caller opened
+(the step borrows it: it neither opens nor closes it); on an engine such as Ray, the step
+carries a BackendSpec and every replica opens its own model. Tests check that the outputs
+are the same row for row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from clearft.backends.base import Backend
 from clearft.backends.usage import Usage
 from clearft.data.example import Example
-from clearft.engines.base import BackendSpec, ChunkResult, Engine, chunked, run_chunks
+from clearft.engines.base import BackendSpec, ChunkResult, Engine, batches, run_chunks
 from clearft.engines.steps import BackendStep
 from clearft.scoring.config import ScoreConfig
 from clearft.scoring.result import ScoreResult
 
 
 class ScoreStep(BackendStep):
-    """score_examples on one chunk of rows, exactly as the local runner calls it."""
+    """score_examples on one chunk of rows, with the model `spec` opens (in each replica), or
+    a live backend the caller opened (the local engine; see BackendStep). The similarity
+    model is loaded once per engine job, in setup."""
 
-    def __init__(self, spec: BackendSpec, config: ScoreConfig, method: str) -> None:
+    def __init__(self, spec: BackendSpec | Backend, config: ScoreConfig, method: str) -> None:
         super().__init__(spec)
         self.config = config
         self.method = method
@@ -55,17 +62,24 @@ RecordFn = Callable[[list[Example], list[ScoreResult], Usage], None]
 
 def score_on_engine(
     engine: Engine,
-    spec: BackendSpec,
+    backend: BackendSpec | Backend,
     config: ScoreConfig,
     method: str,
     todo: Iterable[Example],
     record: RecordFn,
     log: Callable[[str], None] | None = None,
 ) -> None:
-    """Score `todo` on `engine`; `record(rows, results, usage)` gets each chunk as it finishes."""
-    chunks = chunked(list(todo), config.batch_size)
+    """Score `todo` on `engine` with `backend` (a BackendSpec, or on the local engine a live
+    Backend); `record(rows, results, usage)` gets each chunk as it finishes. The rows are read
+    as the engine takes them: on the local engine one chunk at a time is held."""
+    waiting: dict[int, list[Example]] = {}  # chunks handed out, not recorded yet
+
+    def chunks() -> Iterator[list[Example]]:
+        for index, chunk in enumerate(batches(todo, config.batch_size)):
+            waiting[index] = chunk
+            yield chunk
 
     def on_chunk(done: ChunkResult) -> None:
-        record(chunks[done.index], done.results, done.usage)
+        record(waiting.pop(done.index), done.results, done.usage)
 
-    run_chunks(engine, ScoreStep(spec, config, method), chunks, on_chunk, log)
+    run_chunks(engine, ScoreStep(backend, config, method), chunks(), on_chunk, log)
