@@ -77,7 +77,7 @@ def test_correct_file_without_a_model_uses_the_evidence_judge(tmp_path, monkeypa
 
     def scripted(context, **kw):
         out = {ex.id: {c: 1 / 3 for c in LABELS} for ex in context}
-        out["0"] = {"negative": 0.02, "neutral": 0.03, "positive": 0.95}  # given negative: sure it is positive
+        out["0"] = {"negative": 0.01, "neutral": 0.01, "positive": 0.98}  # given negative: sure it is positive
         out["1"] = {"negative": 0.35, "neutral": 0.0, "positive": 0.65}  # given neutral: not sure enough
         return out, {"rows": len(context)}
 
@@ -90,7 +90,7 @@ def test_correct_file_without_a_model_uses_the_evidence_judge(tmp_path, monkeypa
     assert by_id["0"]["response"] == "positive" and by_id["0"][ORIGINAL_COL] == "negative"
     audit = by_id["0"][CORRECTION_COL]
     assert audit["judge"] == "evidence" and audit["reason"] == "replaced"
-    assert audit["views"]["classifier"] == {"label": "positive", "prob": 0.95}
+    assert audit["views"]["classifier"] == {"label": "positive", "prob": 0.98}
     assert by_id["1"]["response"] == "neutral" and by_id["1"][CORRECTION_COL]["reason"] == ev.NOT_CONFIDENT
     assert summary.replaced == 1 and summary.settings["judge"] == "evidence"
 

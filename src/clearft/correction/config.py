@@ -7,6 +7,13 @@ from typing import Any
 
 SAMPLE_STYLES = ("direct", "cot")
 JUDGES = ("auto", "evidence", "estimator", "llm")
+LABEL_MODELS = ("encoder", "logreg", "knn")
+# eta when none is given, by judge (and, for the evidence judge, by label model). The paper's
+# 0.8 for the model judges. The fine-tuned encoder's probabilities are sharp: measured on
+# FPB-30 and BANKING77-20 (bench/label_finetuned_encoder.py, bench/results/correct.md
+# "Session 10") 0.95 is where its replacements reach precision 0.95; the frozen models keep
+# the 0.8 they were measured at (below it they break more, above it they restore little).
+DEFAULT_ETA = {"encoder": 0.95, "logreg": 0.8, "knn": 0.8, "estimator": 0.8, "llm": 0.8}
 
 
 @dataclass
@@ -22,8 +29,12 @@ class CorrectConfig:
     # The evidence judge's classifier view: "none" (its raw out-of-fold probability, the
     # default) or "noise-matrix" (deconvolved by cleanlab's estimated noise; see label_views).
     calibration: str = "none"
-    # Replace a target only when the judge prefers the candidate with confidence above eta (paper: 0.8).
-    eta: float = 0.8
+    # The evidence judge's label model: "encoder" (the sentence encoder fine-tuned per fold,
+    # minutes; scoring/label_encoder.py), "logreg" or "knn" over frozen embeddings (seconds).
+    label_model: str = "encoder"
+    # Replace a target only when the judge prefers the candidate with confidence above eta
+    # (None: DEFAULT_ETA for the judge and label model; see eta_for).
+    eta: float | None = None
     # Weight of sampled-verdict consistency against reflection, as in the scorer (SPEC 1).
     beta: float = 0.7
     # Sampled verdicts per order (so 2 * samples in all), at temperature 1.
@@ -45,7 +56,7 @@ class CorrectConfig:
     batch_size: int = 32  # rows per backend call batch (does not change results)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.eta <= 1.0:
+        if self.eta is not None and not 0.0 <= self.eta <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {self.eta}")
         if not 0.0 <= self.beta <= 1.0:
             raise ValueError(f"beta must be in [0, 1], got {self.beta}")
@@ -55,6 +66,8 @@ class CorrectConfig:
 
         if self.estimator_preset not in PRESETS:
             raise ValueError(f"estimator_preset must be one of {tuple(PRESETS)}, got {self.estimator_preset!r}")
+        if self.label_model not in LABEL_MODELS:
+            raise ValueError(f"label_model must be one of {LABEL_MODELS}, got {self.label_model!r}")
         if self.calibration not in ("none", "noise-matrix"):
             raise ValueError(f"calibration must be none or noise-matrix, got {self.calibration!r}")
         if self.sample_style not in SAMPLE_STYLES:
@@ -63,6 +76,12 @@ class CorrectConfig:
             raise ValueError(f"use_logprobs must be auto, always or never, got {self.use_logprobs!r}")
         if self.samples < 0 or self.batch_size < 1:
             raise ValueError("samples must be >= 0 and batch_size >= 1")
+
+    def eta_for(self, judge: str) -> float:
+        """The gate of `judge` ("evidence", "estimator" or "llm"): eta if given, else its default."""
+        if self.eta is not None:
+            return self.eta
+        return DEFAULT_ETA[self.label_model if judge == "evidence" else judge]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -124,7 +124,7 @@ def judge_candidates(
     pairs = [Pair(examples[i].prompt_text, examples[i].response, candidates[i].text or "")
              for i in to_judge]
     for i, result in zip(to_judge, judge_pairs(pairs, judge_backend, config), strict=True):
-        reason = v.decide(result.preference, result.confidence, config.eta)
+        reason = v.decide(result.preference, result.confidence, config.eta_for("llm"))
         out[i] = Correction(examples[i].id, candidates[i].text, reason == v.REPLACED, reason, result)
     return [c for c in out if c is not None]
 
@@ -164,7 +164,7 @@ def estimator_corrections(examples: Sequence[Example], candidates: Sequence[Cand
         answers = [ft.final_answer(s.get("answer") or s.get("text"), kind) if s.get("answer") is not None else None
                    for s in samples]
         decision = ft.decide_text(target.confidence, cand.confidence,
-                                  ft.final_answer(candidates[i].text, kind), answers, kind is not None, config.eta)
+                                  ft.final_answer(candidates[i].text, kind), answers, kind is not None, config.eta_for(ft.ESTIMATOR))
         error = "; ".join(e for e in (target.error, cand.error) if e) or None
         out[i] = Correction(examples[i].id, candidates[i].text, decision.replaced,
                             v.REPLACED if decision.replaced else decision.reason, error=error, text=decision)
@@ -207,7 +207,7 @@ def evidence_corrections(
         if with_model:
             classes = sorted(post or fold or {})
             views[ev.MODEL] = ev.vote(class_of(ex, cand.text) if cand.text else None, classes)
-        decision = ev.decide_label(class_of(ex, ex.response), views, config.eta)
+        decision = ev.decide_label(class_of(ex, ex.response), views, config.eta_for("evidence"))
         text = None
         error = cand.error
         if decision.label is not None:
@@ -238,6 +238,11 @@ def audited_record(base: dict[str, Any], correction: Correction, original: str) 
     rec[ORIGINAL_COL] = original if correction.replaced else None
     rec[CORRECTION_COL] = correction.audit()
     return rec
+
+
+def label_model_cache(output: str | Path) -> Path:
+    """Where the evidence judge keeps its label model's finished folds (a rerun reuses them)."""
+    return Path(f"{output}.label-model")
 
 
 def correct_file(
@@ -299,9 +304,10 @@ def correct_file(
         from clearft.correction.label_views import classifier_posteriors
 
         if progress:
-            progress(f"Auto-Correct: evidence judge, embedding classifier over {len(context)} rows")
-        posteriors, classifier_info = classifier_posteriors(context, seed=config.seed,
-                                                           calibration=config.calibration)
+            progress(f"Auto-Correct: evidence judge, {config.label_model} label model over {len(context)} rows")
+        posteriors, classifier_info = classifier_posteriors(
+            context, seed=config.seed, classifier=config.label_model, calibration=config.calibration,
+            cache_dir=label_model_cache(output), log=progress)
         judged = evidence_corrections(ds, chosen_examples, cands, posteriors, config, has_candidates)
     elif judge_backend is None:
         raise ClearftError(f"the {judge_kind} judge needs a judge model (the base model)")

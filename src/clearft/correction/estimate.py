@@ -47,6 +47,12 @@ class CorrectEstimate:
     folds: int = 0
     regularisation: list[float] = field(default_factory=list)
     classifier_fits: int = 0
+    # The label model ("encoder": the sentence encoder fine-tuned once per fold on the rows the
+    # frozen classifier keeps; at most this many training rows a fold, each seen `epochs` times).
+    label_model: str = "encoder"
+    encoder_fine_tunes: int = 0
+    encoder_training_rows: int = 0
+    encoder_epochs: int = 0
     # The candidate model: one greedy request per considered row.
     candidate_requests: int = 0
     candidate_max_tokens: int = 0
@@ -79,6 +85,11 @@ class CorrectEstimate:
                            f"context rows; sentence encoder, no LLM calls), {self.classifier_fits} "
                            f"classifier fits ({self.folds} folds x {len(self.regularisation)} "
                            f"regularisation strengths: {grid})")
+                if self.encoder_fine_tunes:
+                    out.append(f"  label model: the sentence encoder fine-tuned {self.encoder_fine_tunes} "
+                               f"times (one per fold), at most {self.encoder_training_rows} rows x "
+                               f"{self.encoder_epochs} epochs each, then one forward pass a row; the "
+                               "costly part on a CPU (--label-model logreg: the frozen classifier alone)")
             else:
                 out.append(f"  evidence judge: no classifier view ({self.context_rows} context rows "
                            "are too few); nothing to embed")
@@ -199,6 +210,15 @@ def estimate_correction(
         est.context_rows = len(ctx)
         est.folds, est.regularisation, est.classifier_fits = _classifier_plan(len(ctx))
         est.embedded_texts = len(ctx) if est.classifier_fits else 0
+        est.label_model = config.label_model
+        if config.label_model == "encoder" and est.classifier_fits:
+            from clearft.scoring.label_encoder import EncoderSettings
+
+            enc = EncoderSettings(folds=est.folds, seed=config.seed)
+            est.encoder_fine_tunes = est.folds
+            # Every other fold's rows (before the confident-learning filter drops some).
+            est.encoder_training_rows = min(enc.max_train_rows, len(ctx) - len(ctx) // est.folds)
+            est.encoder_epochs = enc.epochs
     if candidates == "model" and chosen:
         # generate_candidates' own budget: the configured one, else from the longest target.
         est.candidate_max_tokens = config.candidate_max_tokens or auto_max_tokens([ex.response for ex in chosen])

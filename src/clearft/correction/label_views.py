@@ -8,14 +8,15 @@ from a classifier that never saw it, and are turned into the posterior of its tr
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 from clearft.correction import evidence
 from clearft.data.example import Example
 from clearft.deps import require
-from clearft.scoring.label_model import out_of_fold_matrix
+from clearft.scoring.label_model import label_issues, out_of_fold_matrix
 from clearft.scoring.label_space import MIN_ROWS, label_of
 
 
@@ -24,33 +25,52 @@ def class_of(ex: Example, target: str) -> str:
     return label_of(replace(ex, response=target))
 
 
+LABEL_MODELS = ("encoder", "logreg", "knn")
+
+
 def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: int = 0,
-                          classifier: str = "logreg", calibration: str = "none") -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
-    """(row id -> P(true label = c) for each class c, a summary of the classifier) over `context`."""
+                          classifier: str = "encoder", calibration: str = "none",
+                          cache_dir: str | Path | None = None,
+                          log: Callable[[str], None] | None = None) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """(row id -> P(true label = c) for each class c, a summary of the classifier) over `context`.
+
+    `classifier`: "encoder" (the default) fine-tunes the sentence encoder per fold
+    (scoring/label_encoder.py) on the rows the frozen-embedding model's confident-learning
+    filter keeps; "logreg" / "knn" read frozen embeddings (scoring/label_model.py), in
+    seconds instead of minutes. `cache_dir` keeps the encoder's finished folds for a rerun."""
     from clearft.scoring.similarity import embed  # heavy (sentence-transformers): only when used
 
     if len(context) < MIN_ROWS:  # fewer are never labels (scoring/label_space.py)
         return {}, {"rows": len(context), "skipped": f"fewer than {MIN_ROWS} rows"}
     np = require("numpy")
     labels = [label_of(ex) for ex in context]
-    features = embed([ex.prompt_text for ex in context])
-    lp = out_of_fold_matrix(features, labels, classifier, folds, seed)
+    texts = [ex.prompt_text for ex in context]
+    features = embed(texts)
+    lp = out_of_fold_matrix(features, labels, "logreg" if classifier == "encoder" else classifier, folds, seed)
     index = {c: j for j, c in enumerate(lp.classes)}
     given = [index[c] for c in labels]
-    matrix = evidence.noise_matrix(given, lp.probs)
-    # (choice, measured with bench/label_model.py and bench/correct.py) By default the view is
-    # the out-of-fold probability of the classifier's second, pruned pass (trained without the
-    # rows confident learning flags): the first pass, trained on the noisy labels, under-states
-    # how sure it is (its probabilities top out near 1 - noise rate) and restored 20 of 475
-    # noisy FPB-30 rows at eta 0.8. The noise-matrix posterior breaks more than it restores on
-    # a few hundred rows, where the classifier is weak and the noise is over-estimated.
-    post = evidence.label_posterior(lp.probs, given, matrix) if calibration == "noise-matrix" else lp.probs
+    probs = lp.probs
+    info: dict[str, Any] = {"rows": len(context), "classes": len(lp.classes), "classifier": classifier,
+                            "regularisation": lp.regularisation, "pruned_from_training": lp.pruned}
+    if classifier == "encoder":
+        from clearft.scoring.label_encoder import EncoderSettings, out_of_fold_encoder
+
+        # The frozen model's pruned pass decides which rows the encoder may learn from.
+        flagged = label_issues(lp.probs, given)
+        settings = EncoderSettings(folds=folds, seed=seed)
+        probs = out_of_fold_encoder(texts, given, len(lp.classes), ~flagged, settings, cache_dir=cache_dir, log=log)
+        info.update(pruned_from_training=int(flagged.sum()), encoder=asdict(settings), regularisation=None)
+    matrix = evidence.noise_matrix(given, probs)
+    # (choice, measured with bench/label_model.py and bench/correct.py) The frozen models' view
+    # is the out-of-fold probability of the classifier's second, pruned pass (trained without
+    # the rows confident learning flags): the first pass, trained on the noisy labels,
+    # under-states how sure it is (its probabilities top out near 1 - noise rate) and restored
+    # 20 of 475 noisy FPB-30 rows at eta 0.8. The noise-matrix posterior breaks more than it
+    # restores on a few hundred rows, where the classifier is weak and the noise is over-estimated.
+    post = evidence.label_posterior(probs, given, matrix) if calibration == "noise-matrix" else probs
     out = {ex.id: {c: float(post[i, j]) for j, c in enumerate(lp.classes)} for i, ex in enumerate(context)}
-    noise = 1.0 - float(np.mean(np.diag(matrix)))
-    return out, {"rows": len(context), "classes": len(lp.classes), "classifier": classifier,
-                 "regularisation": lp.regularisation, "pruned_from_training": lp.pruned,
-                 "estimated_noise": round(noise, 4),
-                 "calibration": calibration}
+    info.update(estimated_noise=round(1.0 - float(np.mean(np.diag(matrix))), 4), calibration=calibration)
+    return out, info
 
 
 def fold_model_view(ex: Example) -> dict[str, float] | None:

@@ -89,7 +89,7 @@ def correct(config: RunConfig) -> Estimate:
         judge, calls, tokens = correct_cost_per_row(config, method in DATASET_METHODS)
         how = {"evidence": "out-of-sample views, no model call", "estimator": "BSDetector on target "
                "and candidate", "llm": "the base model compares both orders"}[judge]
-        return Cost(f"{judge} judge on {s.judged} rows ({how}; eta {config.correct.eta})",
+        return Cost(f"{judge} judge on {s.judged} rows ({how}; eta {config.correct.eta_for(judge)})",
                     s.judged * calls, s.judged * tokens)
 
     return cost
