@@ -123,6 +123,22 @@ def test_config_is_checked() -> None:
         CrossFitConfig(parts=("magic",)).validate()
 
 
+def test_config_from_command_options_fills_the_defaults() -> None:
+    cf = CrossFitConfig.from_options(3, " label-prob, bsdetector ,", seed=7, finetune={"max_steps": 2})
+    assert cf == CrossFitConfig(folds=3, parts=("label-prob", "bsdetector"), seed=7, finetune={"max_steps": 2})
+    assert CrossFitConfig.from_options(2, ["label-prob"], label_weight=0.3, max_normalised_labels=5) == CrossFitConfig(
+        parts=("label-prob",), label_weight=0.3, max_normalised_labels=5)
+
+
+def test_a_runs_score_stage_and_its_estimate_share_one_config() -> None:
+    from clearft.pipeline import RunConfig
+    from clearft.pipeline.toolkit import run_crossfit_config
+
+    cf = run_crossfit_config(RunConfig(cross_fit=3, seed=4, finetune={"max_steps": 5}, progress=False))
+    assert (cf.folds, cf.seed, cf.parts) == (3, 4, ("label-prob", "embedding-classifier"))
+    assert cf.finetune == {"seed": 4, "max_steps": 5, "progress": False}
+
+
 # ---------------------------------------------------------------- target probability
 
 

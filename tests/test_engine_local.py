@@ -259,3 +259,29 @@ def test_backend_spec_paths_are_made_absolute_for_replicas(tmp_path: Path, monke
     assert backend_spec("llamacpp", "c.sqlite", {}).cache == str(tmp_path / "c.sqlite")
     assert backend_spec("fake", None, {}).cache is None  # the fake backend is never cached
     assert backend_spec("openai", None, {"model": "gpt-4o-mini"}).options == {"model": "gpt-4o-mini"}
+
+
+def test_a_command_makes_its_one_engine_on_first_use_and_closes_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    import clearft.engines as engines
+    from clearft.engines.options import add_engine_args, command_engine
+
+    closed: list[LocalEngine] = []
+
+    class Counted(LocalEngine):
+        def close(self) -> None:
+            closed.append(self)
+
+    monkeypatch.setattr(engines, "make_engine", Counted)
+    parser = argparse.ArgumentParser()
+    add_engine_args(parser)
+    args = parser.parse_args(["--engine", "ray", "--replicas", "2"], argparse.Namespace(no_progress=True))
+    with command_engine(args) as engine:
+        assert not engine.local and engine.opened == 0  # nothing started until a step needs it
+        assert engine.get() is engine.get() and engine.opened == 1
+        assert engine.get().config.replicas == 2 and not engine.get().config.progress
+    assert len(closed) == 1
+    assert command_engine(parser.parse_args([], argparse.Namespace(no_progress=False))).local
+    with pytest.raises(ClearftError, match="replicas"):  # checked before anything runs, local or not
+        command_engine(parser.parse_args(["--replicas", "0"], argparse.Namespace(no_progress=True)))

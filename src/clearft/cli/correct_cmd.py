@@ -24,6 +24,7 @@ from clearft.cli.common import (
 if TYPE_CHECKING:
     from clearft.correction.config import CorrectConfig
     from clearft.data.options import DataOptions
+    from clearft.engines import Engine
 
 
 def add_judge_args(p: argparse.ArgumentParser) -> None:
@@ -142,10 +143,12 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(args, config, name, opts)  # after _candidate_model: a bad --model fails here too
     context = read_examples(args.context, opts)[1] if args.context else None
-    if args.engine != "local":
-        summary = _correct_on_engine(args, config, name, cand_opts, judge_opts, context)
-        _print_summary(summary)
-        return 0
+    from clearft.engines.options import command_engine
+
+    with command_engine(args) as engines:
+        if not engines.local:  # the model calls on the engine's replicas
+            _print_summary(_correct_on_engine(args, config, name, cand_opts, judge_opts, context, engines.get()))
+            return 0
     evidence = uses_evidence(config.judge, context or read_examples(args.data, opts)[1])
     judge = None if evidence else open_backend(args.judge_backend, cache=args.cache, **judge_opts)
     candidate = open_backend(name, cache=args.cache, **cand_opts) if name else None
@@ -214,18 +217,17 @@ def reasons_line(reasons: dict[str, int]) -> str:
 
 
 def _correct_on_engine(args: argparse.Namespace, config: CorrectConfig, name: str | None,
-                       cand_opts: dict[str, Any], judge_opts: dict[str, Any], context: Any) -> Any:
+                       cand_opts: dict[str, Any], judge_opts: dict[str, Any], context: Any,
+                       engine: Engine) -> Any:
     """The same Auto-Correct with its model calls answered by the engine's replicas."""
     from clearft.cli.common import data_options
     from clearft.correction.on_engine import correct_file_on_engine
-    from clearft.engines import make_engine
-    from clearft.engines.options import backend_spec, engine_config
+    from clearft.engines.options import backend_spec
 
-    with make_engine(engine_config(args, progress=not args.no_progress)) as engine:
-        return correct_file_on_engine(
-            args.data, args.output, backend_spec(args.judge_backend, args.cache, judge_opts), config,
-            engine, candidate=backend_spec(name, args.cache, cand_opts) if name else None,
-            threshold=args.threshold, all_rows=args.all_rows, uncorrected=args.uncorrected,
-            data_options=data_options(args), context=context,
-            progress=progress_printer(args),
-        )
+    return correct_file_on_engine(
+        args.data, args.output, backend_spec(args.judge_backend, args.cache, judge_opts), config,
+        engine, candidate=backend_spec(name, args.cache, cand_opts) if name else None,
+        threshold=args.threshold, all_rows=args.all_rows, uncorrected=args.uncorrected,
+        data_options=data_options(args), context=context,
+        progress=progress_printer(args),
+    )

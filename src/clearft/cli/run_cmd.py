@@ -112,6 +112,7 @@ def build_config(args: argparse.Namespace) -> Any:
     from clearft.cli.common import backend_options, data_options
     from clearft.cli.correct_cmd import correct_config
     from clearft.pipeline import RunConfig
+    from clearft.scoring.crossfit.config import split_parts
 
     return RunConfig(
         seed=args.seed, backend=args.backend, backend_options=backend_options(args),
@@ -119,7 +120,7 @@ def build_config(args: argparse.Namespace) -> Any:
         data_options=data_options(args),
         method=args.method, preset=args.preset, fraction=args.fraction, threshold=args.threshold,
         auto_threshold=args.auto_threshold, finetune=finetune_overrides(args),
-        cross_fit=args.cross_fit, cross_fit_parts=[x.strip() for x in args.cross_fit_parts.split(",") if x.strip()],
+        cross_fit=args.cross_fit, cross_fit_parts=list(split_parts(args.cross_fit_parts)),
         finetune_command=args.finetune_command, base_model=args.base_model,
         correct=correct_config(args, seed=args.seed), correct_all=args.correct_all,
         iterations=args.iterations, baseline_full=args.baseline_full,
@@ -140,18 +141,17 @@ def score_estimate(args: argparse.Namespace, config: Any) -> dict[str, Any] | No
 
     from clearft.backends.cache import open_backend
     from clearft.errors import ClearftError
-    from clearft.scoring import make_config, score_file
+    from clearft.pipeline.toolkit import run_crossfit_config, run_score_config
+    from clearft.scoring import score_file
 
     try:
-        sc = make_config(config.preset or "medium", method=config.method, seed=config.seed,
-                         **config.score_options)
+        sc = run_score_config(config)
         if config.cross_fit:
-            from clearft.scoring.crossfit import CrossFitConfig, crossfit_score_file
+            from clearft.scoring.crossfit import crossfit_score_file
 
-            cf = CrossFitConfig(folds=config.cross_fit, parts=tuple(config.cross_fit_parts), seed=config.seed,
-                                finetune={"seed": config.seed, **config.finetune})
-            est, _ = crossfit_score_file(args.input, str(Path(args.output) / "scored.dry-run"), cf, sc,
-                                         dry_run=True, data_options=config.data_options)
+            est, _ = crossfit_score_file(args.input, str(Path(args.output) / "scored.dry-run"),
+                                         run_crossfit_config(config), sc, dry_run=True,
+                                         data_options=config.data_options)
             return {"method": "crossfit", "estimate": est}
 
         def open_model() -> Any:

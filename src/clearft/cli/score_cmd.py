@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -94,6 +93,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from clearft.cli.common import backend_options, data_options
+    from clearft.engines.options import command_engine
     from clearft.scoring import make_config, score_file
 
     config = make_config(
@@ -110,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
 
     # Cross-fit settings are checked before an engine (a Ray cluster) starts.
     cross_fit = prepare_cross_fit(args, config) if args.cross_fit else None
-    with contextlib.ExitStack() as stack:
-        engine = open_engine(args, stack)
+    with command_engine(args) as engines:
+        # --engine local: score here; a cross-fit dry run only estimates, on no engine.
+        engine = None if engines.local or (args.cross_fit and args.dry_run) else engines.get()
         if cross_fit is not None:
             lines = cross_fit(engine)
         elif engine is not None:
@@ -131,41 +132,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def open_engine(args: argparse.Namespace, stack: contextlib.ExitStack) -> Engine | None:
-    """The command's one engine, closed with `stack`; None for the local engine and for a
-    cross-fit dry run (which only estimates)."""
-    if args.engine == "local" or (args.cross_fit and args.dry_run):
-        return None
-    from clearft.engines import make_engine
-    from clearft.engines.options import engine_config
-
-    return stack.enter_context(make_engine(engine_config(args, progress=not args.no_progress)))
-
-
 def prepare_cross_fit(args: argparse.Namespace, config: object) -> Callable[[Engine | None], list[str]]:
     """`score --cross-fit`, its settings checked now: a function that runs it on an engine
     (None: here, fold after fold) and returns the summary lines."""
     from clearft.cli.common import data_options, key_json_settings
     from clearft.engines.options import backend_spec
-    from clearft.scoring.crossfit import (
-        DEFAULT_LABEL_WEIGHT,
-        CrossFitConfig,
-        crossfit_score_file,
-        models,
-    )
+    from clearft.scoring.crossfit import CrossFitConfig, crossfit_score_file, models
 
     finetune: dict[str, object] = {"progress": not args.no_progress,
                                    **key_json_settings(args.cross_fit_set, "--cross-fit-set")}
     from clearft.training.config import FinetuneConfig
 
     FinetuneConfig.from_dict(finetune)  # an unknown or out-of-range setting fails now, not per fold
-    cf = CrossFitConfig(
-        folds=args.cross_fit, parts=tuple(x.strip() for x in args.cross_fit_parts.split(",") if x.strip()),
-        label_weight=DEFAULT_LABEL_WEIGHT if args.cross_fit_weight is None else args.cross_fit_weight,
-        seed=args.seed or 0, finetune=finetune,
-        **({} if args.cross_fit_normalise_up_to is None
-           else {"max_normalised_labels": args.cross_fit_normalise_up_to}),
-    )
+    cf = CrossFitConfig.from_options(args.cross_fit, args.cross_fit_parts, seed=args.seed or 0, finetune=finetune,
+                                     label_weight=args.cross_fit_weight,
+                                     max_normalised_labels=args.cross_fit_normalise_up_to)
     # The fold models are fine-tuned from the model being scored (--model; the embedded one by
     # default); an API model cannot be, which is said here, before anything runs.
     from pathlib import Path

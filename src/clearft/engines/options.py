@@ -1,13 +1,15 @@
 """Command-line options of the engines (`--engine local|ray` and the replica settings), and
-what `score`, `correct` and `run` do with them. Cheap to import: Ray loads only on use."""
+the one place a command gets its engine from them: command_engine. Cheap to import: Ray
+loads only on use."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 
-from clearft.engines.base import ENGINES, EngineConfig, backend_spec
+from clearft.engines.base import ENGINES, Engine, EngineConfig, backend_spec
 
-__all__ = ["add_engine_args", "backend_spec", "engine_config"]
+__all__ = ["CommandEngine", "add_engine_args", "backend_spec", "command_engine", "engine_config"]
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -28,3 +30,48 @@ def engine_config(args: argparse.Namespace, progress: bool = True) -> EngineConf
                           gpus_per_replica=args.gpus_per_replica, address=args.ray_address, progress=progress)
     config.validate()
     return config
+
+
+class CommandEngine:
+    """The one engine of a command (`score`, `correct`, `run`): made from its config when a
+    step first needs it (make_engine picks the class), closed once, when the command ends
+    (`with`, or `close`). `run --engine ray` without an address thus starts one Ray cluster
+    for the whole command, not one per stage.
+
+    With `--engine local` (`local`), the commands take no engine: they run their steps in
+    this process on the backends they open themselves, which score_file and the pipeline's
+    local toolkit do on a local engine of their own."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        config.validate()
+        self.config = config
+        self._engine: Engine | None = None
+        self._stack = contextlib.ExitStack()
+        self.opened = 0  # engines made (one per command at most; tests check it)
+
+    @property
+    def local(self) -> bool:
+        return self.config.engine == "local"
+
+    def get(self) -> Engine:
+        if self._engine is None:
+            from clearft import engines
+
+            self._engine = self._stack.enter_context(engines.make_engine(self.config))
+            self.opened += 1
+        return self._engine
+
+    def close(self) -> None:
+        self._engine = None
+        self._stack.close()
+
+    def __enter__(self) -> CommandEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def command_engine(args: argparse.Namespace) -> CommandEngine:
+    """The command's engine, from its --engine options (checked now, before anything runs)."""
+    return CommandEngine(engine_config(args, progress=not args.no_progress))

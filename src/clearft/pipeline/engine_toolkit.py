@@ -1,9 +1,8 @@
 """`clearft run` on an engine: a pipeline Toolkit whose model stages (score, Auto-Correct's
 candidates and its judging) run on the engine's replicas. The other stages (filter,
-fine-tune, evaluate) are the base toolkit's. The stages share one engine, opened when the
-first of them needs it and closed when the run ends (Toolkit.close): `run --engine ray`
-without an address starts one Ray cluster for the whole command, not one per stage. Each stage's outputs equal the local
-runner's row for row, and a rerun resumes the same way: finished stages from state.json,
+fine-tune, evaluate) are the base toolkit's. The stages share the command's one engine
+(engines/options.py's CommandEngine), opened when the first of them needs it and closed
+when the run ends (Toolkit.close). Each stage's outputs equal the local runner's row for row, and a rerun resumes the same way: finished stages from state.json,
 finished rows from the journal (score) or the replicas' call cache (candidates, judge).
 """
 
@@ -17,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from clearft.backends.base import Backend
-from clearft.engines.base import BackendSpec, Engine, EngineConfig, backend_spec
-from clearft.engines.options import engine_config
+from clearft.engines.base import BackendSpec, EngineConfig, backend_spec
+from clearft.engines.options import CommandEngine, command_engine
 from clearft.pipeline.config import RunConfig
 from clearft.pipeline.toolkit import StageModel, Toolkit, crossfit_score, run_score_config
 
@@ -28,32 +27,10 @@ def stage_spec(model: StageModel) -> BackendSpec:
     return backend_spec(model.name, model.cache, model.options)
 
 
-class SharedEngine:
-    """One engine for every stage of a command: made on first use, closed once."""
-
-    def __init__(self, config: EngineConfig) -> None:
-        self.config = config
-        self._engine: Engine | None = None
-        self.opened = 0  # engines made (one per command; tests check it)
-
-    def get(self) -> Engine:
-        if self._engine is None:
-            from clearft.engines import make_engine
-
-            self._engine = make_engine(self.config)
-            self.opened += 1
-        return self._engine
-
-    def close(self) -> None:
-        if self._engine is not None:
-            engine, self._engine = self._engine, None
-            engine.close()
-
-
-def toolkit_on_engine(engine: EngineConfig, base: Toolkit | None = None) -> Toolkit:
+def toolkit_on_engine(engine: EngineConfig | CommandEngine, base: Toolkit | None = None) -> Toolkit:
     """`base` (default: the pipeline's own toolkit) with its model stages on `engine`, all
     of them on one engine that the toolkit's `close` releases."""
-    shared = SharedEngine(engine)
+    shared = engine if isinstance(engine, CommandEngine) else CommandEngine(engine)
 
     def log(config: RunConfig) -> Callable[[str], None] | None:
         return (lambda msg: print(msg, file=sys.stderr)) if config.progress else None
@@ -102,6 +79,5 @@ def engine_toolkit(args: argparse.Namespace) -> Toolkit | None:
     """For `clearft run`: a pipeline Toolkit whose model stages (score, Auto-Correct's
     candidates and judge) run on the chosen engine (None for the local engine: the
     pipeline's own toolkit)."""
-    if args.engine == "local":
-        return None
-    return toolkit_on_engine(engine_config(args, progress=not args.no_progress))
+    engine = command_engine(args)
+    return None if engine.local else toolkit_on_engine(engine)

@@ -96,6 +96,17 @@ def run_score_config(config: RunConfig) -> Any:
     return make_config(config.preset or "medium", method=config.method, seed=config.seed, **config.score_options)
 
 
+def run_crossfit_config(config: RunConfig) -> Any:
+    """The CrossFitConfig of a run's `--cross-fit` (its fold fine-tunes: the run's
+    fine-tuning settings and seed), for the score stage and its estimate alike."""
+    from clearft.scoring.crossfit import CrossFitConfig
+
+    values = {"seed": config.seed, **config.finetune}
+    if not config.progress:
+        values.setdefault("progress", False)
+    return CrossFitConfig.from_options(config.cross_fit, config.cross_fit_parts, seed=config.seed, finetune=values)
+
+
 def default_score(input_path: Path, output: Path, backend: Backend, config: RunConfig) -> dict[str, Any]:
     from clearft.scoring import score_file
 
@@ -116,17 +127,13 @@ def crossfit_score(input_path: Path, output: Path, backend: Backend, config: Run
                    score_config: Any, engine: Any = None) -> dict[str, Any]:
     """Cross-fitted scoring; `engine` (default: this process) runs the folds."""
     from clearft.engines.base import backend_spec
-    from clearft.scoring.crossfit import CrossFitConfig, crossfit_score_file
+    from clearft.scoring.crossfit import crossfit_score_file
     from clearft.scoring.crossfit.models import default_opener, default_trainer
 
-    values = {"seed": config.seed, **config.finetune}
-    if not config.progress:
-        values.setdefault("progress", False)
-    cf = CrossFitConfig(folds=config.cross_fit, parts=tuple(config.cross_fit_parts), seed=config.seed,
-                        finetune=values)
+    cf = run_crossfit_config(config)
     summary, _ = crossfit_score_file(
         input_path, output, cf, score_config, work_dir=crossfit_work_dir(output),
-        train=default_trainer(values, finetune_base_of(config)),
+        train=default_trainer(cf.finetune, finetune_base_of(config)),
         open_model=default_opener(cache=backend_spec(None, config.cache, {}).cache),
         engine=engine, data_options=config.data_options)
     return {**summary, "model_id": backend.model_id}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,6 +25,12 @@ DEFAULT_LABEL_WEIGHT = 0.5
 Log = Callable[[str], None]
 
 
+def split_parts(parts: str | Sequence[str]) -> tuple[str, ...]:
+    """`--cross-fit-parts`: comma-separated (or a list), blanks dropped."""
+    items = parts.split(",") if isinstance(parts, str) else parts
+    return tuple(p.strip() for p in items if p.strip())
+
+
 @dataclass(frozen=True)
 class CrossFitConfig:
     folds: int = 2
@@ -44,6 +50,21 @@ class CrossFitConfig:
     # FinetuneConfig overrides for the fold models (the defaults are SPEC 5's measured
     # setting: LoRA r=16 on all linear layers, lr 1e-3, effective batch 16, one epoch).
     finetune: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_options(
+        cls, folds: int, parts: str | Sequence[str], *, seed: int = 0, finetune: dict[str, Any] | None = None,
+        label_weight: float | None = None, max_normalised_labels: int | None = None,
+    ) -> CrossFitConfig:
+        """The settings as the commands give them (`score --cross-fit`, `run --cross-fit`):
+        `parts` comma-separated or a list; None for a default."""
+        defaults = cls()
+        return cls(
+            folds=folds, parts=split_parts(parts), seed=seed, finetune=dict(finetune or {}),
+            label_weight=defaults.label_weight if label_weight is None else label_weight,
+            max_normalised_labels=defaults.max_normalised_labels if max_normalised_labels is None
+            else max_normalised_labels,
+        )
 
     def validate(self) -> None:
         # (frozen) the old part name is read as the new one
