@@ -40,7 +40,12 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--estimator-preset", default=None,
                    help="the estimator judge's BSDetector preset (medium)")
     g.add_argument("--eta", action=UnitInterval, default=None,
-                   help="replace only when the judge's confidence in the new target is above this (0.8)")
+                   help="replace only when the judge's confidence in the new target is above this "
+                        "(default: 0.95 for the evidence judge's encoder label model, else 0.8)")
+    g.add_argument("--label-model", choices=["encoder", "logreg", "knn"], default=None,
+                   help="the evidence judge's label model: encoder (default: the sentence encoder "
+                        "fine-tuned per fold; minutes on a CPU), logreg or knn (frozen embeddings; "
+                        "seconds, less precise)")
     g.add_argument("--judge-samples", action=NonNegativeInt, default=None,
                    help="sampled verdicts per order, for the consistency part (3)")
     g.add_argument("--judge-sample-style", choices=["direct", "cot"], default=None,
@@ -61,7 +66,7 @@ def correct_config(args: argparse.Namespace, seed: int = 0) -> CorrectConfig:
     from clearft.errors import ClearftError
 
     values = {
-        "judge": args.judge, "estimator_preset": getattr(args, "estimator_preset", None), "eta": args.eta, "samples": args.judge_samples, "sample_style": args.judge_sample_style,
+        "judge": args.judge, "estimator_preset": getattr(args, "estimator_preset", None), "eta": args.eta, "label_model": args.label_model, "samples": args.judge_samples, "sample_style": args.judge_sample_style,
         "beta": args.judge_beta, "candidate_max_tokens": args.candidate_max_tokens,
         "batch_size": getattr(args, "batch_size", None),
     }

@@ -87,7 +87,8 @@ def correct(config: RunConfig) -> Estimate:
 
         method = (s.score_estimate or {}).get("method", config.method or "auto")
         judge, calls, tokens = correct_cost_per_row(config, method in DATASET_METHODS)
-        how = {"evidence": "out-of-sample views, no model call", "estimator": "BSDetector on target "
+        how = {"evidence": f"out-of-sample views, {config.correct.label_model} label model, no LLM call",
+               "estimator": "BSDetector on target "
                "and candidate", "llm": "the base model compares both orders"}[judge]
         return Cost(f"{judge} judge on {s.judged} rows ({how}; eta {config.correct.eta_for(judge)})",
                     s.judged * calls, s.judged * tokens)
