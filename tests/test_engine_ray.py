@@ -8,7 +8,7 @@ import json
 import os
 import signal
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,7 @@ class KillOneActor(RayEngine):
 
     killed: list[str] = []
 
-    def map_chunks(self, step: BatchStep, chunks: Sequence[list[Any]]) -> Iterator[ChunkResult]:
+    def map_chunks(self, step: BatchStep, chunks: Iterable[list[Any]]) -> Iterator[ChunkResult]:
         for result in super().map_chunks(step, chunks):
             if not self.killed:
                 _host, pid = result.worker.rsplit(":", 1)

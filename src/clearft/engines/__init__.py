@@ -23,7 +23,8 @@ from clearft.engines.local import LocalEngine
 
 
 def make_engine(config: EngineConfig | None = None) -> Engine:
-    """The engine `config.engine` names (default local)."""
+    """The engine `config.engine` names (default local). Commands get theirs through
+    engines/options.py's command_engine, which makes it with this and closes it."""
     config = config or EngineConfig()
     config.validate()
     if config.engine == "ray":
