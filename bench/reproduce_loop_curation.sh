@@ -10,6 +10,10 @@
 #       --train-rows 400 --test-rows 150 --epochs 2 --judge-explain-tokens 48 --no-baselines
 #
 # (the old run's own bench/fpb_loop.py arguments after the two folders)
+#
+# With FINISH=1 it does not stop there: the run goes on to the second fine-tune and the
+# evaluations (the corrected model's accuracy, (d), in $NEW/loop.md), which is how a change of
+# the corrector is measured on the same filtered model; the files are compared all the same.
 set -u
 cd "$(dirname "$0")/.."
 OLD=$1; NEW=$2; shift 2
@@ -17,11 +21,14 @@ W=$NEW/work
 rm -rf "$W"; mkdir -p "$W/run"
 cp "$OLD"/*.csv "$W/"
 cp -r "$OLD/run/model_filtered" "$W/run/"
-OLD="$OLD" W="$W" .venv/bin/python - <<'PY'
+OLD="$OLD" W="$W" FINISH="${FINISH:-0}" .venv/bin/python - <<'PY'
 import json, os
 old, new = os.environ["OLD"].rstrip("/"), os.environ["W"]
 s = json.load(open(f"{old}/run/state.json"))
 s["stages"] = {k: v for k, v in s["stages"].items() if k == "finetune_filtered"}
+if os.environ.get("FINISH") == "1":  # the corrector measured is today's default
+    from clearft.correction import CorrectConfig
+    s["settings"]["correct"] = {**CorrectConfig(explain_max_tokens=s["settings"]["correct"]["explain_max_tokens"]).to_dict()}
 text = json.dumps(s, indent=1).replace(os.path.abspath(old), new).replace(old, new)
 open(f"{new}/run/state.json", "w").write(text)
 PY
@@ -31,7 +38,7 @@ while kill -0 $PID 2>/dev/null; do
   if grep -q "\[finetune_filtered\] running" "$NEW/log"; then
     echo "the run would fine-tune again (its settings changed): stopped"; kill $PID; exit 1
   fi
-  if grep -q "\[train_corrected\] finished" "$NEW/log"; then kill $PID; break; fi
+  if [ "${FINISH:-0}" != 1 ] && grep -q "\[train_corrected\] finished" "$NEW/log"; then kill $PID; break; fi
   sleep 3
 done
 wait $PID 2>/dev/null

@@ -193,7 +193,9 @@ def test_run_killed_at_random_moments_across_stages_resumes_to_the_same_outputs(
         return ["run", str(data), "-o", str(run_dir / "run"), "--backend", "fake",
                 "--candidate-backend", "fake", "--method", "self-reflection",
                 "--finetune-command", f"{sys.executable} {trainer} {{data}} {{output}}",
-                "--no-progress"]
+                # The frozen label model: this test is about the stages; the encoder's own
+                # folds resume from their cache (tests/test_label_encoder.py).
+                "--label-model", "logreg", "--no-progress"]
 
     stats = kill_and_resume(args_for, lambda d: d / "run", tmp_path, kills=20, delay=0.005, seed=11)
     write_stats("run", stats)
