@@ -156,6 +156,32 @@ def frontier(best: Any, score: Any, v: dict[str, Any]) -> dict[str, Any]:
             "auroc_like_ok": bool(np.isfinite(score).all())}
 
 
+def top_of(m: Any) -> Proposal:
+    """The top class of each row and its probability."""
+    return m.argmax(axis=1), m.max(axis=1)
+
+
+def all_agree(*ms: Any) -> Proposal:
+    """The first view's top class where every view's top class is the same, scored by the
+    smallest of their probabilities of it (-1 where they disagree: never changed)."""
+    import numpy as np
+
+    rows = np.arange(len(ms[0]))
+    best = ms[0].argmax(axis=1)
+    same = np.all([m.argmax(axis=1) == best for m in ms], axis=0)
+    return best, np.where(same, np.min([m[rows, best] for m in ms], axis=0), -1.0)
+
+
+def frontier_cells(best: Any, score: Any, v: dict[str, Any]) -> str:
+    """A rule's frontier as markdown cells: most restored at >= 0.95 (changed/restored/broken,
+    threshold) | precision at 40% restored | t=0.6 | t=0.8."""
+    f = frontier(best, score, v)
+    at = "/".join(str(x) for x in f["at"][:3]) + f" (> {f['at'][3]})" if f["at"] else "-"
+    p40 = f"{f['precision_at_40pct'][0]}" if f["precision_at_40pct"] else "never 40%"
+    fixed = " | ".join("/".join(str(x) for x in f["fixed"][t]) for t in ("0.6", "0.8"))
+    return f"{f['best_share_at_095']:.1%}: {at} | {p40} | {fixed}"
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--datasets", default="fpb30,banking77-20,fpb50")

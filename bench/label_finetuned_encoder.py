@@ -81,14 +81,7 @@ def main() -> int:
         ft[tag] = np.load(path)
     pruned, one, knn = v["pruned"], v["one_pass"], v["knn"]
 
-    def top(m: Any) -> tuple[Any, Any]:
-        return m.argmax(axis=1), m.max(axis=1)
-
-    def agree(*ms: Any) -> tuple[Any, Any]:
-        best = ms[0].argmax(axis=1)
-        same = np.all([m.argmax(axis=1) == best for m in ms], axis=0)
-        return best, np.where(same, np.min([m[rows, best] for m in ms], axis=0), -1.0)
-
+    top, agree = correct_rules.top_of, correct_rules.all_agree
     single: dict[str, Any] = {"embeddings, pruned (today's default)": pruned}
     combos: dict[str, tuple[Any, Any]] = {"embeddings, pruned (today's default)": top(pruned)}
     for tag, m in ft.items():
@@ -106,17 +99,13 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|")
     clean = np.array([col[c] for c in v["clean"]])
     for rule, (best, score) in combos.items():
-        f = correct_rules.frontier(best, score, v)
         if rule in single:
             m = single[rule]
             auroc = f"{roc_auc_score(noisy, -m[rows, given]):.4f}"
             right = f"{int((m.argmax(1) == clean)[noisy].sum())} / {int((m.argmax(1) == clean)[~noisy].sum())}"
         else:
             auroc = right = "-"
-        at = "/".join(str(x) for x in f["at"][:3]) + f" (> {f['at'][3]})" if f["at"] else "-"
-        p40 = f"{f['precision_at_40pct'][0]}" if f["precision_at_40pct"] else "never 40%"
-        fixed = " | ".join("/".join(str(x) for x in f["fixed"][t]) for t in ("0.6", "0.8"))
-        print(f"| {rule} | {auroc} | {right} | {f['best_share_at_095']:.1%}: {at} | {p40} | {fixed} |", flush=True)
+        print(f"| {rule} | {auroc} | {right} | {correct_rules.frontier_cells(best, score, v)} |", flush=True)
     return 0
 
 

@@ -84,14 +84,7 @@ def main() -> int:
     pruned, one, knn = v["pruned"], v["one_pass"], v["knn"]
     mid, late = llm["mean10"], llm["mean20"]
 
-    def top(m: Any) -> tuple[Any, Any]:
-        return m.argmax(axis=1), m.max(axis=1)
-
-    def agree(*ms: Any) -> tuple[Any, Any]:
-        best = ms[0].argmax(axis=1)
-        same = np.all([m.argmax(axis=1) == best for m in ms], axis=0)
-        return best, np.where(same, np.min([m[rows, best] for m in ms], axis=0), -1.0)
-
+    top, agree = correct_rules.top_of, correct_rules.all_agree
     combos = {
         "embeddings, pruned (today's default)": top(pruned),
         "LLM layer 10, pruned": top(mid),
@@ -106,13 +99,9 @@ def main() -> int:
     print("| view or rule | AUROC of P(given) | most restored at >= 0.95 (changed/restored/broken, score) | precision at 40% restored | t=0.6 | t=0.8 |")
     print("|---|---|---|---|---|---|")
     for rule, (best, score) in combos.items():
-        f = correct_rules.frontier(best, score, v)
         single = {"embeddings, pruned (today's default)": pruned, "LLM layer 10, pruned": mid, "LLM layer 20, pruned": late}
         auroc = f"{roc_auc_score(noisy, -single[rule][rows, given]):.4f}" if rule in single else "-"
-        at = "/".join(str(x) for x in f["at"][:3]) + f" (> {f['at'][3]})" if f["at"] else "-"
-        p40 = f"{f['precision_at_40pct'][0]}" if f["precision_at_40pct"] else "never 40%"
-        fixed = " | ".join("/".join(str(x) for x in f["fixed"][t]) for t in ("0.6", "0.8"))
-        print(f"| {rule} | {auroc} | {f['best_share_at_095']:.1%}: {at} | {p40} | {fixed} |", flush=True)
+        print(f"| {rule} | {auroc} | {correct_rules.frontier_cells(best, score, v)} |", flush=True)
     return 0
 
 
