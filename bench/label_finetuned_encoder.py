@@ -82,8 +82,8 @@ def main() -> int:
     pruned, one, knn = v["pruned"], v["one_pass"], v["knn"]
 
     top, agree = correct_rules.top_of, correct_rules.all_agree
-    single: dict[str, Any] = {"embeddings, pruned (today's default)": pruned}
-    combos: dict[str, tuple[Any, Any]] = {"embeddings, pruned (today's default)": top(pruned)}
+    single: dict[str, Any] = {"frozen embeddings, pruned (--label-model logreg)": pruned}
+    combos: dict[str, tuple[Any, Any]] = {"frozen embeddings, pruned (--label-model logreg)": top(pruned)}
     for tag, m in ft.items():
         single[f"fine-tuned encoder, {tag}"] = m
         combos[f"fine-tuned encoder, {tag}"] = top(m)
