@@ -143,6 +143,9 @@ def test_a_run_config_value_out_of_range_is_the_same_error(tmp_path: Path,
      "fine-tuning setting epochs (--epochs): must be a number above 0, got 'abc'"),
     (["finetune", "{data}", "-o", "{tmp}/m", "--config", "{tmp}/ft.json"],
      "fine-tuning setting warmup_ratio (--warmup-ratio): must be a number between 0 and 1, got 1.5"),
+    (["run", "{data}", "-o", "{tmp}/r", "--finetune-set", "lr_scheduler=cosinus", "--dry-run"],
+     "fine-tuning setting lr_scheduler (--lr-scheduler): 'cosinus' is not one of linear, cosine, "
+     "cosine_with_restarts, polynomial, constant, constant_with_warmup, inverse_sqrt"),
 ])
 def test_a_bad_fine_tuning_setting_from_a_file_or_key_value_is_one_line(
         argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+# --lr-scheduler's names: one list, which training/config.py also checks in a config file or
+# --finetune-set.
+from clearft.training.config import LR_SCHEDULERS
+
 if TYPE_CHECKING:
     from clearft.data.options import DataOptions
 
@@ -96,9 +100,6 @@ def check_ranges(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
                 p.error(str(argparse.ArgumentError(action, problem)))
 
 
-# Schedulers the built-in trainer takes without settings of their own (transformers' names).
-LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
-                 "constant_with_warmup", "inverse_sqrt")
 
 
 def _backend_choices() -> list[str]:

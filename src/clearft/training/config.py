@@ -58,6 +58,12 @@ class FinetuneConfig:
         for name, value in values.items():
             if name in LIMITS and value is not None:
                 _check_limit(name, value)
+        scheduler = values.get("lr_scheduler")
+        if scheduler is not None and scheduler not in LR_SCHEDULERS:
+            from clearft.errors import ClearftError
+
+            raise ClearftError(f"fine-tuning setting lr_scheduler (--lr-scheduler): {scheduler!r} is not one "
+                               f"of {', '.join(LR_SCHEDULERS)}")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,6 +76,10 @@ class FinetuneConfig:
             d.pop(cosmetic)
         return json.loads(json.dumps(d, sort_keys=True, default=str))
 
+
+# Schedulers the built-in trainer takes without settings of their own (transformers' names).
+LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
+                 "constant_with_warmup", "inverse_sqrt")
 
 # The numeric settings' ranges, checked by from_dict (what a --config file, --finetune-set or
 # --cross-fit-set gives; the flags of the same name are checked when parsed):
