@@ -112,17 +112,19 @@ def test_bad_judge_option_is_a_one_line_error():
 
 @pytest.mark.slow
 def test_real_evidence_judge_on_the_bundled_banking77_slice(tmp_path, monkeypatch):
-    """The real label model (the default: the sentence encoder fine-tuned per fold, eta 0.95)
-    on 400 real rows (80 swapped intents): every row gets its view in the audit; what it
-    replaces restores more than it breaks; a proposal of another label on weak evidence is
-    refused, and the row keeps its target; a rerun reuses the fine-tuned folds."""
+    """The real fine-tuned encoder label model on 400 real rows (80 swapped intents), at eta
+    0.8 (its default 0.95 replaces nothing here: its best confidence on this slice is ~0.91):
+    every row gets its view in the audit; what it replaces restores more than it breaks; a
+    proposal of another label on weak evidence is refused, and the row keeps its target; a
+    rerun reuses the fine-tuned folds."""
     from pathlib import Path
 
+    ENCODER = CorrectConfig(label_model="encoder", eta=0.8)
     data = Path(__file__).resolve().parent.parent / "examples" / "data"
     clean = {json.loads(line)["id"]: json.loads(line)["response"]
              for line in (data / "banking77_noisy.clean.jsonl").read_text().splitlines()}
     out = tmp_path / "fixed.jsonl"
-    summary = correct_file(data / "banking77_noisy.jsonl", out, None, CorrectConfig(), all_rows=True)
+    summary = correct_file(data / "banking77_noisy.jsonl", out, None, ENCODER, all_rows=True)
     assert summary.settings["classifier"]["classifier"] == "encoder"
     assert len(list((tmp_path / "fixed.jsonl.label-model").glob("*-fold*.npy"))) == 5
     written = [json.loads(line) for line in out.read_text().splitlines()]
@@ -134,7 +136,7 @@ def test_real_evidence_judge_on_the_bundled_banking77_slice(tmp_path, monkeypatc
     broken = sum(r[ORIGINAL_COL] == clean[r["id"]] for r in changed)
     assert restored >= 1 and restored > broken
     weak = [r for r in written + left if r[CORRECTION_COL]["reason"] == "evidence_not_confident"]
-    assert weak and all(not r[ORIGINAL_COL] and r[CORRECTION_COL]["confidence"] <= 0.95 for r in weak)
+    assert weak and all(not r[ORIGINAL_COL] and r[CORRECTION_COL]["confidence"] <= 0.8 for r in weak)
 
     from clearft.scoring import label_encoder
 
@@ -142,5 +144,5 @@ def test_real_evidence_judge_on_the_bundled_banking77_slice(tmp_path, monkeypatc
         raise AssertionError("a finished fold was fine-tuned again")
 
     monkeypatch.setattr(label_encoder, "_fit_and_predict", refit)
-    again = correct_file(data / "banking77_noisy.jsonl", out, None, CorrectConfig(), all_rows=True)
+    again = correct_file(data / "banking77_noisy.jsonl", out, None, ENCODER, all_rows=True)
     assert again.replaced == summary.replaced and again.reasons == summary.reasons

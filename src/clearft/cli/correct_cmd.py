@@ -41,11 +41,11 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
                    help="the estimator judge's BSDetector preset (medium)")
     g.add_argument("--eta", action=UnitInterval, default=None,
                    help="replace only when the judge's confidence in the new target is above this "
-                        "(default: 0.95 for the evidence judge's encoder label model, else 0.8)")
+                        "(default 0.8; 0.95 with --label-model encoder)")
     g.add_argument("--label-model", choices=["encoder", "logreg", "knn"], default=None,
-                   help="the evidence judge's label model: encoder (default: the sentence encoder "
-                        "fine-tuned per fold; minutes on a CPU), logreg or knn (frozen embeddings; "
-                        "seconds, less precise)")
+                   help="the evidence judge's label model: logreg (default) or knn over frozen "
+                        "embeddings (seconds), or encoder (the sentence encoder fine-tuned per fold; "
+                        "minutes on a CPU; more precise on a thousand rows and more)")
     g.add_argument("--judge-samples", action=NonNegativeInt, default=None,
                    help="sampled verdicts per order, for the consistency part (3)")
     g.add_argument("--judge-sample-style", choices=["direct", "cot"], default=None,

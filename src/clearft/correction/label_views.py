@@ -29,15 +29,15 @@ LABEL_MODELS = ("encoder", "logreg", "knn")
 
 
 def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: int = 0,
-                          classifier: str = "encoder", calibration: str = "none",
+                          classifier: str = "logreg", calibration: str = "none",
                           cache_dir: str | Path | None = None,
                           log: Callable[[str], None] | None = None) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """(row id -> P(true label = c) for each class c, a summary of the classifier) over `context`.
 
-    `classifier`: "encoder" (the default) fine-tunes the sentence encoder per fold
-    (scoring/label_encoder.py) on the rows the frozen-embedding model's confident-learning
-    filter keeps; "logreg" / "knn" read frozen embeddings (scoring/label_model.py), in
-    seconds instead of minutes. `cache_dir` keeps the encoder's finished folds for a rerun."""
+    `classifier`: "logreg" (the default) / "knn" read frozen embeddings
+    (scoring/label_model.py); "encoder" fine-tunes the sentence encoder per fold
+    (scoring/label_encoder.py) on the rows the frozen model's confident-learning filter keeps,
+    minutes instead of seconds. `cache_dir` keeps the encoder's finished folds for a rerun."""
     from clearft.scoring.similarity import embed  # heavy (sentence-transformers): only when used
 
     if len(context) < MIN_ROWS:  # fewer are never labels (scoring/label_space.py)
