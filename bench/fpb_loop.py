@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="write the table from what a (still running or killed) run has finished")
     ap.add_argument("--judge", default="auto", choices=["auto", "evidence", "llm"],
                     help="Auto-Correct's judge (CorrectConfig.judge)")
+    ap.add_argument("--label-model", default=None, help="the evidence judge's label model (default: CorrectConfig's)")
     ap.add_argument("--judge-explain-tokens", type=int, default=128,
                     help="tokens of the judge's written explanation (0: none)")
     args = ap.parse_args(argv)
@@ -112,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                                   "learning_rate": args.lr}.items() if v is not None}
     load_before = os.getloadavg()
     correct = CorrectConfig(judge=args.judge, explain=args.judge_explain_tokens > 0,
-                            explain_max_tokens=max(1, args.judge_explain_tokens))
+                            explain_max_tokens=max(1, args.judge_explain_tokens),
+                            **({"label_model": args.label_model} if args.label_model else {}))
     config = RunConfig(seed=args.seed, baseline_full=not args.no_baselines, finetune=finetune,
                        correct=correct, progress=False, cross_fit=args.cross_fit,
                        eval_untuned=not args.no_baselines)

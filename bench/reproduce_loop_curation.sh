@@ -14,6 +14,7 @@
 # With FINISH=1 it does not stop there: the run goes on to the second fine-tune and the
 # evaluations (the corrected model's accuracy, (d), in $NEW/loop.md), which is how a change of
 # the corrector is measured on the same filtered model; the files are compared all the same.
+# LABEL_MODEL=encoder (with FINISH=1) measures that label model instead of the default.
 set -u
 cd "$(dirname "$0")/.."
 OLD=$1; NEW=$2; shift 2
@@ -21,18 +22,19 @@ W=$NEW/work
 rm -rf "$W"; mkdir -p "$W/run"
 cp "$OLD"/*.csv "$W/"
 cp -r "$OLD/run/model_filtered" "$W/run/"
-OLD="$OLD" W="$W" FINISH="${FINISH:-0}" .venv/bin/python - <<'PY'
+OLD="$OLD" W="$W" FINISH="${FINISH:-0}" LABEL_MODEL="${LABEL_MODEL:-}" .venv/bin/python - <<'PY'
 import json, os
 old, new = os.environ["OLD"].rstrip("/"), os.environ["W"]
 s = json.load(open(f"{old}/run/state.json"))
 s["stages"] = {k: v for k, v in s["stages"].items() if k == "finetune_filtered"}
 if os.environ.get("FINISH") == "1":  # the corrector measured is today's default
     from clearft.correction import CorrectConfig
-    s["settings"]["correct"] = {**CorrectConfig(explain_max_tokens=s["settings"]["correct"]["explain_max_tokens"]).to_dict()}
+    extra = {"label_model": os.environ["LABEL_MODEL"]} if os.environ.get("LABEL_MODEL") else {}
+    s["settings"]["correct"] = CorrectConfig(explain_max_tokens=s["settings"]["correct"]["explain_max_tokens"], **extra).to_dict()
 text = json.dumps(s, indent=1).replace(os.path.abspath(old), new).replace(old, new)
 open(f"{new}/run/state.json", "w").write(text)
 PY
-.venv/bin/python bench/fpb_loop.py --work "$W" --out "$NEW/loop.md" "$@" > "$NEW/log" 2>&1 &
+.venv/bin/python bench/fpb_loop.py --work "$W" --out "$NEW/loop.md" ${LABEL_MODEL:+--label-model "$LABEL_MODEL"} "$@" > "$NEW/log" 2>&1 &
 PID=$!
 while kill -0 $PID 2>/dev/null; do
   if grep -q "\[finetune_filtered\] running" "$NEW/log"; then
