@@ -7,10 +7,6 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-# --lr-scheduler's names: one list, which training/config.py also checks in a config file or
-# --finetune-set.
-from clearft.training.config import LR_SCHEDULERS
-
 if TYPE_CHECKING:
     from clearft.data.options import DataOptions
 
@@ -102,6 +98,14 @@ def check_ranges(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 
 
+def _lr_schedulers() -> Sequence[str]:
+    """--lr-scheduler's names: one list, which training/config.py also checks in a config file
+    or --finetune-set (imported here, when a command checks its flags, not at start-up)."""
+    from clearft.training.config import LR_SCHEDULERS
+
+    return LR_SCHEDULERS
+
+
 def _backend_choices() -> list[str]:
     from clearft.backends.registry import user_backends
 
@@ -121,7 +125,7 @@ CHOICE_FLAGS: dict[str, Callable[[], Sequence[str]]] = {
     "--eval-backend": _backend_choices,
     "--judge-backend": _backend_choices,
     "--metric": _metric_choices,
-    "--lr-scheduler": lambda: LR_SCHEDULERS,
+    "--lr-scheduler": _lr_schedulers,
 }
 
 

@@ -47,9 +47,10 @@ class CorrectEstimate:
     folds: int = 0
     regularisation: list[float] = field(default_factory=list)
     classifier_fits: int = 0
-    # The label model ("encoder": the sentence encoder fine-tuned once per fold on the rows the
-    # frozen classifier keeps; at most this many training rows a fold, each seen `epochs` times).
-    label_model: str = "encoder"
+    # The label model (CorrectConfig.label_model); for "encoder", the sentence encoder fine-tuned
+    # once per fold on the rows the frozen classifier keeps: at most this many training rows a
+    # fold, each seen `epochs` times.
+    label_model: str = "logreg"
     encoder_fine_tunes: int = 0
     encoder_training_rows: int = 0
     encoder_epochs: int = 0

@@ -25,9 +25,6 @@ def class_of(ex: Example, target: str) -> str:
     return label_of(replace(ex, response=target))
 
 
-LABEL_MODELS = ("encoder", "logreg", "knn")
-
-
 def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: int = 0,
                           classifier: str = "logreg", calibration: str = "none",
                           cache_dir: str | Path | None = None,
