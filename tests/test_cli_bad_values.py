@@ -72,7 +72,7 @@ def test_the_walk_finds_the_numeric_options_of_every_command() -> None:
     found = {(name, action.option_strings[-1]) for name, action in OPTIONS}
     for expected in [("correct", "--eta"), ("run", "--iterations"), ("report", "--page-size"),
                      ("generate", "-n"), ("finetune", "--learning-rate"), ("score", "--replicas"),
-                     ("filter", "--fraction"), ("eval", "--limit")]:
+                     ("filter", "--fraction"), ("eval", "--eval-limit")]:
         assert expected in found
     assert len(found) > 60
 

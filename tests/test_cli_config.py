@@ -34,12 +34,12 @@ TOML = 'fraction = 0.3\ntrain_batch_size = 4\niterations = 2\ncache = "off"\n[fi
 def test_the_file_overrides_defaults_and_flags_override_the_file(tmp_path: Path, name: str, text: str) -> None:
     cfg = write(tmp_path / name, text)
     args = parse("in.jsonl", "-o", "r", "--config", str(cfg))
-    assert (args.fraction, args.ft_batch_size, args.iterations, args.cache) == (0.3, 4, 2, "off")
+    assert (args.fraction, args.train_batch_size, args.iterations, args.cache) == (0.3, 4, 2, "off")
     assert args.finetune_set == ["lora_dropout=0.1"]
     assert args.seed == 0 and args.backend == "llamacpp"  # not in the file: the defaults
     # Flags win, whether they come before or after --config.
     args = parse("--fraction", "0.2", "in.jsonl", "-o", "r", "--config", str(cfg), "--iterations", "1")
-    assert (args.fraction, args.iterations, args.ft_batch_size) == (0.2, 1, 4)
+    assert (args.fraction, args.iterations, args.train_batch_size) == (0.2, 1, 4)
     from clearft.cli.run_cmd import build_config
 
     config = build_config(args)

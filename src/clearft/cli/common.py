@@ -147,7 +147,10 @@ def check_choices(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 # --- options several commands share: one definition, one meaning -----------------------
 SEED_HELP = "random seed of every sampled call and of fine-tuning (0): same seed and data, same output"
 NO_PROGRESS_HELP = "no progress bars or progress messages"
-ROWS_PER_CALL_HELP = "rows per batched backend call (score: 16; correct: 32)"
+# Rows per batched backend call, the same default in score, correct and run (results do not
+# depend on it: tests/test_engine_local.py, tests/test_correct_judge.py).
+ROWS_PER_CALL = 16
+ROWS_PER_CALL_HELP = f"rows per batched backend call (default {ROWS_PER_CALL}; results do not depend on it)"
 CACHE_HELP = "SQLite file caching every model call (default: .clearft-cache/calls.sqlite); 'off' disables"
 CONCURRENCY_HELP = "parallel sequences (llamacpp) or concurrent requests to start with (openai)"
 BASE_URL_HELP = "OpenAI-compatible server URL, e.g. http://127.0.0.1:8080/v1 (default: the OpenAI API)"
@@ -155,7 +158,7 @@ API_KEY_ENV_HELP = ("openai backend: name of the environment variable holding th
                     "(default OPENAI_API_KEY); the key itself is never accepted on the command line")
 FILE_TYPE_HELP = ("jsonl, json, csv, parquet or hf (a datasets save_to_disk folder) of the input; "
                   "default: from the path")
-MAX_TOKENS_HELP = ("the most tokens per generated answer (default: score: the preset's; eval: from the "
+MAX_TOKENS_HELP = ("the most tokens per generated answer (default: score and run: the preset's; eval: from the "
                    "longest target; generate: 256)")
 PROMPT_COL_HELP = "column holding the prompt (default: detected)"
 RESPONSE_COL_HELP = "column holding the target response (default: detected)"
@@ -163,6 +166,16 @@ RESPONSE_COL_HELP = "column holding the target response (default: detected)"
 
 def add_seed_arg(p: argparse.ArgumentParser | Any, default: int | None = 0) -> None:
     p.add_argument("--seed", action=NonNegativeInt, default=default, help=SEED_HELP)
+
+
+def add_rows_per_call_arg(p: argparse.ArgumentParser | Any) -> None:
+    """--batch-size: rows per model call (a training batch is --train-batch-size)."""
+    p.add_argument("--batch-size", action=PositiveInt, default=ROWS_PER_CALL, help=ROWS_PER_CALL_HELP)
+
+
+def add_hidden_alias(p: argparse.ArgumentParser | Any, flag: str, dest: str, **kwargs: Any) -> None:
+    """An option's old name: still accepted (scripts keep working), not shown in --help."""
+    p.add_argument(flag, dest=dest, help=argparse.SUPPRESS, **kwargs)
 
 
 def add_no_progress_arg(p: argparse.ArgumentParser | Any) -> None:

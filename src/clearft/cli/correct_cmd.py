@@ -10,14 +10,15 @@ from typing import TYPE_CHECKING, Any
 from clearft.cli.common import (
     CACHE_HELP,
     CONCURRENCY_HELP,
-    ROWS_PER_CALL_HELP,
     NonNegativeInt,
     PositiveInt,
     UnitInterval,
     add_data_args,
     add_engine_args,
+    add_hidden_alias,
     add_no_progress_arg,
     add_openai_url_args,
+    add_rows_per_call_arg,
     add_seed_arg,
 )
 
@@ -61,6 +62,13 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
                    help="tokens per candidate (default: from the longest target)")
 
 
+def add_correct_all_arg(p: argparse.ArgumentParser | Any) -> None:
+    """--correct-all (correct and run); correct's old name --all still works, unlisted."""
+    p.add_argument("--correct-all", dest="correct_all", action="store_true",
+                   help="give every row a candidate, not only the low ones (the rows the filter "
+                        "dropped, or below --threshold)")
+
+
 def correct_config(args: argparse.Namespace, seed: int = 0) -> CorrectConfig:
     from clearft.correction.config import CorrectConfig
     from clearft.errors import ClearftError
@@ -86,8 +94,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "correct", help="Auto-Correct: replace targets the judge confidently finds worse than the "
                         "fine-tuned model's answer",
         description="DATA is the filter's dropped file (every row gets a candidate), or a scored file "
-                    "with --threshold (rows below it do), or any file with --all. OUT gets the rows "
-                    "that go back into training: confidently corrected rows (with "
+                    "with --threshold (rows below it do), or any file with --correct-all (the default "
+                    "without --model, --threshold or a clearft_keep column: every row is considered). "
+                    "OUT gets the rows that go back into training: confidently corrected rows (with "
                     "clearft_original_response and clearft_correction, to audit and undo) and rows "
                     "that were never low. Low rows without a confident correction go to "
                     "<OUT stem>.uncorrected.<ext>.",
@@ -106,12 +115,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="backend serving --model (default: transformers for a folder, llamacpp for a .gguf)")
     p.add_argument("--threshold", action=UnitInterval, default=None,
                    help="DATA is a scored file: rows with confidence below this are the low ones")
-    p.add_argument("--all", dest="all_rows", action="store_true",
-                   help="give every row a candidate, not only the low ones (the default without "
-                        "--model, --threshold or a clearft_keep column: every row is considered)")
+    add_correct_all_arg(p)
+    add_hidden_alias(p, "--all", "correct_all", action="store_true")
     p.add_argument("--uncorrected", default=None, help="side file for low rows left uncorrected")
     add_seed_arg(p)
-    p.add_argument("--batch-size", action=PositiveInt, default=None, help=ROWS_PER_CALL_HELP)
+    add_rows_per_call_arg(p)
     add_no_progress_arg(p)
     p.add_argument("--dry-run", action="store_true",
                    help="print what the run would cost (rows considered, judge, texts to embed, "
@@ -144,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                                      "concurrency": args.concurrency}.items() if v}
     opts = data_options(args)
     if args.model is None and args.threshold is None:
-        args.all_rows = True  # no model and no threshold: correct the whole file
+        args.correct_all = True  # no model and no threshold: correct the whole file
     if args.dry_run:
         return _dry_run(args, config, name, opts)  # after _candidate_model: a bad --model fails here too
     context = read_examples(args.context, opts)[1] if args.context else None
@@ -160,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = correct_file(
             args.data, args.output, judge, config,
-            candidate_backend=candidate, threshold=args.threshold, all_rows=args.all_rows,
+            candidate_backend=candidate, threshold=args.threshold, all_rows=args.correct_all,
             uncorrected=args.uncorrected, data_options=opts, context=context,
             progress=progress_printer(args),
         )
@@ -186,7 +194,7 @@ def _dry_run(args: argparse.Namespace, config: CorrectConfig, backend: str | Non
     from clearft.correction.estimate import estimate_correct_file
 
     est = estimate_correct_file(
-        args.data, config, context=args.context, threshold=args.threshold, all_rows=args.all_rows,
+        args.data, config, context=args.context, threshold=args.threshold, all_rows=args.correct_all,
         candidate_model=f"{args.model} via {backend}" if backend else None, data_options=opts,
         # Every built-in judge backend reports letter probabilities; only "never" turns them off.
         logprobs=config.use_logprobs != "never",
@@ -232,7 +240,7 @@ def _correct_on_engine(args: argparse.Namespace, config: CorrectConfig, name: st
     return correct_file_on_engine(
         args.data, args.output, backend_spec(args.judge_backend, args.cache, judge_opts), config,
         engine, candidate=backend_spec(name, args.cache, cand_opts) if name else None,
-        threshold=args.threshold, all_rows=args.all_rows, uncorrected=args.uncorrected,
+        threshold=args.threshold, all_rows=args.correct_all, uncorrected=args.uncorrected,
         data_options=data_options(args), context=context,
         progress=progress_printer(args),
     )

@@ -6,18 +6,26 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from clearft.cli.common import (
     CACHE_HELP,
     MAX_TOKENS_HELP,
     PositiveInt,
     add_data_args,
+    add_hidden_alias,
     add_no_progress_arg,
     add_openai_url_args,
     data_options,
 )
 
 METRIC_HELP = "auto (default: from the targets), choice, gsm8k, number, json, label, text"
+
+
+def add_eval_limit_arg(p: argparse.ArgumentParser | Any) -> None:
+    """--eval-limit (eval and run); eval's old name --limit still works, unlisted."""
+    p.add_argument("--eval-limit", action=PositiveInt, default=None, metavar="N",
+                   help="evaluate only the first N test rows")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "file, or a model name with --backend openai")
     p.add_argument("--test", required=True, help="held-out test data (any format clearft reads)")
     p.add_argument("--metric", default="auto", help=METRIC_HELP)
-    p.add_argument("--limit", action=PositiveInt, default=None, help="evaluate only the first N test rows")
+    add_eval_limit_arg(p)
+    add_hidden_alias(p, "--limit", "eval_limit", action=PositiveInt, default=None)
     p.add_argument("--max-tokens", action=PositiveInt, default=None, help=MAX_TOKENS_HELP)
     p.add_argument("--backend", default=None,
                    help="force a backend for every model (llamacpp, transformers, openai); "
@@ -50,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in {"base_url": args.base_url, "api_key_env": args.api_key_env}.items() if v}
     results = []
     for i, model in enumerate(args.models):
-        result = evaluate(model, args.test, backend=args.backend, metric=args.metric, limit=args.limit,
+        result = evaluate(model, args.test, backend=args.backend, metric=args.metric, limit=args.eval_limit,
                           max_tokens=args.max_tokens, cache=args.cache, backend_options=options,
                           progress=not args.no_progress, data_options=data_options(args))
         results.append(result)

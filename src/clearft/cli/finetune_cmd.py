@@ -22,6 +22,7 @@ from clearft.cli.common import (
     Ranged,
     UnitInterval,
     add_data_args,
+    add_hidden_alias,
     add_no_progress_arg,
     data_options,
 )
@@ -46,6 +47,7 @@ HYPERPARAMETERS: list[tuple[str, str, Any, str]] = [
     ("--lr-scheduler", "lr_scheduler", str, "default linear"),
     ("--weight-decay", "weight_decay", NonNegativeFloat, "default 0"),
 ]
+GRADIENT_CHECKPOINTING_HELP = "save memory (large models) at about a third more compute"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -57,17 +59,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="'default' (the embedded SmolLM2-135M-Instruct), a .gguf file or a Hugging Face model folder")
     p.add_argument("--config", default=None, help="JSON file of fine-tuning settings (flags override it)")
     g = p.add_argument_group("hyperparameters (built-in LoRA trainer)")
-    for flag, field, typ, text in HYPERPARAMETERS:
-        add_hyperparameter(g, flag, field, typ, text)
+    for flag, _field, typ, text in HYPERPARAMETERS:
+        add_hyperparameter(g, flag, typ, text)
     # --batch-size: the old name of --train-batch-size (elsewhere it is rows per model call)
-    g.add_argument("--batch-size", dest="batch_size", action=PositiveInt, default=None, help=argparse.SUPPRESS)
-    g.add_argument("--gradient-checkpointing", action="store_true",
-                   help="save memory (large models) at about a third more compute")
+    add_hidden_alias(g, "--batch-size", "train_batch_size", action=PositiveInt, default=None)
+    g.add_argument("--gradient-checkpointing", action="store_true", help=GRADIENT_CHECKPOINTING_HELP)
     g.add_argument("--no-merge", action="store_true", help="save only the LoRA adapter")
     g.add_argument("--gguf", choices=["q8_0", "f16", "f32", "none"], default=None,
                    help="GGUF copy for llama.cpp when the base is a GGUF (default q8_0; none to skip)")
     add_no_progress_arg(g)
-    g.add_argument("--quiet", dest="no_progress", action="store_true", help=argparse.SUPPRESS)  # the old name
+    add_hidden_alias(g, "--quiet", "no_progress", action="store_true")  # the old name
     e = p.add_argument_group("other trainers")
     # dest must not be "command": that is where argparse records which subcommand ran.
     e.add_argument("--command", dest="trainer_command", default=None,
@@ -81,10 +82,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def add_hyperparameter(g: Any, flag: str, field: str, typ: Any, text: str, dest: str | None = None) -> None:
-    """One fine-tuning flag: a number with its range, or text; default None (not given)."""
+def add_hyperparameter(g: Any, flag: str, typ: Any, text: str) -> None:
+    """One fine-tuning flag: a number with its range, or text; default None (not given). Its
+    dest is the flag's name (train_batch_size), in finetune and run alike."""
     kind = {"action": typ} if isinstance(typ, type) and issubclass(typ, Ranged) else {"type": typ}
-    g.add_argument(flag, dest=dest or field, default=None, help=text, **kind)
+    g.add_argument(flag, default=None, help=text, **kind)
+
+
+def hyperparameter_values(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """FinetuneConfig field -> value of every HYPERPARAMETERS flag (but `skip`) given."""
+    values = {}
+    for flag, field, _typ, _text in HYPERPARAMETERS:
+        value = None if flag in skip else getattr(args, flag[2:].replace("-", "_"), None)
+        if value is not None:
+            values[field] = value
+    return values
+
+
+def split_target_modules(values: dict[str, Any]) -> None:
+    """--target-modules q_proj,v_proj as the list FinetuneConfig takes ('all-linear' stays)."""
+    if isinstance(values.get("target_modules"), str) and values["target_modules"] != "all-linear":
+        values["target_modules"] = [m.strip() for m in values["target_modules"].split(",") if m.strip()]
 
 
 def _read_config(path: str) -> dict[str, Any]:
@@ -108,12 +126,8 @@ def build_config(args: argparse.Namespace) -> Any:
     values: dict[str, Any] = {}
     if args.config:
         values.update(_read_config(args.config))
-    for _flag, name, _typ, _text in HYPERPARAMETERS:
-        value = getattr(args, name, None)
-        if value is not None:
-            values[name] = value
-    if isinstance(values.get("target_modules"), str) and values["target_modules"] != "all-linear":
-        values["target_modules"] = [m.strip() for m in values["target_modules"].split(",") if m.strip()]
+    values.update(hyperparameter_values(args))
+    split_target_modules(values)
     if args.gradient_checkpointing:
         values["gradient_checkpointing"] = True
     if args.gguf:

@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True,
                    help="file to write: the HTML page, the export (--export), or with --serve the decisions "
                         "JSONL, appended to as decisions are made (an existing one is continued)")
-    # --top and --export, not --limit and --to: eval's --limit and export's --to mean other
+    # --top and --export, not --limit and --to: eval's old --limit and export's --to mean other
     # things, and a flag has one meaning across commands (tests/test_cli_flags.py).
     p.add_argument("--top", action=PositiveInt, default=50, metavar="N",
                    help="rows in the queue, the most useful first (default 50)")

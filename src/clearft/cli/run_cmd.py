@@ -18,16 +18,19 @@ from clearft.cli.common import (
     add_seed_arg,
 )
 from clearft.cli.config_file import enable_config_file
-from clearft.cli.correct_cmd import add_judge_args
-from clearft.cli.eval_cmd import METRIC_HELP
-from clearft.cli.finetune_cmd import HYPERPARAMETERS, add_hyperparameter
-from clearft.cli.score_cmd import CROSS_FIT_PARTS_HELP
+from clearft.cli.correct_cmd import add_correct_all_arg, add_judge_args
+from clearft.cli.eval_cmd import METRIC_HELP, add_eval_limit_arg
+from clearft.cli.finetune_cmd import (
+    GRADIENT_CHECKPOINTING_HELP,
+    HYPERPARAMETERS,
+    add_hyperparameter,
+)
+from clearft.cli.score_cmd import add_cross_fit_options, add_score_options
 
-# flag -> (FinetuneConfig field, range); help as `clearft finetune` gives it
-FINETUNE_FLAGS = {flag: (field, kind) for flag, field, kind, _ in HYPERPARAMETERS
-                  if flag in ("--epochs", "--learning-rate", "--train-batch-size", "--grad-accum",
-                              "--lora-r", "--max-steps", "--max-seq-len")}
-FINETUNE_HELP = {flag: text for flag, _, _, text in HYPERPARAMETERS}
+# `clearft finetune`'s hyperparameters, with its ranges and help; all but --seed, which is
+# the run's own (fine-tuning included).
+RUN_OWN = ("--seed",)
+FINETUNE_FLAGS = [(flag, kind, text) for flag, _field, kind, text in HYPERPARAMETERS if flag not in RUN_OWN]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -56,10 +59,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cross-fit", action=FoldCount, default=0, metavar="K",
                    help="score each row by a model fine-tuned on the other K-1 folds (RUN_DIR/crossfit/); "
                         "the fold models also write candidates for kept rows (see `clearft score --help`)")
-    g.add_argument("--cross-fit-parts", default="label-prob,embedding-classifier", help=CROSS_FIT_PARTS_HELP)
+    add_cross_fit_options(g)
+    add_score_options(g)  # as `clearft score` takes them
     g = p.add_argument_group("fine-tune")
-    for flag, (field, kind) in FINETUNE_FLAGS.items():
-        add_hyperparameter(g, flag, field, kind, FINETUNE_HELP[flag], dest=f"ft_{field}")
+    for flag, kind, text in FINETUNE_FLAGS:
+        add_hyperparameter(g, flag, kind, text)
+    g.add_argument("--gradient-checkpointing", action="store_true", help=GRADIENT_CHECKPOINTING_HELP)
     g.add_argument("--finetune-set", action="append", default=[], metavar="KEY=JSON",
                    help="any other FinetuneConfig field, e.g. --finetune-set lora_dropout=0.1")
     g.add_argument("--finetune-command", default=None,
@@ -73,11 +78,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("correct")
     g.add_argument("--candidate-backend", default="transformers",
                    help="backend serving the fine-tuned models for candidates (transformers)")
-    g.add_argument("--correct-all", action="store_true", help="candidates for every row, not only dropped ones")
+    add_correct_all_arg(g)
     add_judge_args(p)
     g = p.add_argument_group("evaluate")
     g.add_argument("--metric", default="auto", help=METRIC_HELP)
-    g.add_argument("--eval-limit", action=PositiveInt, default=None, help="evaluate on the first N test rows")
+    add_eval_limit_arg(g)
     g.add_argument("--eval-backend", default=None, help="backend for fine-tuned models (auto)")
     g.add_argument("--no-eval-untuned", action="store_true", help="skip evaluating the untuned model")
     g = p.add_argument_group("review")
@@ -95,13 +100,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def finetune_overrides(args: argparse.Namespace) -> dict[str, Any]:
     from clearft.cli.common import key_json_settings
+    from clearft.cli.finetune_cmd import hyperparameter_values, split_target_modules
 
-    values: dict[str, Any] = {}
-    for field, _ in FINETUNE_FLAGS.values():
-        value = getattr(args, f"ft_{field}")
-        if value is not None:
-            values[field] = value
+    values = hyperparameter_values(args, skip=RUN_OWN)
+    if args.gradient_checkpointing:
+        values["gradient_checkpointing"] = True
     values.update(key_json_settings(args.finetune_set, "--finetune-set"))
+    split_target_modules(values)
     from clearft.training.config import FinetuneConfig
 
     FinetuneConfig.from_dict(values)  # an unknown or out-of-range setting fails now, not mid-run
@@ -111,6 +116,7 @@ def finetune_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def build_config(args: argparse.Namespace) -> Any:
     from clearft.cli.common import backend_options, data_options
     from clearft.cli.correct_cmd import correct_config
+    from clearft.cli.score_cmd import cross_fit_overrides, score_overrides
     from clearft.pipeline import RunConfig
     from clearft.scoring.crossfit.config import split_parts
 
@@ -118,9 +124,11 @@ def build_config(args: argparse.Namespace) -> Any:
         seed=args.seed, backend=args.backend, backend_options=backend_options(args),
         candidate_backend=args.candidate_backend, eval_backend=args.eval_backend, cache=args.cache,
         data_options=data_options(args),
-        method=args.method, preset=args.preset, fraction=args.fraction, threshold=args.threshold,
+        method=args.method, preset=args.preset, score_options=score_overrides(args),
+        fraction=args.fraction, threshold=args.threshold,
         auto_threshold=args.auto_threshold, finetune=finetune_overrides(args),
         cross_fit=args.cross_fit, cross_fit_parts=list(split_parts(args.cross_fit_parts)),
+        cross_fit_options=cross_fit_overrides(args),
         finetune_command=args.finetune_command, base_model=args.base_model,
         correct=correct_config(args, seed=args.seed), correct_all=args.correct_all,
         iterations=args.iterations, baseline_full=args.baseline_full,

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clearft.cli.common import (
     MAX_TOKENS_HELP,
-    ROWS_PER_CALL_HELP,
     FoldCount,
     NonNegativeInt,
     PositiveInt,
@@ -18,6 +17,7 @@ from clearft.cli.common import (
     add_data_args,
     add_engine_args,
     add_no_progress_arg,
+    add_rows_per_call_arg,
     add_seed_arg,
 )
 
@@ -37,6 +37,54 @@ CROSS_FIT_PARTS_HELP = (
 )
 
 
+def add_score_options(g: argparse.ArgumentParser | Any) -> None:
+    """How each row is scored, beyond --method and --preset: score's options, which `clearft
+    run` takes too (one definition, so the two cannot drift); see score_overrides."""
+    g.add_argument("--alpha", action=UnitInterval, default=None, help="weight of similarity vs exact match in consistency (0.8)")
+    g.add_argument("--beta", action=UnitInterval, default=None, help="weight of consistency vs self-reflection (0.7)")
+    g.add_argument("-k", "--samples", dest="k", action=NonNegativeInt, default=None, help="sampled answers per row (preset)")
+    g.add_argument("--rounds", action=NonNegativeInt, default=None, help="self-reflection rounds (preset)")
+    g.add_argument("--similarity", default=None, help="embedding (default), nli, exact, token-f1")
+    g.add_argument("--compare", default=None,
+                   help="what a sample is compared with the target by: auto (default: its whole reply "
+                        "for targets over 20 words, else its answer), answer (the paper), reply")
+    g.add_argument("--nli-model", default=None, help="folder of a Hugging Face NLI cross-encoder (for --similarity nli)")
+    g.add_argument("--max-tokens", action=PositiveInt, default=None, help=MAX_TOKENS_HELP)
+    g.add_argument("--no-logprobs", action="store_true",
+                   help="sample reflection letters even where the backend gives log-probabilities")
+    g.add_argument("--classifier", default=None, help="embedding-classifier: logreg (default) or knn")
+    add_rows_per_call_arg(g)
+
+
+def score_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ScoreConfig settings add_score_options' flags give (make_config's overrides; the
+    ones not given are left out, so the preset decides)."""
+    values = {
+        "alpha": args.alpha, "beta": args.beta, "k": args.k, "rounds": args.rounds,
+        "similarity": args.similarity, "compare": args.compare, "nli_model": args.nli_model,
+        "sample_max_tokens": args.max_tokens, "classifier": args.classifier,
+        "batch_size": args.batch_size, "use_logprobs": False if args.no_logprobs else None,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def add_cross_fit_options(g: argparse.ArgumentParser | Any) -> None:
+    """How cross-fit's parts are combined (score and run): see cross_fit_overrides."""
+    g.add_argument("--cross-fit-parts", default="label-prob,embedding-classifier", help=CROSS_FIT_PARTS_HELP)
+    g.add_argument("--cross-fit-weight", action=UnitInterval, default=None,
+                   help="weight of label-prob; the other parts share the rest (0.5; measured in "
+                        "bench/results/crossfit.md)")
+    g.add_argument("--cross-fit-normalise-up-to", action=PositiveInt, default=None, metavar="N",
+                   help="label-prob is the given label's share over all labels up to N labels "
+                        "(default 20); above N, the given label's own probability (1 request a row)")
+
+
+def cross_fit_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """CrossFitConfig.from_options' keyword settings that add_cross_fit_options' flags give."""
+    values = {"label_weight": args.cross_fit_weight, "max_normalised_labels": args.cross_fit_normalise_up_to}
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "score", help="score every example's target: confidence in [0, 1], low = likely bad",
@@ -51,35 +99,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("scoring")
     g.add_argument("--method", default="auto", help=METHOD_HELP)
     g.add_argument("--preset", default="medium", help="base, low, medium (default), high, best: cheap to thorough")
-    g.add_argument("--alpha", action=UnitInterval, default=None, help="weight of similarity vs exact match in consistency (0.8)")
-    g.add_argument("--beta", action=UnitInterval, default=None, help="weight of consistency vs self-reflection (0.7)")
-    g.add_argument("-k", "--samples", dest="k", action=NonNegativeInt, default=None, help="sampled answers per row (preset)")
-    g.add_argument("--rounds", action=NonNegativeInt, default=None, help="self-reflection rounds (preset)")
-    g.add_argument("--similarity", default=None, help="embedding (default), nli, exact, token-f1")
-    g.add_argument("--compare", default=None,
-                   help="what a sample is compared with the target by: auto (default: its whole reply "
-                        "for targets over 20 words, else its answer), answer (the paper), reply")
-    g.add_argument("--nli-model", default=None, help="folder of a Hugging Face NLI cross-encoder (for --similarity nli)")
-    g.add_argument("--max-tokens", dest="sample_max_tokens", action=PositiveInt, default=None,
-                   help=MAX_TOKENS_HELP)
-    g.add_argument("--no-logprobs", action="store_true",
-                   help="sample reflection letters even where the backend gives log-probabilities")
-    g.add_argument("--classifier", default=None, help="embedding-classifier: logreg (default) or knn")
+    add_score_options(g)
     add_seed_arg(g)
-    g.add_argument("--batch-size", action=PositiveInt, default=None, help=ROWS_PER_CALL_HELP)
     g.add_argument("--dry-run", action="store_true", help="print the model calls and tokens the run would take, then stop")
     g = p.add_argument_group("cross-fitting (score each row by a model that never saw it)")
     g.add_argument("--cross-fit", action=FoldCount, default=0, metavar="K",
                    help="split the rows into K folds (stratified by label), fine-tune a LoRA on K-1 folds and "
                         "score the held-out fold with it; fold models resume from OUTPUT.crossfit/; "
                         "with --engine ray each fold runs on a replica (--replicas folds at once)")
-    g.add_argument("--cross-fit-parts", default="label-prob,embedding-classifier", help=CROSS_FIT_PARTS_HELP)
-    g.add_argument("--cross-fit-weight", action=UnitInterval, default=None,
-                   help="weight of label-prob; the other parts share the rest (0.5; measured in "
-                        "bench/results/crossfit.md)")
-    g.add_argument("--cross-fit-normalise-up-to", action=PositiveInt, default=None, metavar="N",
-                   help="label-prob is the given label's share over all labels up to N labels "
-                        "(default 20); above N, the given label's own probability (1 request a row)")
+    add_cross_fit_options(g)
     g.add_argument("--cross-fit-dir", default=None, help="where fold models go (default OUTPUT.crossfit/)")
     g.add_argument("--cross-fit-set", action="append", default=[], metavar="KEY=JSON",
                    help="a fine-tuning setting of the fold models, e.g. --cross-fit-set max_steps=20 "
@@ -96,12 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from clearft.engines.options import command_engine
     from clearft.scoring import make_config, score_file
 
-    config = make_config(
-        args.preset, method=args.method, alpha=args.alpha, beta=args.beta, k=args.k,
-        rounds=args.rounds, similarity=args.similarity, compare=args.compare, nli_model=args.nli_model,
-        sample_max_tokens=args.sample_max_tokens, classifier=args.classifier, seed=args.seed,
-        batch_size=args.batch_size, use_logprobs=False if args.no_logprobs else None,
-    )
+    config = make_config(args.preset, method=args.method, seed=args.seed, **score_overrides(args))
 
     def open_model():  # type: ignore[no-untyped-def]
         from clearft.backends.cache import open_backend
@@ -145,8 +168,7 @@ def prepare_cross_fit(args: argparse.Namespace, config: object) -> Callable[[Eng
 
     FinetuneConfig.from_dict(finetune)  # an unknown or out-of-range setting fails now, not per fold
     cf = CrossFitConfig.from_options(args.cross_fit, args.cross_fit_parts, seed=args.seed or 0, finetune=finetune,
-                                     label_weight=args.cross_fit_weight,
-                                     max_normalised_labels=args.cross_fit_normalise_up_to)
+                                     **cross_fit_overrides(args))
     # The fold models are fine-tuned from the model being scored (--model; the embedded one by
     # default); an API model cannot be, which is said here, before anything runs.
     from pathlib import Path

@@ -43,6 +43,9 @@ class RunConfig:
     # models for candidates of the kept rows that M1 trained on. 0: score with the base model.
     cross_fit: int = 0
     cross_fit_parts: list[str] = field(default_factory=lambda: ["label-prob", "embedding-classifier"])
+    # CrossFitConfig.from_options' other settings (label_weight, max_normalised_labels), as
+    # `score --cross-fit` takes them; empty: its defaults
+    cross_fit_options: dict[str, Any] = field(default_factory=dict)
     # fine-tune (FinetuneConfig field overrides) or an external trainer command
     finetune: dict[str, Any] = field(default_factory=dict)
     finetune_command: str | None = None
@@ -81,4 +84,9 @@ class RunConfig:
         if not self.cross_fit:  # runs made before cross-fitting existed keep resuming
             d.pop("cross_fit", None)
             d.pop("cross_fit_parts", None)
+        if not self.cross_fit or not self.cross_fit_options:  # nor those made before its options
+            d.pop("cross_fit_options", None)
+        # rows per model call change no output: a rerun may use another --batch-size
+        for part in ("score_options", "correct"):
+            d[part] = {k: v for k, v in d[part].items() if k != "batch_size"}
         return d

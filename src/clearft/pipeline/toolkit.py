@@ -104,7 +104,8 @@ def run_crossfit_config(config: RunConfig) -> Any:
     values = {"seed": config.seed, **config.finetune}
     if not config.progress:
         values.setdefault("progress", False)
-    return CrossFitConfig.from_options(config.cross_fit, config.cross_fit_parts, seed=config.seed, finetune=values)
+    return CrossFitConfig.from_options(config.cross_fit, config.cross_fit_parts, seed=config.seed, finetune=values,
+                                       **config.cross_fit_options)
 
 
 def default_score(input_path: Path, output: Path, backend: Backend, config: RunConfig) -> dict[str, Any]:
