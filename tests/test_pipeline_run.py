@@ -165,6 +165,21 @@ def test_resuming_with_other_settings_is_refused(tmp_path, data):
         run_pipeline(train, test, tmp_path / "r", config(seed=1), toolkit=FakeStages().toolkit())
 
 
+def test_a_run_recorded_with_a_batch_size_resumes(tmp_path, data):
+    """Runs recorded before rows-per-call left the settings (their state.json holds
+    score_options.batch_size / correct.batch_size) still resume instead of being refused."""
+    train, test = data
+    run_pipeline(train, test, tmp_path / "r", config(), toolkit=FakeStages().toolkit())
+    state_path = tmp_path / "r" / "state.json"
+    state = json.loads(state_path.read_text())
+    state["settings"]["score_options"]["batch_size"] = 16
+    state["settings"]["correct"]["batch_size"] = 32
+    state_path.write_text(json.dumps(state))
+    again = FakeStages()
+    run_pipeline(train, test, tmp_path / "r", config(), toolkit=again.toolkit())
+    assert not [k for k in again.calls if not k.startswith("open:")]
+
+
 def test_iterations_repeat_correct_and_finetune(tmp_path, data):
     train, test = data
     stages = FakeStages()

@@ -86,7 +86,14 @@ class RunConfig:
             d.pop("cross_fit_parts", None)
         if not self.cross_fit or not self.cross_fit_options:  # nor those made before its options
             d.pop("cross_fit_options", None)
-        # rows per model call change no output: a rerun may use another --batch-size
-        for part in ("score_options", "correct"):
+        return without_batch_size(d)
+
+
+def without_batch_size(settings: dict[str, Any]) -> dict[str, Any]:
+    """Rows per model call change no output: a rerun may use another --batch-size (and a run
+    recorded when the settings still held it resumes)."""
+    d = dict(settings)
+    for part in ("score_options", "correct"):
+        if isinstance(d.get(part), dict):
             d[part] = {k: v for k, v in d[part].items() if k != "batch_size"}
-        return d
+    return d

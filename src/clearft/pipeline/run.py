@@ -17,7 +17,7 @@ from typing import Any
 
 from clearft.backends.base import Backend
 from clearft.errors import ClearftError
-from clearft.pipeline.config import RunConfig
+from clearft.pipeline.config import RunConfig, without_batch_size
 from clearft.pipeline.stage import Stage
 from clearft.pipeline.stages import UNTUNED, Pipeline, RunPaths, file_sha256
 from clearft.pipeline.state import RunState, write_json_atomic
@@ -38,7 +38,7 @@ class Runner(Pipeline):
         settings = {**config.fingerprint(), "input": str(input_path),
                     "test": str(test_path) if test_path else None}
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.state = RunState(run_dir, settings)
+        self.state = RunState(run_dir, settings, normalise=without_batch_size)
 
     def judge(self) -> Backend:
         return self.judge_model.backend()

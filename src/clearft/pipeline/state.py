@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,17 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
 
 
 class RunState:
-    def __init__(self, run_dir: str | Path, settings: dict[str, Any]) -> None:
+    def __init__(self, run_dir: str | Path, settings: dict[str, Any],
+                 normalise: Callable[[dict[str, Any]], dict[str, Any]] = lambda d: d) -> None:
+        """`normalise`: applied to the settings a run recorded before comparing, so a run
+        recorded by an older clearft (with a setting since found to change no output) resumes."""
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / STATE_FILE
         self.settings = json.loads(json.dumps(settings, sort_keys=True, default=str))
         if self.path.exists():
             self.data = json.loads(self.path.read_text(encoding="utf-8"))
+            if "settings" in self.data:
+                self.data["settings"] = normalise(self.data["settings"])
             if self.data.get("settings") != self.settings:
                 changed = sorted(
                     k for k in set(self.settings) | set(self.data.get("settings", {}))
