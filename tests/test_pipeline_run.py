@@ -209,7 +209,11 @@ def test_dry_run_plan_counts_the_work(tmp_path, data):
     assert correct.model_calls == 2 * 2 * 4  # 2 dropped rows x 2 orders x 4 requests
     assert plan[names.index("eval_full")].model_calls == 4  # 4 test rows
     assert "training steps" in format_plan(plan)
+    assert plan[names.index("filter")].what.startswith("keep ~")
     assert not (tmp_path / "RUN_DIR").exists()  # planning creates nothing
+    # the automatic cut is not known before scoring: the plan says so instead of a count
+    auto = plan_run(train, test, config(auto_threshold=True))
+    assert "automatic cut" in next(s.what for s in auto if s.name == "filter")
 
 
 @pytest.mark.parametrize("kw", [{}, {"baseline_full": True, "iterations": 2}, {"eval_untuned": False}])

@@ -58,8 +58,13 @@ def score(config: RunConfig) -> Estimate:
     return cost
 
 
-def filter_(s: Sizes) -> Cost:
-    return Cost(f"keep ~{s.kept}, drop ~{s.dropped} rows")
+def filter_(config: RunConfig) -> Estimate:
+    def cost(s: Sizes) -> Cost:
+        if config.auto_threshold:  # the mixture's cut is known only once the rows are scored
+            return Cost(f"drop the rows below the automatic cut (counted as ~{s.dropped} of {s.rows} here)")
+        return Cost(f"keep ~{s.kept}, drop ~{s.dropped} rows")
+
+    return cost
 
 
 def select(config: RunConfig) -> Estimate:

@@ -137,7 +137,7 @@ class Pipeline:
         cfg, p = self.config, self.paths
         out = [
             Stage("score", [self.input], [p.scored], self.score, costs.score(cfg)),
-            Stage("filter", [p.scored], [p.kept, p.dropped], self.filter, costs.filter_),
+            Stage("filter", [p.scored], [p.kept, p.dropped], self.filter, costs.filter_(self.config)),
         ]
         if cfg.baseline_full:
             out.append(self.finetune(f"{FINETUNE}{NOISY_FULL}", self.input, p.model_full,
