@@ -49,8 +49,15 @@ def main(argv: list[str]) -> int:
               f"{broken} broke a clean one")
     summary = run / "summary.json"
     if summary.is_file():
-        for label, acc in json.loads(summary.read_text()).get("accuracy", {}).items():
-            print(f"test accuracy, {label}: {acc.get('accuracy')} (n={acc.get('n')})")
+        accuracy = json.loads(summary.read_text()).get("accuracy", {})
+        names = {"untuned": "untuned", "full": "fine-tuned on the noisy rows", "filtered": "filtered",
+                 "corrected": "curated (filtered + Auto-Correct)"}
+        order = [*names, *sorted(set(accuracy) - set(names))]  # corrected_2, ... after the first round
+        steps = [f"{names.get(label, label)} {accuracy[label]['accuracy']:.3f}" for label in order
+                 if accuracy.get(label, {}).get("accuracy") is not None]
+        n = {acc.get("n") for acc in accuracy.values()}
+        if steps:
+            print(f"test accuracy (n={', '.join(map(str, sorted(x for x in n if x)))}): " + " -> ".join(steps))
     return 0
 
 

@@ -85,8 +85,11 @@ def swap_between_rows(values: Sequence[str], rate: float,
 
 
 def banking77(source: Path, n: int | None, rate: float, seed: int, intents: int | None = None,
-              test: int = 0, short_prompt: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], list[dict[str, Any]]]:
-    """(noisy records, clean records, changed ids, test records) from banking77's splits."""
+              test: int = 0, short_prompt: bool = False,
+              balanced: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], list[dict[str, Any]]]:
+    """(noisy records, clean records, changed ids, test records) from banking77's splits.
+    `balanced`: n // intents rows of each intent (banking77's train split is not: its intents
+    have 35 to 187 rows, so a plain sample of a few intents can give one 7 rows and another 48)."""
     with open(source / "banking77" / "train.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     categories = json.loads((source / "banking77" / "categories.json").read_text(encoding="utf-8"))
@@ -97,7 +100,12 @@ def banking77(source: Path, n: int | None, rate: float, seed: int, intents: int 
         rows = [r for r in rows if r["category"] in categories]
         if not short_prompt:
             prompt = BANKING77_CHOICES_PROMPT.replace("{intents}", ", ".join(categories))
-    picked = pick_rows(len(rows), n, rng)
+    if balanced and intents and n:
+        by_intent = {c: [i for i, r in enumerate(rows) if r["category"] == c] for c in categories}
+        picked = [i for c in categories for i in rng.sample(by_intent[c], min(n // intents, len(by_intent[c])))]
+        rng.shuffle(picked)
+    else:
+        picked = pick_rows(len(rows), n, rng)
     clean = [{"id": f"banking77-{i}", "prompt": prompt.format(text=rows[i]["text"]),
               "response": rows[i]["category"]} for i in picked]
     labels, changed = swap_labels([r["response"] for r in clean], categories, rate, rng)
@@ -169,14 +177,14 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
 
 def make_noisy(name: str, out_dir: Path, *, rate: float = 0.2, seed: int = 0, n: int | None = None,
                source: Path = SHARED_DATA, intents: int | None = None, test: int = 0,
-               short_prompt: bool = False) -> dict[str, Path]:
+               short_prompt: bool = False, balanced: bool = False) -> dict[str, Path]:
     """Write the noisy file, the changed ids and the clean copy (and, for banking77 with
     `test`, a held-out test file); returns their paths."""
     if name == "banking77":
-        noisy, clean, changed, held_out = banking77(source, n, rate, seed, intents, test, short_prompt)
+        noisy, clean, changed, held_out = banking77(source, n, rate, seed, intents, test, short_prompt, balanced)
     else:
-        if intents or test or short_prompt:
-            raise ValueError("--intents, --test and --short-prompt are for banking77")
+        if intents or test or short_prompt or balanced:
+            raise ValueError("--intents, --test, --short-prompt and --balanced are for banking77")
         noisy, clean, changed = MAKERS[name](source, n, rate, seed)
         held_out = []
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -204,13 +212,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--test", type=int, default=0, help="banking77: also write this many held-out test rows")
     p.add_argument("--short-prompt", action="store_true",
                    help="banking77 with --intents: do not list the intents in the prompt (half the tokens)")
+    p.add_argument("--balanced", action="store_true",
+                   help="banking77 with --intents and --n: n // intents rows of each intent")
     args = p.parse_args(argv)
     folder = args.dataset.split("-")[0]  # gsm8k-near reads gsm8k
     if not (args.source / folder).is_dir():
         print(f"noise.py: no {folder} data under {args.source}", file=sys.stderr)
         return 1
     paths = make_noisy(args.dataset, args.out, rate=args.rate, seed=args.seed, n=args.n, source=args.source,
-                       intents=args.intents, test=args.test, short_prompt=args.short_prompt)
+                       intents=args.intents, test=args.test, short_prompt=args.short_prompt,
+                       balanced=args.balanced)
     changed = json.loads(paths["changed"].read_text(encoding="utf-8"))
     print(f"wrote {paths['noisy']} ({len(changed)} of the rows changed), {paths['changed']}, {paths['clean']}")
     return 0

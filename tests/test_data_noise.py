@@ -122,3 +122,17 @@ def test_short_prompt_leaves_the_intents_out(shared_data: Path, tmp_path: Path) 
                    and len(r["prompt"]) < len(s["prompt"]) for r, s in zip(rows[k], same[k], strict=True))
     with pytest.raises(ValueError):
         noise.make_noisy("gsm8k", tmp_path / "g", n=10, short_prompt=True)
+
+
+
+def test_balanced_slice_has_as_many_rows_of_each_intent(shared_data: Path, tmp_path: Path) -> None:
+    """banking77's intents have 35-187 training rows, so a plain sample of 8 intents is skewed;
+    --balanced takes n // intents rows of each (the same swaps and test rows otherwise)."""
+    args = ["banking77", "--intents", "8", "--n", "80", "--rate", "0.3", "--seed", "0", "--short-prompt"]
+    assert noise.main([*args, "--balanced", "-o", str(tmp_path / "b")]) == 0
+    assert noise.main([*args, "-o", str(tmp_path / "p")]) == 0
+    balanced = Counter(ex.response for ex in open_dataset(tmp_path / "b" / "banking77_noisy.clean.jsonl"))
+    plain = Counter(ex.response for ex in open_dataset(tmp_path / "p" / "banking77_noisy.clean.jsonl"))
+    assert sorted(balanced.values()) == [10] * 8
+    assert sorted(plain.values()) != [10] * 8 and sum(plain.values()) == 80
+    assert len(json.loads((tmp_path / "b" / "banking77_noisy.changed.json").read_text())) == 24

@@ -75,6 +75,29 @@ def test_same_seed_same_data_gives_the_same_adapter(tiny_base: Path, tmp_path: P
     assert not all(torch.equal(ta[k], tc[k]) for k in ta)  # type: ignore[arg-type]
 
 
+def test_group_by_length_batches_rows_of_similar_length(tiny_base: Path, tmp_path: Path) -> None:
+    """Rows of very mixed length: grouped batches carry less padding, so the trainer sees
+    fewer (padded) input tokens for the same rows; models trained without the setting keep
+    their fingerprint (a finished folder from before the setting existed is still reused)."""
+    mixed = [Example(id=str(i), messages=[{"role": "user", "content": "word " * (2 if i % 2 else 60)}],
+                     response="yes") for i in range(48)]
+
+    def padded_tokens(out: Path) -> float:
+        log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+        return max(r["num_input_tokens_seen"] for r in log if "num_input_tokens_seen" in r)
+
+    extra = {"extra": {"include_num_input_tokens_seen": "all"}}
+    # one epoch of batches of 2: transformers groups within "megabatches" of a few batches,
+    # so the data must hold several (a 16-row set would be one megabatch of one batch)
+    settings = dict(max_steps=24, batch_size=2, **extra)
+    plain = finetune(mixed, tmp_path / "plain", tiny_config(**settings), base_model=tiny_base)
+    grouped = finetune(mixed, tmp_path / "grouped", tiny_config(group_by_length=True, **settings),
+                       base_model=tiny_base)
+    assert padded_tokens(grouped) < padded_tokens(plain)
+    assert "group_by_length" not in tiny_config().fingerprint_dict()
+    assert tiny_config(group_by_length=True).fingerprint_dict()["group_by_length"] is True
+
+
 def test_finished_folder_is_reused_and_records_the_run(tiny_base: Path, tmp_path: Path) -> None:
     out = tmp_path / "m"
     assert finetune(rows(8), out, tiny_config(), base_model=tiny_base) == out

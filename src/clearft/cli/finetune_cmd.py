@@ -48,6 +48,7 @@ HYPERPARAMETERS: list[tuple[str, str, Any, str]] = [
     ("--weight-decay", "weight_decay", NonNegativeFloat, "default 0"),
 ]
 GRADIENT_CHECKPOINTING_HELP = "save memory (large models) at about a third more compute"
+GROUP_BY_LENGTH_HELP = "batch rows of similar length: less padding, fewer tokens a step (a less random order)"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -64,6 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     # --batch-size: the old name of --train-batch-size (elsewhere it is rows per model call)
     add_hidden_alias(g, "--batch-size", "train_batch_size", action=PositiveInt, default=None)
     g.add_argument("--gradient-checkpointing", action="store_true", help=GRADIENT_CHECKPOINTING_HELP)
+    g.add_argument("--group-by-length", action="store_true", help=GROUP_BY_LENGTH_HELP)
     g.add_argument("--no-merge", action="store_true", help="save only the LoRA adapter")
     g.add_argument("--gguf", choices=["q8_0", "f16", "f32", "none"], default=None,
                    help="GGUF copy for llama.cpp when the base is a GGUF (default q8_0; none to skip)")
@@ -130,6 +132,8 @@ def build_config(args: argparse.Namespace) -> Any:
     split_target_modules(values)
     if args.gradient_checkpointing:
         values["gradient_checkpointing"] = True
+    if args.group_by_length:
+        values["group_by_length"] = True
     if args.gguf:
         values["gguf"] = None if args.gguf == "none" else args.gguf
     if args.no_merge:

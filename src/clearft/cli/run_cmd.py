@@ -22,6 +22,7 @@ from clearft.cli.correct_cmd import add_correct_all_arg, add_judge_args
 from clearft.cli.eval_cmd import METRIC_HELP, add_eval_limit_arg
 from clearft.cli.finetune_cmd import (
     GRADIENT_CHECKPOINTING_HELP,
+    GROUP_BY_LENGTH_HELP,
     HYPERPARAMETERS,
     add_hyperparameter,
 )
@@ -65,6 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     for flag, kind, text in FINETUNE_FLAGS:
         add_hyperparameter(g, flag, kind, text)
     g.add_argument("--gradient-checkpointing", action="store_true", help=GRADIENT_CHECKPOINTING_HELP)
+    g.add_argument("--group-by-length", action="store_true", help=GROUP_BY_LENGTH_HELP)
     g.add_argument("--finetune-set", action="append", default=[], metavar="KEY=JSON",
                    help="any other FinetuneConfig field, e.g. --finetune-set lora_dropout=0.1")
     g.add_argument("--finetune-command", default=None,
@@ -105,6 +107,8 @@ def finetune_overrides(args: argparse.Namespace) -> dict[str, Any]:
     values = hyperparameter_values(args, skip=RUN_OWN)
     if args.gradient_checkpointing:
         values["gradient_checkpointing"] = True
+    if args.group_by_length:
+        values["group_by_length"] = True
     values.update(key_json_settings(args.finetune_set, "--finetune-set"))
     split_target_modules(values)
     from clearft.training.config import FinetuneConfig

@@ -36,6 +36,11 @@ class FinetuneConfig:
     # Recompute activations in the backward pass: less memory, about a third more compute.
     # TRL turns it on by default; small models on CPU train faster without it.
     gradient_checkpointing: bool = False
+    # Batches of rows of similar length (transformers' length-grouped sampler): less padding,
+    # so fewer tokens a step on rows of mixed length (padding to a batch's longest row added 28%
+    # to short BANKING77 rows at batch 8, bench/results/demo.md), at the price of a less random
+    # order: rows of one length can share a class.
+    group_by_length: bool = False
     logging_steps: int = 1
     merge: bool = True  # also save base + adapter merged into a plain model folder
     # When the base is a GGUF (the embedded default), also write OUT/model.gguf so the default
@@ -74,6 +79,8 @@ class FinetuneConfig:
         d = self.to_dict()
         for cosmetic in ("progress", "logging_steps", "device", "gguf"):
             d.pop(cosmetic)
+        if not d["group_by_length"]:  # models trained before the setting existed stay reusable
+            d.pop("group_by_length")
         return json.loads(json.dumps(d, sort_keys=True, default=str))
 
 

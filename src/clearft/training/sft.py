@@ -244,6 +244,11 @@ def _train(
     names = {f.name for f in dataclasses.fields(SFTConfig)}
     checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     settings[checkpointing] = config.gradient_checkpointing
+    if config.group_by_length:  # a sampler choice in newer transformers, a flag in older ones
+        if "train_sampling_strategy" in names:
+            settings["train_sampling_strategy"] = "group_by_length"
+        else:
+            settings["group_by_length"] = True
     settings.update(config.extra)  # anything else SFTConfig takes, and overrides of the above
     args = SFTConfig(**settings)
     lora = LoraConfig(
