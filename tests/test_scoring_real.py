@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from clearft.data import open_dataset
-from clearft.scoring import make_config, score_examples
+from clearft.scoring import bsdetector, make_config, score_examples
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +26,17 @@ def test_method_runs_for_real(method: str, fpb_rows: list, default_backend) -> N
         assert r.error is None, r.error
         assert r.confidence is not None and 0.0 <= r.confidence <= 1.0
         assert r.method == method
+        # the score is the pure BSDetector functions of the evidence it records
+        parsed = [x for x in r.evidence.get("samples", []) if x["answer"] is not None]
+        if method in ("consistency", "bsdetector"):
+            assert r.consistency == pytest.approx(bsdetector.observed_consistency(
+                [x["similarity"] for x in parsed], [x["exact_match"] for x in parsed], config.alpha))
+        if method == "consistency":
+            assert r.confidence == r.consistency
+        if method == "self-reflection":
+            assert r.confidence == r.self_reflection
+        if method == "bsdetector":
+            assert r.confidence == pytest.approx(bsdetector.combine(r.consistency, r.self_reflection, config.beta))
         if method in ("consistency", "bsdetector"):
             assert len(r.evidence["samples"]) == 2
             assert all(s["answer"] is not None for s in r.evidence["samples"])  # first-line fallback
