@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from clearft.cli.main import main
+from clearft.scoring import bsdetector, make_config
 
 
 def _read(path: Path) -> list[dict]:
@@ -95,8 +96,10 @@ def test_score_and_filter_for_real(shared_data: Path, tmp_path: Path) -> None:
     assert len(scored) == 8
     for r in scored:
         assert r["clearft_error"] is None
-        assert 0.0 <= r["confidence"] <= 1.0
         ev = r["clearft_evidence"]
+        # BSDetector's C = beta * O + (1 - beta) * S of the parts the row records (preset low's beta)
+        assert r["confidence"] == pytest.approx(bsdetector.combine(r["consistency"], r["self_reflection"],
+                                                                   make_config("low").beta))
         assert len(ev["samples"]) == 3 and len(ev["reflections"]) == 1
         assert ev["reflections"][0]["verdict"] in ("A", "B", "C", "unknown")
     meta = json.loads((tmp_path / "scored.jsonl.meta.json").read_text())
@@ -115,4 +118,10 @@ def test_embedding_classifier_for_real(shared_data: Path, tmp_path: Path) -> Non
     with out.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 60 and {r["clearft_method"] for r in rows} == {"embedding-classifier"}
-    assert all(0.0 <= float(r["confidence"]) <= 1.0 for r in rows)
+    for r in rows:  # the confidence is the out-of-fold probability of the given label
+        ev = json.loads(r["clearft_evidence"])
+        confidence, top = float(r["confidence"]), ev["predicted_prob"]
+        if ev["predicted_label"] == ev["given_label"]:
+            assert confidence == pytest.approx(top)
+        else:
+            assert confidence <= top + 1e-9
