@@ -28,7 +28,7 @@ stage yardstick "$PY" bench/hf_generate_speed.py "$WORK/train.jsonl" --model "$G
     --rows "$ROWS" --batch-sizes "$BATCHES" --max-new-tokens 64 --clearft-samples 5 --clearft-rows $((ROWS / 2))
 stage score bash -c 'clearft "$@"' _ score "$WORK/train.jsonl" -o "$OUT/scores.jsonl" --backend transformers --model "$GGUF" \
     --method bsdetector --preset medium --similarity exact --batch-size 64 --seed 0 --cache off --no-progress
-stage finetune bash -c 'clearft "$@"' _ finetune "$WORK/train.jsonl" -o "$WORK/ft" --base-model "$GGUF" --epochs "$EPOCHS" \
+stage finetune bash -c 'clearft "$@"' _ finetune "$WORK/train.jsonl" -o "$WORK/ft" --model "$GGUF" --epochs "$EPOCHS" \
     --device "$DEVICE" --no-progress
 stage eval bash -c 'clearft "$@"' _ eval "$WORK/ft" "$GGUF" --backend transformers --limit "$EVAL_ROWS" \
     --test examples/data/banking77_test.jsonl \

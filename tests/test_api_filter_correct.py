@@ -69,7 +69,7 @@ def test_filter_needs_scores_and_one_cut() -> None:
 @pytest.mark.parametrize("kind", ["records", "pandas", "datasets"])
 def test_correct_replaces_and_audits_as_correct_file(tmp_path: Path, kind: str) -> None:
     fixed, left = clearft.correct(as_kind(DROPPED, kind), candidate_backend=fine_tuned(), judge="llm",
-                                  judge_backend=truth_judge(), return_uncorrected=True, progress=False)
+                                  backend=truth_judge(), return_uncorrected=True, progress=False)
     correct_file(_jsonl(tmp_path / "d.jsonl", DROPPED), tmp_path / "c.jsonl", truth_judge(),
                  CorrectConfig(judge="llm"), candidate_backend=fine_tuned())
     want = _read(tmp_path / "c.jsonl")
@@ -88,12 +88,12 @@ def test_correct_takes_the_judge_settings_and_a_context() -> None:
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(DROPPED, index=[7, 8, 9])
     whole = pd.DataFrame([*DROPPED, {"id": "4", "prompt": "q4", "response": "positive", "confidence": 0.9}])
-    fixed = clearft.correct(frame, candidate_backend=fine_tuned(), judge="llm", judge_backend=truth_judge(),
+    fixed = clearft.correct(frame, candidate_backend=fine_tuned(), judge="llm", backend=truth_judge(),
                             context=whole, eta=0.99, progress=False)
     assert fixed.index.tolist() == [7, 9] and fixed["response"].tolist() == ["positive", "neutral"]
     with pytest.raises(ClearftError, match="unknown correction setting"):
-        clearft.correct(DROPPED, judge="llm", judge_backend=truth_judge(), etaa=0.9)
+        clearft.correct(DROPPED, judge="llm", backend=truth_judge(), etaa=0.9)
     with pytest.raises(ClearftError, match="eta must be in"):
-        clearft.correct(DROPPED, judge="llm", judge_backend=truth_judge(), eta=2.0)
+        clearft.correct(DROPPED, judge="llm", backend=truth_judge(), eta=2.0)
     with pytest.raises(ClearftError, match="candidate"):  # the llm judge needs candidates
-        clearft.correct(DROPPED, judge="llm", judge_backend=truth_judge(), progress=False)
+        clearft.correct(DROPPED, judge="llm", backend=truth_judge(), progress=False)

@@ -30,7 +30,8 @@ def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     (["run", "x.jsonl", "-o", "r", "--metric", "bogus", "--dry-run"], "--metric"),
     (["eval", "m", "--test", "t.jsonl", "--metric", "bogus"], "--metric"),
     (["correct", "x.jsonl", "-o", "c", "--candidate-backend", "bogus"], "--candidate-backend"),
-    (["correct", "x.jsonl", "-o", "c", "--judge-backend", "bogus"], "--judge-backend"),
+    (["correct", "x.jsonl", "-o", "c", "--backend", "bogus"], "--backend"),
+    (["correct", "x.jsonl", "-o", "c", "--judge-backend", "bogus"], "--backend"),  # the old name of --backend
     (["score", "x.jsonl", "-o", "s", "--backend", "bogus"], "--backend"),
 ])
 def test_a_bad_name_is_one_line_naming_the_flag(argv: list[str], flag: str,

@@ -35,13 +35,11 @@ DIFFERENCES: dict[tuple[str, str], str] = {
                            "is 0, as everywhere else)",
     ("--backend", "default"): "eval takes several models: without --backend each MODEL picks its own backend",
     ("--backend", "help"): "eval: forces one backend on every MODEL (see --backend default)",
-    ("--model", "help"): "correct: the fine-tuned model that writes candidates, not the model being curated "
-                         "(issue 14 item 4, one model everywhere, is not done here)",
-    ("--candidate-backend", "default"): "correct: from --model (folder: transformers, .gguf: llamacpp); run: its "
-                                        "own fine-tuned folders, so transformers",
+    ("--model", "help"): "the same model (the one being curated) everywhere; finetune's help says it must be a "
+                         "local file or folder, since a hosted model is fine-tuned with --openai-model",
+    ("--candidate-backend", "default"): "correct: from --candidate-model (folder: transformers, .gguf: llamacpp); "
+                                        "run: its own fine-tuned folders, so transformers",
     ("--candidate-backend", "help"): "see --candidate-backend default",
-    ("--base-model", "help"): "run: an override of the curated model (--model) as the fine-tuning base; finetune: "
-                              "the base itself (finetune has no --model)",
     ("--config", "help"): "finetune: a JSON file of FinetuneConfig fields; run: a YAML/TOML file of run's options "
                           "(two meanings, left: finetune's predates run's config files)",
 }
@@ -121,9 +119,10 @@ def test_one_meaning_has_one_name() -> None:
     for flag, commands in [("--eval-limit", {"eval", "run"}), ("--correct-all", {"correct", "run"}),
                            ("--train-batch-size", {"finetune", "run"}), ("--batch-size", {"score", "correct", "run"})]:
         assert set(flags[flag]) == commands, (flag, sorted(flags[flag]))
-    for old in ("--limit", "--all", "--quiet"):
+    for old in ("--limit", "--all", "--quiet", "--judge-model", "--judge-backend"):
         assert old not in flags, old
-    for name, old in [("eval", "--limit"), ("correct", "--all"), ("finetune", "--quiet"), ("finetune", "--batch-size")]:
+    for name, old in [("eval", "--limit"), ("correct", "--all"), ("finetune", "--quiet"), ("finetune", "--batch-size"),
+                      ("finetune", "--base-model"), ("correct", "--judge-model"), ("correct", "--judge-backend")]:
         assert old not in command_parsers(build_parser())[name].format_help(), (name, old)
 
 
@@ -138,6 +137,14 @@ def test_the_old_names_still_work() -> None:
     assert parsers["correct"].parse_args(["d", "-o", "o", "--all"]).correct_all is True
     assert parsers["correct"].parse_args(["d", "-o", "o", "--correct-all"]).correct_all is True
     assert parsers["correct"].parse_args(["d", "-o", "o"]).correct_all is False
+    # issue 14 item 4: --model names the model being curated in every command
+    assert finetune.parse_args(["d", "-o", "m", "--base-model", "b.gguf"]).model == "b.gguf"
+    assert finetune.parse_args(["d", "-o", "m", "--model", "b.gguf"]).model == "b.gguf"
+    assert finetune.parse_args(["d", "-o", "m"]).model is None
+    old = parsers["correct"].parse_args(["d", "-o", "o", "--judge-backend", "transformers", "--judge-model", "j/"])
+    new = parsers["correct"].parse_args(["d", "-o", "o", "--backend", "transformers", "--model", "j/"])
+    assert vars(old) == vars(new) and (new.backend, new.model) == ("transformers", "j/")
+    assert parsers["correct"].parse_args(["d", "-o", "o"]).backend == "llamacpp"
 
 
 def test_rows_per_call_has_one_default_which_reaches_both_configs() -> None:
@@ -174,8 +181,7 @@ NOT_IN_RUN = {
                                  "flags and --finetune-set)"},
     "correct": {"--context": "run's evidence judge learns from the whole input already",
                 "--uncorrected": "run writes it into RUN_DIR",
-                "--judge-backend": "run judges with the curated model (--backend/--model), issue 14 item 4",
-                "--judge-model": "see --judge-backend"},
+                "--candidate-model": "run's candidates come from the models it fine-tunes"},
     "finetune": {"--command": "run: --finetune-command",
                  "--openai-model": "run fine-tunes its model locally (or with --finetune-command)",
                  "--no-merge": "run serves and evaluates the merged models",

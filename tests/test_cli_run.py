@@ -74,8 +74,8 @@ def test_correct_command_writes_corrected_rows(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cache, "open_backend",
                         lambda name, cache=None, **o: backends["judge" if name == "fake" else "cand"])
     out = tmp_path / "corrected.jsonl"
-    code = main(["correct", str(data), "--model", "m", "--candidate-backend", "transformers",
-                 "--judge-backend", "fake", "--judge", "llm", "-o", str(out)])
+    code = main(["correct", str(data), "--candidate-model", "m", "--candidate-backend", "transformers",
+                 "--backend", "fake", "--judge", "llm", "-o", str(out)])
     assert code == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["id"], r["response"], r["clearft_original_response"]) for r in rows] == [

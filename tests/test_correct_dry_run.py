@@ -71,7 +71,7 @@ def test_dropped_rows_with_a_context_and_a_candidate_model(
     context = write_jsonl(tmp_path / "all.jsonl", whole)
     dropped = write_jsonl(tmp_path / "dropped.jsonl", whole[:6])
     text = run_dry(capsys, str(dropped), "-o", str(tmp_path / "o.jsonl"), "--context", str(context),
-                   "--model", "ft", "--candidate-backend", "fake", "--batch-size", "4")
+                   "--candidate-model", "ft", "--candidate-backend", "fake", "--batch-size", "4")
     limit = auto_max_tokens(LABELS)
     assert "dry run: 6 rows read, 6 considered (low rows), evidence judge" in text
     assert "30 texts to embed (the 30 context rows" in text
@@ -85,8 +85,8 @@ def test_free_text_file_with_a_model_gets_the_llm_judge(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], nothing_may_run: None) -> None:
     data = write_jsonl(tmp_path / "scored.jsonl", free_text_rows(4))
     out = tmp_path / "fixed.jsonl"
-    args = [str(data), "-o", str(out), "--model", "ft", "--candidate-backend", "fake",
-            "--judge-backend", "fake", "--threshold", "0.5"]
+    args = [str(data), "-o", str(out), "--candidate-model", "ft", "--candidate-backend", "fake",
+            "--backend", "fake", "--threshold", "0.5"]
     # auto: the estimator judge (BSDetector on target and candidate: 2 scorings a row).
     text = run_dry(capsys, *args)
     assert "dry run: 4 rows read, 2 considered (low rows), estimator judge" in text
@@ -148,9 +148,9 @@ def test_an_out_of_range_option_is_refused_when_parsed(tmp_path: Path, capsys: p
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--model", "no/such/model"], "is not 'default', a model folder or a .gguf file"),
+    (["--candidate-model", "no/such/model"], "is not 'default', a model folder or a .gguf file"),
     (["--judge", "evidence"], "--judge evidence needs class-label targets"),
-    ([], "give the model that writes candidates (--model)"),
+    ([], "give the model that writes candidates (--candidate-model)"),
 ])
 def test_bad_input_is_one_line_without_a_traceback(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], nothing_may_run: None,

@@ -101,7 +101,7 @@ def test_evidence_judge_refuses_free_text(tmp_path):
                             for i in range(12)))
     with pytest.raises(ClearftError, match="--judge estimator or llm"):
         correct_file(path, tmp_path / "o.jsonl", None, CorrectConfig(judge="evidence"), all_rows=True)
-    with pytest.raises(ClearftError, match="--model"):
+    with pytest.raises(ClearftError, match="--candidate-model"):
         correct_file(path, tmp_path / "o.jsonl", None, CorrectConfig(), all_rows=True)
 
 

@@ -120,11 +120,11 @@ def correct(data: T, *, return_uncorrected: Literal[True], **options: Any) -> tu
 def correct(
     data: T,
     *,
+    backend: BackendArg = "llamacpp",
     model: str | None = None,
+    candidate_model: str | None = None,
     candidate_backend: BackendArg = None,
     judge: str = "auto",
-    judge_backend: BackendArg = "llamacpp",
-    judge_model: str | None = None,
     threshold: float | None = None,
     all_rows: bool = False,
     context: Any = None,
@@ -145,11 +145,13 @@ def correct(
     and every considered row gets the audit column `clearft_correction`.
 
     `data`: the dropped rows of clearft.filter (every row is considered), or scored rows with
-    `threshold` (rows below it are), or any rows with `all_rows`. `model`: the fine-tuned model
-    that writes candidates (a merged folder, a .gguf, or a name with `candidate_backend`),
-    or `candidate_backend` as a Backend object; optional for label targets. `judge`: auto,
-    evidence (label targets; needs no model), estimator or llm, the last two judging with
-    `judge_backend` (a Backend or a name, with `judge_model` and `backend_options`).
+    `threshold` (rows below it are), or any rows with `all_rows`. `backend` and `model` are the
+    model being curated, as in clearft.score (a Backend, or a name with `model` and
+    `backend_options`): the estimator and llm judges judge with it. `candidate_model`: the
+    fine-tuned model that writes candidates (a merged folder, a .gguf, or a name with
+    `candidate_backend`), or `candidate_backend` as a Backend object; optional for label
+    targets. `judge`: auto, evidence (label targets; needs no model), estimator or llm. The
+    old names `judge_backend` and `judge_model` are still taken for `backend` and `model`.
     `context`: the whole dataset when `data` holds some of its rows (the evidence judge's
     classifier learns from every row of it). `settings`: any CorrectConfig field (eta,
     samples, estimator_preset, candidate_max_tokens, batch_size, ...).
@@ -157,21 +159,26 @@ def correct(
     low), or with `return_uncorrected` (those, the low rows left without a correction).
     """
     from clearft.backends.base import Backend
+    from clearft.correction.candidates import check_curated_model
     from clearft.correction.config import CorrectConfig
     from clearft.correction.correct import correct_file, uses_evidence
     from clearft.correction.records import read_examples
     from clearft.evaluation import resolve_model
 
+    backend = settings.pop("judge_backend", backend)  # the judge's old names (issue 14 item 4)
+    model = settings.pop("judge_model", model)
+    check_curated_model(model, candidate_model, "model", "candidate_model")
     try:
         config = CorrectConfig(judge=judge, seed=seed, **settings_of(CorrectConfig, settings, "correction"))
     except ValueError as exc:
         raise ClearftError(str(exc)) from None
-    if model is not None and isinstance(candidate_backend, Backend):
-        raise ClearftError("give model (with a candidate_backend name) or a candidate_backend object, not both")
+    if candidate_model is not None and isinstance(candidate_backend, Backend):
+        raise ClearftError("give candidate_model (with a candidate_backend name) or a candidate_backend object, "
+                           "not both")
     if isinstance(candidate_backend, Backend):
         writer: Model | None = Model(candidate_backend, role="candidate_backend")
-    elif model is not None:
-        name, options = resolve_model(model, candidate_backend)
+    elif candidate_model is not None:
+        name, options = resolve_model(candidate_model, candidate_backend)
         writer = Model(name, options=options, cache=cache, role="candidate_backend")
     else:
         writer = None
@@ -179,7 +186,7 @@ def correct(
         all_rows = True  # as the CLI: no model and no threshold, every row is considered
     opts = data_options(format, prompt_col, response_col, id_col, on_error)
     table = Table(data)
-    judge_model_ = Model(judge_backend, judge_model, backend_options, cache, role="judge_backend")
+    curated = Model(backend, model, backend_options, cache)
     with work_dir() as tmp:
         table.write(tmp / "data.jsonl")
         try:
@@ -192,13 +199,13 @@ def correct(
                         examples = read_examples(tmp / "context.jsonl", opts)[1]
                 evidence = uses_evidence(config.judge, examples or read_examples(tmp / "data.jsonl", opts)[1])
                 correct_file(
-                    tmp / "data.jsonl", tmp / "corrected.jsonl", None if evidence else judge_model_.open(),
+                    tmp / "data.jsonl", tmp / "corrected.jsonl", None if evidence else curated.open(),
                     config, candidate_backend=writer.open() if writer else None, threshold=threshold,
                     all_rows=all_rows, uncorrected=tmp / "uncorrected.jsonl", data_options=opts,
                     progress=reporter(progress), context=examples,
                 )
         finally:
-            for opened in (writer, judge_model_):
+            for opened in (writer, curated):
                 if opened is not None:
                     opened.close()
         corrected: T = table.read(tmp / "corrected.jsonl", CORRECT_COLUMNS)

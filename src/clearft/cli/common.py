@@ -123,7 +123,6 @@ CHOICE_FLAGS: dict[str, Callable[[], Sequence[str]]] = {
     "--backend": _backend_choices,
     "--candidate-backend": _backend_choices,
     "--eval-backend": _backend_choices,
-    "--judge-backend": _backend_choices,
     "--metric": _metric_choices,
     "--lr-scheduler": _lr_schedulers,
 }
@@ -201,8 +200,9 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
                         "them into a side file with the reason")
 
 
-def add_backend_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model backend")
+def add_backend_args(p: argparse.ArgumentParser, title: str = "model backend") -> None:
+    """--backend, --model and their options: the model being curated, in every command."""
+    g = p.add_argument_group(title)
     g.add_argument("--backend", default="llamacpp",
                    help="llamacpp (default, embedded model), transformers, openai; see `clearft backends`")
     g.add_argument("--model", default=None,

@@ -1,5 +1,6 @@
-"""`clearft correct`: Auto-Correct (CLEAR step 4) — the fine-tuned model proposes, the base
-model judges in both orders, and a target is replaced only on a confident verdict."""
+"""`clearft correct`: Auto-Correct (CLEAR step 4) — the fine-tuned model (--candidate-model)
+proposes, the model being curated (--backend/--model, as in every command) judges in both
+orders, and a target is replaced only on a confident verdict."""
 
 from __future__ import annotations
 
@@ -8,16 +9,14 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from clearft.cli.common import (
-    CACHE_HELP,
-    CONCURRENCY_HELP,
     NonNegativeInt,
     PositiveInt,
     UnitInterval,
+    add_backend_args,
     add_data_args,
     add_engine_args,
     add_hidden_alias,
     add_no_progress_arg,
-    add_openai_url_args,
     add_rows_per_call_arg,
     add_seed_arg,
 )
@@ -95,7 +94,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "fine-tuned model's answer",
         description="DATA is the filter's dropped file (every row gets a candidate), or a scored file "
                     "with --threshold (rows below it do), or any file with --correct-all (the default "
-                    "without --model, --threshold or a clearft_keep column: every row is considered). "
+                    "without --candidate-model, --threshold or a clearft_keep column: every row is "
+                    "considered). --backend/--model name the model being curated, which judges (as in "
+                    "every command); the fine-tuned model that writes candidates is --candidate-model. "
                     "OUT gets the rows that go back into training: confidently corrected rows (with "
                     "clearft_original_response and clearft_correction, to audit and undo) and rows "
                     "that were never low. Low rows without a confident correction go to "
@@ -103,7 +104,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("data", help="rows to correct (the dropped file by default)")
     p.add_argument("-o", "--output", required=True, help="where to write the corrected rows")
-    p.add_argument("--model", default=None,
+    p.add_argument("--candidate-model", default=None,
                    help="the fine-tuned model that writes candidates: a merged model folder "
                         "(transformers), a .gguf file (llamacpp), or a name with --candidate-backend. "
                         "Optional for label targets (the evidence judge proposes the label its "
@@ -112,7 +113,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the whole dataset, when DATA holds only some of its rows (the dropped file): "
                         "the evidence judge's classifier learns from every row of it (default: DATA)")
     p.add_argument("--candidate-backend", default=None,
-                   help="backend serving --model (default: transformers for a folder, llamacpp for a .gguf)")
+                   help="backend serving --candidate-model (default: transformers for a folder, llamacpp "
+                        "for a .gguf)")
     p.add_argument("--threshold", action=UnitInterval, default=None,
                    help="DATA is a scored file: rows with confidence below this are the low ones")
     add_correct_all_arg(p)
@@ -126,13 +128,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "classifier fits, model calls and tokens), then stop: nothing is loaded, "
                         "embedded or written")
     add_judge_args(p)
-    g = p.add_argument_group("judge model (the base model)")
-    g.add_argument("--judge-backend", default="llamacpp", help="llamacpp (default), transformers, openai")
-    g.add_argument("--judge-model", default=None,
-                   help="the judge's model (default: the embedded SmolLM2-135M-Instruct)")
-    add_openai_url_args(g)
-    g.add_argument("--concurrency", action=PositiveInt, default=None, help=CONCURRENCY_HELP)
-    g.add_argument("--cache", default=None, help=CACHE_HELP)
+    # the model being curated, which judges: the same options as in `score` and `run`
+    add_backend_args(p, "model backend (the model being curated: the judge)")
+    # the judge model's old names (issue 14 item 4: --model is the curated model everywhere)
+    add_hidden_alias(p, "--judge-backend", "backend", default=argparse.SUPPRESS)
+    add_hidden_alias(p, "--judge-model", "model", default=argparse.SUPPRESS)
     add_data_args(p)
     add_engine_args(p)
     p.set_defaults(func=run)
@@ -140,21 +140,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from clearft.backends.cache import open_backend
-    from clearft.cli.common import data_options
+    from clearft.cli.common import backend_options, data_options
     from clearft.correction import correct_file
+    from clearft.correction.candidates import check_curated_model
     from clearft.correction.correct import uses_evidence
     from clearft.correction.records import read_examples
+    from clearft.errors import ClearftError
 
+    try:  # --model given a fine-tuned model, as before issue 14: a usage error (exit 2)
+        check_curated_model(args.model, args.candidate_model)
+    except ClearftError as exc:
+        print(f"clearft correct: error: {exc}", file=sys.stderr)
+        return 2
     config = correct_config(args, seed=args.seed)
     name, cand_opts = _candidate_model(args)
-    judge_opts = {k: v for k, v in {"model": args.judge_model, "base_url": args.base_url,
-                                     "api_key_env": args.api_key_env,
-                                     "concurrency": args.concurrency}.items() if v}
+    judge_opts = backend_options(args)
     opts = data_options(args)
-    if args.model is None and args.threshold is None:
-        args.correct_all = True  # no model and no threshold: correct the whole file
+    if args.candidate_model is None and args.threshold is None:
+        args.correct_all = True  # no candidate model and no threshold: correct the whole file
     if args.dry_run:
-        return _dry_run(args, config, name, opts)  # after _candidate_model: a bad --model fails here too
+        return _dry_run(args, config, name, opts)  # after _candidate_model: a bad --candidate-model fails here too
     context = read_examples(args.context, opts)[1] if args.context else None
     from clearft.engines.options import command_engine
 
@@ -163,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
             _print_summary(_correct_on_engine(args, config, name, cand_opts, judge_opts, context, engines.get()))
             return 0
     evidence = uses_evidence(config.judge, context or read_examples(args.data, opts)[1])
-    judge = None if evidence else open_backend(args.judge_backend, cache=args.cache, **judge_opts)
+    judge = None if evidence else open_backend(args.backend, cache=args.cache, **judge_opts)
     candidate = open_backend(name, cache=args.cache, **cand_opts) if name else None
     try:
         summary = correct_file(
@@ -183,9 +188,9 @@ def run(args: argparse.Namespace) -> int:
 def _candidate_model(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
     from clearft.evaluation import resolve_model
 
-    if args.model is None:
+    if args.candidate_model is None:
         return None, {}
-    return resolve_model(args.model, args.candidate_backend)
+    return resolve_model(args.candidate_model, args.candidate_backend)
 
 
 def _dry_run(args: argparse.Namespace, config: CorrectConfig, backend: str | None,
@@ -195,7 +200,7 @@ def _dry_run(args: argparse.Namespace, config: CorrectConfig, backend: str | Non
 
     est = estimate_correct_file(
         args.data, config, context=args.context, threshold=args.threshold, all_rows=args.correct_all,
-        candidate_model=f"{args.model} via {backend}" if backend else None, data_options=opts,
+        candidate_model=f"{args.candidate_model} via {backend}" if backend else None, data_options=opts,
         # Every built-in judge backend reports letter probabilities; only "never" turns them off.
         logprobs=config.use_logprobs != "never",
     )
@@ -238,7 +243,7 @@ def _correct_on_engine(args: argparse.Namespace, config: CorrectConfig, name: st
     from clearft.engines.options import backend_spec
 
     return correct_file_on_engine(
-        args.data, args.output, backend_spec(args.judge_backend, args.cache, judge_opts), config,
+        args.data, args.output, backend_spec(args.backend, args.cache, judge_opts), config,
         engine, candidate=backend_spec(name, args.cache, cand_opts) if name else None,
         threshold=args.threshold, all_rows=args.correct_all, uncorrected=args.uncorrected,
         data_options=data_options(args), context=context,

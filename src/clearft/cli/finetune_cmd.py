@@ -56,8 +56,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="training data (any format clearft reads)")
     p.add_argument("-o", "--output", required=True,
                    help="model folder to write (merged model + adapter/); a finished one is reused")
-    p.add_argument("--base-model", default=None,
-                   help="'default' (the embedded SmolLM2-135M-Instruct), a .gguf file or a Hugging Face model folder")
+    p.add_argument("--model", default=None,
+                   help="the model to fine-tune (the model being curated, as --model in every command): a "
+                        ".gguf file or a Hugging Face model folder; default: the embedded "
+                        "SmolLM2-135M-Instruct. A hosted model: --openai-model")
+    add_hidden_alias(p, "--base-model", "model", default=argparse.SUPPRESS)  # the old name
     p.add_argument("--config", default=None, help="JSON file of fine-tuning settings (flags override it)")
     g = p.add_argument_group("hyperparameters (built-in LoRA trainer)")
     for flag, _field, typ, text in HYPERPARAMETERS:
@@ -161,7 +164,11 @@ def run(args: argparse.Namespace) -> int:
     from clearft.training import finetune
 
     config = build_config(args)
-    out = finetune(args.data, args.output, config, base_model=args.base_model, data_options=options)
+    if args.model is not None:
+        from clearft.training.base_model import check_base_model
+
+        check_base_model(args.model, "--model")  # one line naming the flag, before anything loads
+    out = finetune(args.data, args.output, config, base_model=args.model, data_options=options)
     meta_path = Path(args.output) / "clearft-finetune.json"
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())

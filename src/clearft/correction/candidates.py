@@ -21,6 +21,21 @@ class Candidate:
     error: str | None = None
 
 
+def check_curated_model(model: str | None, candidate_model: str | None, model_name: str = "--model",
+                        candidate_name: str = "--candidate-model") -> None:
+    """`model` names the model being curated (the judge), the same model everywhere; a model
+    clearft fine-tuned there, with no candidate model, is the old meaning of correct's --model
+    (the candidates' writer, now `candidate_name`): a one-line error says so, not a run that
+    judges with the fine-tuned model."""
+    from clearft.errors import ClearftError
+    from clearft.training.sft import is_finetune_output
+
+    if model and candidate_model is None and is_finetune_output(model):
+        raise ClearftError(
+            f"{model_name} {model}: a model clearft fine-tuned, but {model_name} names the model being "
+            f"curated (the judge); the fine-tuned model that writes candidates is {candidate_name} {model}")
+
+
 def auto_max_tokens(responses: Sequence[str], floor: int = 16, cap: int = 512) -> int:
     """Room for a candidate as long as the longest target (about 3 characters a token), with margin."""
     longest = max((len(r) for r in responses), default=0)

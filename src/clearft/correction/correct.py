@@ -287,7 +287,7 @@ def correct_file(
     has_candidates = candidate_backend is not None or any(CANDIDATE_COL in ex.record for ex in examples)
     if not use_evidence and not has_candidates and chosen_examples:
         raise ClearftError(f"the {judge_kind} judge compares a candidate with the target: give the model "
-                           "that writes candidates (--model)")
+                           "that writes candidates (--candidate-model)")
     if candidate_backend is not None:
         cands = generate_candidates(chosen_examples, candidate_backend,
                                     max_tokens=config.candidate_max_tokens, seed=config.seed,

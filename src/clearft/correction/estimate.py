@@ -38,7 +38,7 @@ class CorrectEstimate:
     considered: int  # rows that get a candidate and a decision
     scope: str  # why those rows: "low rows" or "all rows"
     judge: str  # "evidence", "estimator" or "llm"
-    candidates: str  # "model" (--model writes them), "data" (a clearft_candidate column), "none"
+    candidates: str  # "model" (--candidate-model writes them), "data" (a clearft_candidate column), "none"
     candidate_model: str | None = None
     rejected: int = 0  # bad records --on-error skip would set aside
     # The evidence judge: one embedding per context row, then out-of-fold classifier fits.
@@ -188,7 +188,7 @@ def estimate_correction(
 ) -> CorrectEstimate:
     """The cost of correct_file on `examples` (pure: no model, no embedding, no I/O).
 
-    `candidate_model` describes the model --model names (None: no candidate model);
+    `candidate_model` describes the model --candidate-model names (None: no candidate model);
     `logprobs`: whether the judge backend reports letter probabilities (every built-in one
     does; use_logprobs="never" turns them off), which decides the judge's requests."""
     chosen, scope = considered_rows(examples, threshold, all_rows)
@@ -203,7 +203,7 @@ def estimate_correction(
         candidates = "none"
     if not evidence and candidates == "none" and chosen:
         raise ClearftError(f"the {judge} judge compares a candidate with the target: give the model "
-                           "that writes candidates (--model)")
+                           "that writes candidates (--candidate-model)")
     est = CorrectEstimate(rows=len(examples), considered=len(chosen), scope=scope,
                           judge=judge, candidates=candidates,
                           candidate_model=candidate_model, logprobs=logprobs)

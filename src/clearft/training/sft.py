@@ -67,6 +67,16 @@ def is_finished(out_dir: str | Path) -> bool:
     return (Path(out_dir) / DONE_MARKER).is_file()
 
 
+def is_finetune_output(model: str | Path) -> bool:
+    """A model this module wrote: its folder (with META_FILE or adapter/), the adapter/ in
+    it, or the model.gguf beside its merged weights. Cheap: nothing is read or loaded."""
+    path = Path(model).expanduser()
+    if path.is_file():
+        return path.suffix == ".gguf" and is_finetune_output(path.parent)
+    return path.is_dir() and ((path / META_FILE).is_file() or (path / "adapter").is_dir()
+                              or (path.name == "adapter" and (path.parent / META_FILE).is_file()))
+
+
 def load_examples(data: str | Path | Iterable[Example], data_options: DataOptions | None = None) -> list[Example]:
     """Examples from a list, or from a file read by clearft.data with `data_options`."""
     if isinstance(data, (str, Path)):
