@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from clearft.backends.base import Completion, GenerateRequest, LoglikelihoodRequest
-from clearft.backends.llamacpp import REPRODUCIBLE_SETTINGS, default_threads
+from clearft.backends.llamacpp import (
+    PROMPT_RATE_MIN_TOKENS,
+    PROMPT_RATE_PATHS,
+    REPRODUCIBLE_SETTINGS,
+    default_threads,
+)
+from clearft.backends.llamacpp_loglik import continuation_logprobs
 from clearft.backends.llamacpp_payload import (
     chat_payload,
     forced_logprob,
@@ -34,6 +40,18 @@ def test_token_grammar_forces_the_exact_ids() -> None:
     assert token_grammar([38634, 314]) == "root ::= <[38634]> <[314]>"
     with pytest.raises(ValueError):
         token_grammar([])
+
+
+def test_continuation_logprobs_is_the_log_softmax_of_hidden_times_output() -> None:
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(0)
+    hidden, output = rng.normal(size=(3, 4)), rng.normal(size=(10, 4)).astype(np.float32)
+    targets = [7, 0, 9]
+    logits = hidden @ output.T
+    want = [logits[t, k] - math.log(sum(math.exp(x) for x in logits[t])) for t, k in enumerate(targets)]
+    assert list(continuation_logprobs(hidden, output, targets)) == pytest.approx(want, abs=1e-5)
+    with pytest.raises(ValueError, match="2 hidden states for 3 tokens"):
+        continuation_logprobs(hidden[:2], output, targets)
 
 
 def test_chat_payload_asks_for_count_samples_from_seed_plus_first() -> None:
@@ -207,6 +225,42 @@ def test_loglikelihood_prefers_the_likely_continuation(default_backend: Any) -> 
     assert -2.0 < c.logprob < 0  # " Paris" right after that prefix is near certain
     alone = default_backend.loglikelihood([unlikely])[0]
     assert alone.logprob == pytest.approx(b.logprob, abs=0.05)  # no batch-size effect
+
+
+SOLUTION = ("Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\n"
+            "She makes 9 * 2 = $<<9*2=18>>18 every day at the farmer's market.\n#### 18")
+EGGS = [{"role": "user", "content": "Janet's ducks lay 16 eggs per day. She eats three for breakfast and bakes "
+         "muffins with four. She sells the rest at $2 each. How much does she make every day?"}]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", PROMPT_RATE_PATHS)
+def test_forward_pass_paths_match_forcing_the_tokens(default_backend: Any, path: str) -> None:
+    """Each one-pass path gives the forced path's log-probabilities within 0.05 nats a token
+    (measured on GSM8K: at most 0.023), with and without a prompt; alone as in a batch."""
+    if path != default_backend.loglik_path:
+        default_backend._start_forward(path)  # the probe inside raises if it disagrees
+    ids = default_backend.tokenize(SOLUTION)
+    assert len(ids) >= PROMPT_RATE_MIN_TOKENS
+    for messages in (EGGS, [{"role": "user", "content": ""}]):
+        prompt = default_backend.render_chat(messages)
+        forced = default_backend._forced_loglikelihood(prompt, ids)
+        one_pass = default_backend._forward_loglikelihood(path, prompt, ids)
+        assert forced.ok and one_pass.ok and one_pass.n_tokens == forced.n_tokens == len(ids)
+        assert abs(one_pass.logprob - forced.logprob) / len(ids) < 0.05
+        assert default_backend._forward_loglikelihood(path, prompt, ids).logprob == one_pass.logprob
+
+
+@pytest.mark.slow
+def test_long_continuations_take_the_forward_pass_and_ignore_the_batch(default_backend: Any) -> None:
+    req = LoglikelihoodRequest(EGGS, SOLUTION)
+    batch = default_backend.loglikelihood([LoglikelihoodRequest(CHAT, "Paris."), req, LoglikelihoodRequest(CHAT, SOLUTION)])
+    assert default_backend.loglik_path in PROMPT_RATE_PATHS, default_backend.loglik_note
+    alone = default_backend.loglikelihood([req])[0]
+    assert all(r.ok for r in batch) and alone.logprob == batch[1].logprob  # exactly: one request per pass
+    prompt = default_backend.render_chat(EGGS)
+    forced = default_backend._forced_loglikelihood(prompt, default_backend.tokenize(SOLUTION))
+    assert abs(alone.logprob - forced.logprob) / forced.n_tokens < 0.05
 
 
 @pytest.mark.slow
