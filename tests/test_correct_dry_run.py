@@ -59,8 +59,9 @@ def test_label_file_gets_the_evidence_judge_and_its_classifier_cost(
     out = tmp_path / "fixed.jsonl"
     text = run_dry(capsys, str(data), "-o", str(out))
     assert "dry run: 30 rows read, 30 considered (all rows), evidence judge" in text
-    assert ("30 texts to embed (the 30 context rows; sentence encoder, no LLM calls), 25 classifier "
-            "fits (5 folds x 5 regularisation strengths: 0.3, 1, 3, 10, 30)") in text
+    assert ("30 texts to embed (the 30 context rows; sentence encoder, no LLM calls), 50 classifier "
+            "fits (5 folds x 5 regularisation strengths: 0.3, 1, 3, 10, 30, x 2 classifiers: "
+            "embeddings and word n-grams)") in text
     assert "judge model: none" in text and "candidates: none" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.jsonl"]  # nothing written
 

@@ -131,7 +131,7 @@ def test_correct_file_weighs_the_fold_model_with_the_classifier(tmp_path, monkey
 
     monkeypatch.setattr(label_views, "classifier_posteriors", scripted)
     out = tmp_path / "fixed.jsonl"
-    correct_file(path, out, None, CorrectConfig(eta=0.8), all_rows=True)
+    correct_file(path, out, None, CorrectConfig(eta=0.8, gate="probability"), all_rows=True)
     got = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
     got.update({r["id"]: r for r in map(json.loads, (tmp_path / "fixed.uncorrected.jsonl").read_text().splitlines())})
     # Both views sure of "positive": replaced. The fold model says neutral: the views split.

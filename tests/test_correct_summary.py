@@ -35,7 +35,7 @@ def test_correct_prints_the_evidence_judges_reasons(
     def scripted(context, **kw):  # the classifier view, without embedding anything
         out = {ex.id: {c: 1 / 3 for c in LABELS} for ex in context}  # a tie: the target stands
         out["0"] = {"negative": 0.01, "neutral": 0.01, "positive": 0.98}  # sure: replaced
-        out["1"] = {"negative": 0.35, "neutral": 0.0, "positive": 0.65}  # not sure enough
+        out["1"] = {"negative": 0.3, "neutral": 0.2, "positive": 0.5}  # not sure enough
         return out, {"rows": len(context)}
 
     monkeypatch.setattr(label_views, "classifier_posteriors", scripted)

@@ -20,7 +20,7 @@ def test_main_job_config_plans_the_whole_loop(capsys: pytest.CaptureFixture[str]
                  "--no-progress"]) == 0
     plan = capsys.readouterr().out
     for stage in ["finetune_filtered", "finetune_corrected", "eval_untuned", "eval_filtered", "eval_corrected",
-                  "automatic cut", "logreg label model", "score 400 rows"]:
+                  "automatic cut", "ensemble label model", "score 400 rows"]:
         assert stage in plan, stage
     assert not (tmp_path / "run").exists()
 
@@ -31,7 +31,7 @@ def test_main_job_config_is_the_flags_it_replaced(capsys: pytest.CaptureFixture[
 
     monkeypatch.chdir(ROOT)
     flags = ["examples/data/banking77_noisy.jsonl", "--test", "examples/data/banking77_test.jsonl", "--seed", "0",
-             "--auto-threshold", "--label-model", "logreg"]
+             "--auto-threshold"]
     assert main(["run", *flags, "-o", "runs/demo", "--print-config"]) == 0
     by_flags = capsys.readouterr().out.splitlines()[1:]  # past the header line naming the source
     assert main(["run", "--config", "examples/main_job.yaml", "-o", "runs/demo", "--print-config"]) == 0

@@ -41,11 +41,16 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
                    help="the estimator judge's BSDetector preset (medium)")
     g.add_argument("--eta", action=UnitInterval, default=None,
                    help="replace only when the judge's confidence in the new target is above this "
-                        "(default 0.8; 0.95 with --label-model encoder)")
-    g.add_argument("--label-model", choices=["encoder", "logreg", "knn"], default=None,
-                   help="the evidence judge's label model: logreg (default) or knn over frozen "
-                        "embeddings (seconds), or encoder (the sentence encoder fine-tuned per fold; "
-                        "minutes on a CPU; more precise on a thousand rows and more)")
+                        "(default 0.6 with the default label model, read as a margin; 0.8 with logreg/knn; 0.95 with encoder)")
+    g.add_argument("--label-model", choices=["ensemble", "encoder", "logreg", "knn"], default=None,
+                   help="the evidence judge's label model: ensemble (default: logistic regressions over "
+                        "frozen sentence embeddings and over word n-grams, averaged; seconds), logreg "
+                        "or knn over the embeddings alone (seconds), or encoder (the sentence encoder fine-tuned "
+                        "per fold; minutes on a CPU; more precise on a thousand rows and more)")
+    g.add_argument("--gate", choices=["probability", "margin"], default=None,
+                   help="the evidence judge's confidence in a new label: probability (its "
+                        "probability) or margin (minus the given label's); default: margin for "
+                        "--label-model ensemble, else probability")
     g.add_argument("--judge-samples", action=NonNegativeInt, default=None,
                    help="sampled verdicts per order, for the consistency part (3)")
     g.add_argument("--judge-sample-style", choices=["direct", "cot"], default=None,
@@ -73,7 +78,7 @@ def correct_config(args: argparse.Namespace, seed: int = 0) -> CorrectConfig:
     from clearft.errors import ClearftError
 
     values = {
-        "judge": args.judge, "estimator_preset": getattr(args, "estimator_preset", None), "eta": args.eta, "label_model": args.label_model, "samples": args.judge_samples, "sample_style": args.judge_sample_style,
+        "judge": args.judge, "estimator_preset": getattr(args, "estimator_preset", None), "eta": args.eta, "label_model": args.label_model, "gate": args.gate, "samples": args.judge_samples, "sample_style": args.judge_sample_style,
         "beta": args.judge_beta, "candidate_max_tokens": args.candidate_max_tokens,
         "batch_size": getattr(args, "batch_size", None),
     }

@@ -207,7 +207,8 @@ def evidence_corrections(
         if with_model:
             classes = sorted(post or fold or {})
             views[ev.MODEL] = ev.vote(class_of(ex, cand.text) if cand.text else None, classes)
-        decision = ev.decide_label(class_of(ex, ex.response), views, config.eta_for("evidence"))
+        decision = ev.decide_label(class_of(ex, ex.response), views, config.eta_for("evidence"),
+                                  config.gate_for_evidence())
         text = None
         error = cand.error
         if decision.label is not None:

@@ -50,7 +50,7 @@ class CorrectEstimate:
     # The label model (CorrectConfig.label_model); for "encoder", the sentence encoder fine-tuned
     # once per fold on the rows the frozen classifier keeps: at most this many training rows a
     # fold, each seen `epochs` times.
-    label_model: str = "logreg"
+    label_model: str = "ensemble"
     encoder_fine_tunes: int = 0
     encoder_training_rows: int = 0
     encoder_epochs: int = 0
@@ -85,7 +85,8 @@ class CorrectEstimate:
                 out.append(f"  evidence judge: {self.embedded_texts} texts to embed (the {self.context_rows} "
                            f"context rows; sentence encoder, no LLM calls), {self.classifier_fits} "
                            f"classifier fits ({self.folds} folds x {len(self.regularisation)} "
-                           f"regularisation strengths: {grid})")
+                           f"regularisation strengths: {grid}"
+                           f"{', x 2 classifiers: embeddings and word n-grams' if self.label_model == 'ensemble' else ''})")
                 if self.encoder_fine_tunes:
                     out.append(f"  label model: the sentence encoder fine-tuned {self.encoder_fine_tunes} "
                                f"times (one per fold), at most {self.encoder_training_rows} rows x "
@@ -212,6 +213,8 @@ def estimate_correction(
         est.folds, est.regularisation, est.classifier_fits = _classifier_plan(len(ctx))
         est.embedded_texts = len(ctx) if est.classifier_fits else 0
         est.label_model = config.label_model
+        if config.label_model == "ensemble":  # a second classifier over word n-grams
+            est.classifier_fits *= 2
         if config.label_model == "encoder" and est.classifier_fits:
             from clearft.scoring.label_encoder import EncoderSettings
 

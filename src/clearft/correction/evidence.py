@@ -105,8 +105,12 @@ def vote(label: str | None, classes: Sequence[str]) -> dict[str, float] | None:
     return {c: 1.0 if c == label else 0.0 for c in classes}
 
 
-def decide_label(given: str, views: Mapping[str, Mapping[str, float] | None], eta: float) -> LabelDecision:
-    """Combine the views (label -> probability each) and apply the gate."""
+def decide_label(given: str, views: Mapping[str, Mapping[str, float] | None], eta: float,
+                 gate: str = "probability") -> LabelDecision:
+    """Combine the views (label -> probability each) and apply the gate. `gate` "probability":
+    the confidence is the combined probability of the best label; "margin": that minus the
+    combined probability of the given label, so a row whose views still give its own label
+    real weight is not replaced."""
     present = {name: dist for name, dist in views.items() if dist}
     weighed = {name: dist for name, dist in present.items() if name not in VOTES}
     if not weighed:
@@ -117,6 +121,8 @@ def decide_label(given: str, views: Mapping[str, Mapping[str, float] | None], et
     detail = {name: {"label": max(dist, key=lambda c: dist[c]), "prob": round(float(dist.get(best, 0.0)), 4)}
               for name, dist in present.items()}
     confidence = float(combined[best])
+    if gate == "margin":
+        confidence -= float(combined.get(given, 0.0))
     if best == given:
         reason = AGREES_WITH_TARGET
     elif any(detail[name]["label"] != best for name in present if name in VOTES):

@@ -16,7 +16,7 @@ from typing import Any
 from clearft.correction import evidence
 from clearft.data.example import Example
 from clearft.deps import require
-from clearft.scoring.label_model import label_issues, out_of_fold_matrix
+from clearft.scoring.label_model import label_issues, out_of_fold_matrix, word_features
 from clearft.scoring.label_space import MIN_ROWS, label_of
 
 
@@ -32,7 +32,8 @@ def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: i
     """(row id -> P(true label = c) for each class c, a summary of the classifier) over `context`.
 
     `classifier`: "logreg" (the default) / "knn" read frozen embeddings
-    (scoring/label_model.py); "encoder" fine-tunes the sentence encoder per fold
+    (scoring/label_model.py); "ensemble" averages logreg over the embeddings with logreg over
+    word n-grams; "encoder" fine-tunes the sentence encoder per fold
     (scoring/label_encoder.py) on the rows the frozen model's confident-learning filter keeps,
     minutes instead of seconds. `cache_dir` keeps the encoder's finished folds for a rerun."""
     from clearft.scoring.similarity import embed  # heavy (sentence-transformers): only when used
@@ -43,12 +44,18 @@ def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: i
     labels = [label_of(ex) for ex in context]
     texts = [ex.prompt_text for ex in context]
     features = embed(texts)
-    lp = out_of_fold_matrix(features, labels, "logreg" if classifier == "encoder" else classifier, folds, seed)
+    lp = out_of_fold_matrix(features, labels, "knn" if classifier == "knn" else "logreg", folds, seed)
     index = {c: j for j, c in enumerate(lp.classes)}
     given = [index[c] for c in labels]
     probs = lp.probs
     info: dict[str, Any] = {"rows": len(context), "classes": len(lp.classes), "classifier": classifier,
                             "regularisation": lp.regularisation, "pruned_from_training": lp.pruned}
+    if classifier == "ensemble":
+        # A second, lexical view (scoring/label_model.word_features); the two are averaged.
+        words = out_of_fold_matrix(word_features(texts), labels, "logreg", folds, seed)
+        assert words.classes == lp.classes  # both sorted from the same labels
+        probs = (lp.probs + words.probs) / 2.0
+        info.update(word_regularisation=words.regularisation, word_pruned_from_training=words.pruned)
     if classifier == "encoder":
         from clearft.scoring.label_encoder import EncoderSettings, out_of_fold_encoder
 
