@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clearft.data import open_dataset  # noqa: E402
-from clearft.scoring.label_model import label_issues, label_of, out_of_fold_matrix  # noqa: E402
+from clearft.scoring.label_model import label_issues, label_of, out_of_fold_matrix, word_features  # noqa: E402
 from correct import noisy_and_clean  # noqa: E402  (bench/correct.py)
 
 TARGET_PRECISION = 0.95
@@ -52,6 +52,12 @@ def views(name: str, work: Path, banking_rows: int) -> dict[str, Any]:
         np.save(cache, embed([ex.prompt_text for ex in examples]))
     features = np.load(cache)
     out: dict[str, Any] = {"given": given, "clean": clean}
+    # The word view (session 12): a logistic regression over TF-IDF words and word pairs, the
+    # second half of the `ensemble` label model.
+    words = work / "oof_words.npy"
+    if not words.exists():
+        np.save(words, out_of_fold_matrix(word_features([ex.prompt_text for ex in examples]), given).probs)
+    out["words"] = np.load(words)
     for key, kwargs in (("pruned", {}), ("one_pass", {"prune": False}), ("knn", {"classifier": "knn", "prune": False})):
         path = work / f"oof_{key}.npy"
         meta = work / f"oof_{key}.json"
@@ -122,6 +128,9 @@ def rules(v: dict[str, Any]) -> dict[str, Callable[[], Proposal]]:
         "margin, only rows CL flags": lambda: (lambda b, s: (b, np.where(label_issues(one, g.tolist()), s, -1.0)))(*margin(p)),
         "noise-matrix posterior of pruned": lambda: noise_matrix(p),
         "kNN alone": lambda: top(knn),
+        "words (TF-IDF) alone, pruned": lambda: top(v["words"]),
+        "embeddings + words averaged, top-1": lambda: top((p + v["words"]) / 2),
+        "embeddings + words averaged, margin (the ensemble label model)": lambda: margin((p + v["words"]) / 2),
     }
 
 
