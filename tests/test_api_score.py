@@ -15,7 +15,7 @@ from clearft.backends.fake import FakeBackend
 from clearft.errors import ClearftError, DataError
 from clearft.scoring import make_config, score_file
 
-from .test_scoring_file import responder
+from .test_scoring_file import recomputed_confidence, responder
 
 SETTINGS = {"method": "bsdetector", "similarity": "exact", "batch_size": 3}
 ROWS = [{"id": f"r{i}", "prompt": f"Question {i}?", "response": "A" if i % 2 else f"text {i}", "n": i}
@@ -102,7 +102,13 @@ def test_explicit_columns_as_in_the_cli() -> None:
     scored = clearft.score(rows, backend=fake(), prompt_col="text", response_col="label", progress=False,
                            **SETTINGS)
     assert [r["label"] for r in scored] == ["neg", "pos", "neg", "pos"]
-    assert all(0.0 <= r["confidence"] <= 1.0 for r in scored)
+    # the same rows under the default column names get the same ids, evidence and scores
+    named = clearft.score([{"prompt": r["text"], "response": r["label"]} for r in rows], backend=fake(),
+                          progress=False, **SETTINGS)
+    keys = ("id", "confidence", "clearft_evidence")
+    assert [[r[k] for k in keys] for r in scored] == [[r[k] for k in keys] for r in named]
+    config = make_config(**SETTINGS)
+    assert all(r["confidence"] == pytest.approx(recomputed_confidence(r, config)) for r in scored)
     with pytest.raises(DataError, match="cannot tell the record format"):
         clearft.score(rows, backend=fake(), progress=False, **SETTINGS)
 

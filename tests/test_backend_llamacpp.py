@@ -185,7 +185,10 @@ def test_generate_returns_text_and_token_counts(default_backend: Any) -> None:
     assert len(set(out[2].texts)) == 1 and out[2].completion_tokens <= 8  # greedy: one decode
     assert all(c.ok for c in out)
     assert out[0].texts[0].strip()
-    assert 0 < out[0].completion_tokens <= 16 and out[0].prompt_tokens > 5
+    assert 0 < out[0].completion_tokens <= 16
+    # the counts are the tokens of the text returned and of the chat template's prompt
+    assert out[0].completion_tokens == len(default_backend.tokenize(out[0].texts[0]))
+    assert out[0].prompt_tokens == len(default_backend.tokenize(default_backend.render_chat(CHAT)))
     assert default_backend.capabilities.loglikelihood and default_backend.capabilities.max_context == 2048
 
 
@@ -211,6 +214,12 @@ def test_top_logprobs_of_a_choice_letter(default_backend: Any) -> None:
     assert sum(math.exp(lp) for lp in top.values()) <= 1.0 + 1e-6
     letters = {t.strip() for t in top}
     assert {"A", "B", "C"} & letters  # the letters are among the likeliest next tokens
+    assert comp.texts == [max(top, key=top.__getitem__)]  # greedy: the likeliest token is the one written
+    # each is the log-probability the model gives that token there, as log-likelihood scoring finds it
+    scored = default_backend.loglikelihood([LoglikelihoodRequest(question, token, assistant_prefix="The answer is (")
+                                            for token in top])
+    assert [s.n_tokens for s in scored] == [1] * 5
+    assert [s.logprob for s in scored] == pytest.approx(list(top.values()), abs=0.01)
 
 
 @pytest.mark.slow

@@ -66,7 +66,7 @@ def test_cache_makes_a_rerun_free(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 @pytest.mark.slow
-def test_generate_for_real_with_the_default_model(tmp_path: Path) -> None:
+def test_generate_for_real_with_the_default_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     prompts = tmp_path / "p.txt"
     prompts.write_text("What is the capital of France?\nName a primary colour.\n")
     out = tmp_path / "out.jsonl"
@@ -75,6 +75,10 @@ def test_generate_for_real_with_the_default_model(tmp_path: Path) -> None:
     assert main(args) == 0
     first = lines(out)
     assert len(first) == 2 and all(len(r["responses"]) == 2 for r in first)  # type: ignore[arg-type]
-    assert all(r["tokens"]["completion"] > 0 for r in first)  # type: ignore[index]
+    # -n 2 answers of at most --max-tokens 12 each; the closing line adds up the records' counts
+    assert all(0 < r["tokens"]["completion"] <= 2 * 12 for r in first)  # type: ignore[index]
+    total = {k: sum(r["tokens"][k] for r in first) for k in ("prompt", "completion")}  # type: ignore[index]
+    said = capsys.readouterr()
+    assert f"{total['prompt']} prompt + {total['completion']} completion tokens" in said.out + said.err
     assert main(args + ["--cache", "off"]) == 0  # seeded: the same text without the cache
     assert [r["responses"] for r in lines(out)] == [r["responses"] for r in first]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -173,7 +175,10 @@ def test_multiple_choice_csv_keeps_its_format(tmp_path):
     text = out.read_text()
     header = text.splitlines()[0].split(",")
     assert header[:3] == ["question", "options", "answer"]
-    assert ",C," in text.splitlines()[1] or text.splitlines()[1].split(",")[3] == "C"
+    (row,) = csv.DictReader(io.StringIO(text))
+    assert (row["question"], row["answer"]) == ("q1", "C")  # the letter replaced, in the letter's column
+    assert json.loads(row["options"]) == ["negative", "neutral", "positive"]
+    assert row[ORIGINAL_COL] == "A" and json.loads(row[CORRECTION_COL])["reason"] == "replaced"
 
 
 def test_candidates_are_fitted_to_the_record_format(tmp_path):

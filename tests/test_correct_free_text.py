@@ -156,16 +156,25 @@ def test_real_estimator_judge_on_gsm8k_rows(tmp_path):
     path = tmp_path / "gsm.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     backend = open_backend("llamacpp", cache=str(tmp_path / "calls.sqlite"))
+    config = CorrectConfig(estimator_preset="low", candidate_max_tokens=64)
     try:
-        summary = correct_file(path, tmp_path / "fixed.jsonl", backend,
-                               CorrectConfig(estimator_preset="low", candidate_max_tokens=64), all_rows=True)
+        summary = correct_file(path, tmp_path / "fixed.jsonl", backend, config, all_rows=True)
     finally:
         backend.close()
-    audits = [json.loads(line)[CORRECTION_COL] for line in (tmp_path / "fixed.uncorrected.jsonl").read_text().splitlines()]
-    audits += [json.loads(line)[CORRECTION_COL] for line in (tmp_path / "fixed.jsonl").read_text().splitlines()]
+    written = [json.loads(line) for name in ("fixed.uncorrected.jsonl", "fixed.jsonl")
+               for line in (tmp_path / name).read_text().splitlines()]
+    audits = [r[CORRECTION_COL] for r in written]
     assert summary.settings["judge"] == "estimator" and len(audits) == 2
-    for audit in audits:
+    candidate_of = {r["id"]: r["clearft_candidate"] for r in rows}
+    for record, audit in zip(written, audits, strict=True):
         assert isinstance(audit["target_confidence"], float) and isinstance(audit["candidate_confidence"], float)
         assert len(audit["sample_answers"]) == 3  # preset low: k = 3
+        # the candidate's final answer is read from its solution, and the gate, recomputed from
+        # the audit's numbers, gives the decision the row records
+        assert audit["candidate_answer"] == ft.final_answer(candidate_of[record["id"]], "gsm8k")
+        assert audit["majority_answer"] == ft.majority(audit["sample_answers"])
+        decision = ft.decide_text(audit["target_confidence"], audit["candidate_confidence"], audit["candidate_answer"],
+                                  audit["sample_answers"], True, config.eta_for(ft.ESTIMATOR))
+        assert (audit["replaced"], audit["reason"]) == (decision.replaced, decision.reason)
         if audit["replaced"]:
             assert audit["candidate_answer"] == audit["majority_answer"]

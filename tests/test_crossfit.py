@@ -178,11 +178,15 @@ def test_every_row_is_scored_by_a_model_that_never_saw_it(tmp_path: Path) -> Non
     results = crossfit_examples(rows, tmp_path, CrossFitConfig(folds=3), make_config(),
                                 train=lab.train, open_model=lab.open)
     assert len(lab.trained) == 3
+    flipped = {"r1", "r6", "r11"}
+    right = 1 / (1 + math.exp(-3.9))  # P(true label): log-likelihood -0.1 against -4.0, normalised
     for ex, r in zip(rows, results, strict=True):
         fold_name = f"fold-{r.evidence['fold'] + 1}-of-3"
         assert ex.id not in lab.trained[fold_name]
-        assert r.method == "crossfit" and 0.0 <= r.confidence <= 1.0
-    flipped = {"r1", "r6", "r11"}
+        assert r.method == "crossfit"
+        lp, emb = r.evidence["label_prob"], r.evidence["embedding_classifier"]
+        assert lp == pytest.approx(1 - right if ex.id in flipped else right)
+        assert r.confidence == pytest.approx(combine({"label-prob": lp, "embedding-classifier": emb}, 0.5))
     worst = sorted(results, key=lambda r: r.confidence)[:3]
     assert {r.id for r in worst} == flipped
     folds = json.loads((tmp_path / "folds.json").read_text())
@@ -222,9 +226,11 @@ def test_embedding_part_joins_finished_folds_without_asking_the_fold_models_agai
     cf = CrossFitConfig(parts=("label-prob", "embedding-classifier"), label_weight=0.5)
     both = crossfit_examples(rows, tmp_path, cf, make_config(), train=lab.train, open_model=lab.open)
     assert len(lab.opened) == 2  # label-prob came from the finished folds' score files
-    for a, r in zip(alone, both, strict=True):
+    for ex, a, r in zip(rows, alone, both, strict=True):
         emb = r.evidence["embedding_classifier"]
-        assert r.evidence["label_prob"] == a.confidence and 0.0 <= emb <= 1.0
+        assert r.evidence["label_prob"] == a.confidence
+        # two labels: the given label has the larger probability exactly where it is the predicted one
+        assert (emb > 0.5) == (r.evidence["embedding_predicted_label"] == ex.response), (ex.id, emb)
         assert r.confidence == pytest.approx(0.5 * a.confidence + 0.5 * emb)
     # the real embedding classifier sees the flipped rows among the other label's rows
     assert {r.id for r in sorted(both, key=lambda r: r.confidence)[:3]} == {"r1", "r6", "r11"}
@@ -255,8 +261,9 @@ def test_estimate_counts_fine_tunes_steps_and_calls() -> None:
     assert est["loglikelihood_requests"] == 80 and est["generated_samples"] == 0
     chars = sum(len(ex.prompt_text) + len(ex.response) for ex in rows)
     assert est["prompt_tokens"] == 2 * chars // 4  # two labels: each prompt is scored twice
-    both = estimate_crossfit(rows, CrossFitConfig(parts=("label-prob", "bsdetector")), make_config())
-    assert both["generated_samples"] > 0
+    config = make_config()
+    both = estimate_crossfit(rows, CrossFitConfig(parts=("label-prob", "bsdetector")), config)
+    assert both["generated_samples"] == 40 * (config.k + config.rounds)  # each row, by its fold model
     with_emb = estimate_crossfit(rows, CrossFitConfig(parts=("label-prob", "embedding-classifier")), make_config())
     assert with_emb["embedded_rows"] == 40 and with_emb["requests"] == est["requests"]
     assert any("embedding-classifier: 40 prompts" in line for line in estimate_lines(with_emb))
@@ -339,8 +346,17 @@ def test_real_fold_models_score_every_row_and_resume(tmp_path: Path) -> None:
         return cfmod.default_opener(cache="off")(model_dir)
 
     results = crossfit_examples(rows, tmp_path, cf, make_config(), open_model=open_model)
-    assert all(r.error is None and 0.0 < r.confidence < 1.0 for r in results)
-    assert all(set(r.evidence["label_probs"]) == {"negative", "positive"} for r in results)
+    assert all(r.error is None for r in results)
+    for ex, r in zip(rows, results, strict=True):
+        probs = r.evidence["label_probs"]
+        # the fold model's probabilities are a softmax over the two labels, read at the given one,
+        # and the confidence is their combination with the embedding classifier's
+        assert set(probs) == {"negative", "positive"} and sum(probs.values()) == pytest.approx(1.0)
+        assert r.evidence["label_prob"] == probs[ex.response]
+        assert r.evidence["predicted_label"] == max(probs, key=probs.__getitem__)
+        assert r.confidence == pytest.approx(combine(
+            {"label-prob": r.evidence["label_prob"], "embedding-classifier": r.evidence["embedding_classifier"]},
+            cf.label_weight))
     assert all((tmp_path / f"fold-{i}-of-2" / "DONE").is_file() for i in (1, 2))
     assert all((d / "model.gguf").is_file() for d in opened)
     again = crossfit_examples(rows, tmp_path, cf, make_config(), open_model=open_model)

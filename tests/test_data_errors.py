@@ -278,7 +278,15 @@ def test_garbage_input_raises_only_data_errors(tmp_path: Path, parts: list[bytes
     except DataError as exc:
         assert exc.path == str(path)
         return
-    assert good >= 0 and (ds.rejected == 0 or skip)
+    ids = [ex.id for ex in ds]  # a second pass reads the same good records, each with its own id
+    assert len(ids) == good == len(set(ids))
+    rejects = tmp_path / "fuzz.rejected.jsonl"
+    if not skip:
+        assert ds.rejected == 0  # raise mode rejects nothing silently
+    elif ds.rejected:
+        assert rejects.read_text(encoding="utf-8").count("\n") == ds.rejected  # one line a reject
+    else:
+        assert not rejects.exists()  # a clean pass leaves no rejects file
 
 
 JSON_VALUES = st.recursive(

@@ -175,7 +175,10 @@ def test_run_directory(tmp_path: Path) -> None:
     corrected = [r for r in payload["rows"] if r["status"] == "corrected"]
     c = corrected[0]["correction"]
     assert c["replaced"] and c["candidate"] == "positive" and c["judge_confidence"] == 0.91
-    assert c["original"] == "negative" or c["original"] == "positive"
+    # each corrected row shows the response its scored record had before the correction
+    assert [r["correction"]["original"] for r in corrected] == \
+        [scored_record(int(r["id"][-4:]))["response"] for r in corrected]
+    assert {r["correction"]["original"] for r in corrected} == {"negative", "positive"}
     assert c["explanation"].startswith("judge on row")
 
 

@@ -42,8 +42,11 @@ def test_real_fpb_rows_show_their_text(shared_data: Path, tmp_path: Path) -> Non
     payload = build_report([scored], tmp_path / "r.html").payload
     first = payload["rows"][0]
     assert "Pretax profit decreased by 37 %" in first["prompt"]
-    assert first["target"].startswith("C")
-    assert "options" in first["other"] or "negative" in first["prompt"]
+    assert first["target"] == records[0]["answer"] == "C"
+    # the options are shown as the model sees them, lettered under the question, and as their column
+    assert first["prompt"].endswith("\nA. negative\nB. neutral\nC. positive")
+    assert first["other"] == {"options": records[0]["options"]}
+    assert [r["confidence"] for r in payload["rows"]] == [i / 8 for i in range(8)]
 
 
 @pytest.mark.slow

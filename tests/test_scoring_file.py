@@ -9,7 +9,7 @@ import pytest
 
 from clearft.backends.base import GenerateRequest
 from clearft.backends.fake import FakeBackend
-from clearft.scoring import make_config, score_file
+from clearft.scoring import bsdetector, make_config, score_file
 from clearft.scoring.result import COLUMNS
 from clearft.scoring.runfile import journal_path, meta_path
 
@@ -33,6 +33,19 @@ def _read(path: Path) -> list[dict]:
 CONFIG = make_config(method="bsdetector", similarity="exact", batch_size=3)
 
 
+def recomputed_confidence(record: dict, config) -> float | None:  # type: ignore[no-untyped-def]
+    """BSDetector's C of a scored row, recomputed by the pure functions from the samples and
+    reflection verdicts the row records."""
+    ev = record["clearft_evidence"]
+    parsed = [s for s in ev["samples"] if s["answer"] is not None]
+    o = bsdetector.observed_consistency([s["similarity"] for s in parsed], [s["exact_match"] for s in parsed],
+                                        config.alpha)
+    s = bsdetector.reflection_certainty([bsdetector.verdict_certainty(x["verdict"], x["probs"])
+                                         for x in ev["reflections"]])
+    assert (record["consistency"], record["self_reflection"]) == (pytest.approx(o), pytest.approx(s))
+    return bsdetector.combine(o, s, config.beta)
+
+
 def test_output_keeps_every_record_and_adds_the_schema(tmp_path: Path) -> None:
     src = _data(tmp_path / "in.jsonl")
     before = src.read_bytes()
@@ -44,7 +57,13 @@ def test_output_keeps_every_record_and_adds_the_schema(tmp_path: Path) -> None:
     assert [r["id"] for r in out] == [f"r{i}" for i in range(10)]
     for r in out:
         assert set(COLUMNS) <= set(r) and "prompt" in r and "response" in r
-        assert 0.0 <= r["confidence"] <= 1.0 and r["clearft_method"] == "bsdetector"
+        assert r["clearft_method"] == "bsdetector"
+        ev = r["clearft_evidence"]
+        assert len(ev["samples"]) == CONFIG.k and len(ev["reflections"]) == CONFIG.rounds
+        # exact similarity: a sample agrees exactly when its answer is the row's response
+        assert [(s["similarity"], s["exact_match"]) for s in ev["samples"]] == \
+            [(float(s["answer"] == r["response"]), s["answer"] == r["response"]) for s in ev["samples"]]
+        assert r["confidence"] == pytest.approx(recomputed_confidence(r, CONFIG))
     meta = json.loads(meta_path(tmp_path / "out.jsonl").read_text())
     assert meta["method"] == "bsdetector" and meta["k"] == 5 and meta["rounds"] == 2
     assert meta["alpha"] == 0.8 and meta["beta"] == 0.7 and meta["seed"] == 0

@@ -21,10 +21,13 @@ def _clusters(seed: int = 0) -> tuple[np.ndarray, list[str], int]:
 @pytest.mark.parametrize("classifier", ["logreg", "knn"])
 def test_mislabelled_row_gets_the_lowest_probability(classifier: str) -> None:
     x, labels, bad = _clusters()
-    given, predicted, _ = out_of_fold_probabilities(x, labels, classifier, folds=5, seed=0)
+    given, predicted, top = out_of_fold_probabilities(x, labels, classifier, folds=5, seed=0)
     assert int(np.argmin(given)) == bad
     assert predicted[bad] == "pos"
-    assert all(0.0 <= g <= 1.0 for g in given)
+    # the well-separated rest is predicted as given, and P(given) is then the top probability
+    assert [i for i, (p, lab) in enumerate(zip(predicted, labels, strict=True)) if p != lab] == [bad]
+    assert all(g == t for i, (g, t) in enumerate(zip(given, top, strict=True)) if i != bad)
+    assert given[bad] < top[bad]
 
 
 def test_label_missing_from_training_folds_gets_zero() -> None:

@@ -53,4 +53,7 @@ def test_combine_default_weights() -> None:
 def test_confidence_stays_in_unit_interval(samples: list[tuple[float, bool]], alpha: float, beta: float, s: float) -> None:
     o = bd.observed_consistency([x for x, _ in samples], [r for _, r in samples], alpha)
     c = bd.combine(o, s, beta)
-    assert c is not None and -1e-12 <= c <= 1 + 1e-12
+    # a weighted mean of its two parts: between them, hence in [0, 1]
+    assert o is not None and c is not None
+    assert min(o, s) - 1e-12 <= c <= max(o, s) + 1e-12
+    assert -1e-12 <= c <= 1 + 1e-12

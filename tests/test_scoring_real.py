@@ -42,8 +42,13 @@ def test_method_runs_for_real(method: str, fpb_rows: list, default_backend) -> N
             assert all(s["answer"] is not None for s in r.evidence["samples"])  # first-line fallback
         if method in ("self-reflection", "bsdetector"):
             (reflection,) = r.evidence["reflections"]
-            # the default backend offers log-probabilities: the verdict comes with P(A/B/C)
-            assert reflection["verdict"] == "unknown" or reflection["probs"] is not None
+            # S is the certainty of the one round it records
+            certainty = bsdetector.verdict_certainty(reflection["verdict"], reflection["probs"])
+            assert r.self_reflection == (None if certainty is None else pytest.approx(certainty))
+            if reflection["verdict"] != "unknown":
+                # the default backend offers log-probabilities: the verdict is their likeliest letter
+                probs = reflection["probs"]
+                assert probs is not None and reflection["verdict"] == max(probs, key=probs.__getitem__)
         if method in ("perplexity", "ifd"):
             assert r.evidence["perplexity"] > 1.0
 
