@@ -332,6 +332,19 @@ def test_cli_cross_fit_scores_with_fold_models(tmp_path: Path, monkeypatch: pyte
 # ---------------------------------------------------------------- real fine-tunes
 
 
+def check_fold_scores(targets: list[str], scored: list[tuple[float, dict]], label_weight: float) -> None:
+    """Per row (its target; its confidence and evidence): the fold model's probabilities are a
+    softmax over the two labels, read at the target, and the confidence is their combination
+    with the embedding classifier's."""
+    for target, (confidence, ev) in zip(targets, scored, strict=True):
+        probs = ev["label_probs"]
+        assert set(probs) == {"negative", "positive"} and sum(probs.values()) == pytest.approx(1.0)
+        assert ev["label_prob"] == probs[target]
+        assert ev["predicted_label"] == max(probs, key=probs.__getitem__)
+        assert confidence == pytest.approx(combine(
+            {"label-prob": ev["label_prob"], "embedding-classifier": ev["embedding_classifier"]}, label_weight))
+
+
 @pytest.mark.slow
 def test_real_fold_models_score_every_row_and_resume(tmp_path: Path) -> None:
     """Two real (tiny: one LoRA step each) fold models of the embedded model, served by
@@ -347,16 +360,7 @@ def test_real_fold_models_score_every_row_and_resume(tmp_path: Path) -> None:
 
     results = crossfit_examples(rows, tmp_path, cf, make_config(), open_model=open_model)
     assert all(r.error is None for r in results)
-    for ex, r in zip(rows, results, strict=True):
-        probs = r.evidence["label_probs"]
-        # the fold model's probabilities are a softmax over the two labels, read at the given one,
-        # and the confidence is their combination with the embedding classifier's
-        assert set(probs) == {"negative", "positive"} and sum(probs.values()) == pytest.approx(1.0)
-        assert r.evidence["label_prob"] == probs[ex.response]
-        assert r.evidence["predicted_label"] == max(probs, key=probs.__getitem__)
-        assert r.confidence == pytest.approx(combine(
-            {"label-prob": r.evidence["label_prob"], "embedding-classifier": r.evidence["embedding_classifier"]},
-            cf.label_weight))
+    check_fold_scores([ex.response for ex in rows], [(r.confidence, r.evidence) for r in results], cf.label_weight)
     assert all((tmp_path / f"fold-{i}-of-2" / "DONE").is_file() for i in (1, 2))
     assert all((d / "model.gguf").is_file() for d in opened)
     again = crossfit_examples(rows, tmp_path, cf, make_config(), open_model=open_model)

@@ -187,6 +187,26 @@ def test_ensure_base_model_passes_folders_through_and_rejects_junk(tiny_base: Pa
         ensure_base_model(tmp_path / "model.bin")
 
 
+def test_a_cached_base_of_a_deleted_gguf_names_the_gguf_that_found_it(tmp_path: Path) -> None:
+    """The rebuilt base is cached by the GGUF's content; when the file that built it is gone,
+    the copy that finds it becomes its source (the GGUF export after a fine-tune reads it)."""
+    from clearft.models import file_identity
+    from clearft.training.base_model import BASE_MARKER
+
+    gguf = tmp_path / "copy.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    cached = tmp_path / "base" / file_identity(gguf)
+    cached.mkdir(parents=True)
+    gone = {"source_gguf": str(tmp_path / "deleted.gguf"), "identity": cached.name}
+    (cached / BASE_MARKER).write_text(json.dumps(gone))
+    assert ensure_base_model(gguf, cache_dir=tmp_path / "base") == cached
+    assert json.loads((cached / BASE_MARKER).read_text()) == {**gone, "source_gguf": str(gguf.resolve())}
+    other = tmp_path / "other.gguf"
+    other.write_bytes(gguf.read_bytes())  # a source that still exists is left as it is
+    assert ensure_base_model(other, cache_dir=tmp_path / "base") == cached
+    assert json.loads((cached / BASE_MARKER).read_text())["source_gguf"] == str(gguf.resolve())
+
+
 def test_cli_finetune_help(capsys: pytest.CaptureFixture[str]) -> None:
     from clearft.cli.main import main
 

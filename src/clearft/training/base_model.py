@@ -112,7 +112,15 @@ def ensure_base_model(model: str | Path | None = None, cache_dir: str | Path | N
         gguf = path
     root = Path(cache_dir) if cache_dir is not None else cache_root() / "base"
     target = root / file_identity(gguf)
-    if (target / BASE_MARKER).is_file():
+    marker = target / BASE_MARKER
+    if marker.is_file():
+        # The folder is keyed by the GGUF's content, so a copy of an earlier file (since
+        # deleted) finds it too; the GGUF export after a fine-tune reads the marker's source.
+        recorded = json.loads(marker.read_text())
+        if not Path(recorded.get("source_gguf", "")).is_file():
+            fresh = marker.with_name(f".{BASE_MARKER}.{os.getpid()}")
+            fresh.write_text(json.dumps({**recorded, "source_gguf": str(gguf.resolve())}))
+            os.replace(fresh, marker)
         return target
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
