@@ -60,11 +60,14 @@ def ray_engine(replicas: int = 2) -> RayEngine:
 def test_ray_scores_equal_the_local_runner_row_for_row(cluster: None, tmp_path: Path) -> None:
     data = write_rows(tmp_path / "in.jsonl", 10)
     config = make_config("low", method="bsdetector", similarity="exact", batch_size=3)
-    score_file(data, tmp_path / "ref.jsonl", FakeBackend(), config, progress=False)
+    ref = score_file(data, tmp_path / "ref.jsonl", FakeBackend(), config, progress=False)
     summary = score_file_on_engine(data, tmp_path / "ray.jsonl", FAKE, config, ray_engine(), progress=False)
     assert read_jsonl(tmp_path / "ray.jsonl") == read_jsonl(tmp_path / "ref.jsonl")
     assert summary.rows == summary.scored == 10
-    assert summary.usage.requests > 0  # usage came back from the actors
+    # usage came back from the actors: the requests and tokens the local run spent
+    spent = ("requests", "prompt_tokens", "completion_tokens")
+    assert [getattr(summary.usage, k) for k in spent] == [getattr(ref.usage, k) for k in spent]
+    assert ref.usage.requests >= 10 * 2  # preset low: a sample request and a reflection a row, and retries
     assert not journal_path(tmp_path / "ray.jsonl").exists()
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from clearft.data import open_dataset
-from clearft.scoring import bsdetector, make_config, score_examples
+from clearft.scoring import baselines, bsdetector, make_config, score_examples
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +51,17 @@ def test_method_runs_for_real(method: str, fpb_rows: list, default_backend) -> N
                 assert probs is not None and reflection["verdict"] == max(probs, key=probs.__getitem__)
         if method in ("perplexity", "ifd"):
             assert r.evidence["perplexity"] > 1.0
+            score, ppl = baselines.perplexity_score(r.evidence["logprob"], r.evidence["n_tokens"])
+            assert r.evidence["perplexity"] == pytest.approx(ppl)
+            if method == "perplexity":
+                assert r.confidence == pytest.approx(score)
+            else:
+                ifd_confidence, ifd = baselines.ifd_score(ppl, r.evidence["perplexity_unconditional"])
+                assert (r.confidence, r.evidence["ifd"]) == (pytest.approx(ifd_confidence), pytest.approx(ifd))
+        if method == "judge-rating":
+            rating = baselines.expected_rating(r.evidence["rating_probs"])
+            assert r.evidence["rating"] == pytest.approx(rating)
+            assert r.confidence == pytest.approx((rating - 1) / 4)  # 1..5 onto 0..1
 
 
 def test_scores_do_not_change_with_batch_size_or_concurrency(fpb_rows: list, default_backend) -> None:  # type: ignore[no-untyped-def]
