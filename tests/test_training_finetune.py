@@ -233,6 +233,8 @@ def test_real_finetune_of_the_default_model(shared_data: Path, tmp_path: Path) -
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in log if "loss" in r]
     assert len(losses) == 3 and all(loss > 0 for loss in losses)
+    # the trainer's mean loss is the mean of the steps the log records
+    assert meta["train_loss"] == pytest.approx(sum(losses) / 3, rel=1e-3)
     # The cached plain copy of the embedded GGUF was used (and is reused from now on).
     assert ensure_base_model() == Path(meta["base_model"])
 
