@@ -343,9 +343,13 @@ class LlamaCppBackend(Backend):
             "n_probs": 1,
             "temperature": 0.0,
             "n": 1,
-            # The server's prompt cache stays on here: scoring a row against every label
+            # Reproducible (the default): the prompt is evaluated afresh, as in _call. A prefix
+            # another request left in the slot splits the evaluation elsewhere and moved a
+            # sum by 0.12 nats (tests/test_backend_llamacpp.py: a row scored alone vs in a
+            # batch). --fast-unreproducible keeps the cache: scoring a row against every label
             # (cross-fit label-prob) repeats one prompt per label, and evaluating it afresh
             # each time made 77-label BANKING77 rows about 10x slower.
+            "cache_prompt": not self.reproducible,
         }
         return forced_logprob(self._live_server().handle_completions(payload), ids)
 
