@@ -72,8 +72,10 @@ def test_finished_folds_are_reused_and_a_change_of_rows_is_not(recorder, tmp_pat
 
 def test_eta_defaults_by_judge_and_label_model():
     config = CorrectConfig()
-    assert config.label_model == "logreg" and config.eta is None
-    assert config.eta_for("evidence") == config.eta_for("llm") == config.eta_for("estimator") == 0.8
+    assert config.label_model == "ensemble" and config.eta is None
+    assert config.eta_for("evidence") == DEFAULT_ETA["ensemble"] == 0.6
+    assert config.eta_for("llm") == config.eta_for("estimator") == 0.8
+    assert CorrectConfig(label_model="logreg").eta_for("evidence") == 0.8
     assert CorrectConfig(label_model="encoder").eta_for("evidence") == DEFAULT_ETA["encoder"] == 0.95
     assert CorrectConfig(label_model="encoder").eta_for("llm") == 0.8
     assert CorrectConfig(eta=0.6).eta_for("evidence") == CorrectConfig(eta=0.6).eta_for("llm") == 0.6
