@@ -90,6 +90,14 @@ def main() -> int:
         combos[f"fine-tuned {tag} and embeddings agree, min"] = agree(m, pruned)
         combos[f"mean of fine-tuned {tag} and embeddings"] = top((m + pruned) / 2)
         combos[f"fine-tuned {tag}, embeddings, one pass, kNN all agree"] = agree(m, pruned, one, knn)
+        # session 13: the encoder as a third view of the ensemble label model (margin gate)
+        words = v["words"]
+        for name, mean in ((f"mean of embeddings, words and fine-tuned {tag}, margin", (pruned + words + m) / 3),
+                           (f"mean of words and fine-tuned {tag}, margin", (words + m) / 2),
+                           (f"mean of embeddings and fine-tuned {tag}, margin", (pruned + m) / 2)):
+            combos[name] = (mean.argmax(axis=1), mean.max(axis=1) - mean[rows, given])
+    combos["embeddings + words averaged, margin (the ensemble label model)"] = (
+        lambda mean: (mean.argmax(axis=1), mean.max(axis=1) - mean[rows, given]))((pruned + v["words"]) / 2)
     if len(ft) > 1:
         combos["all fine-tuned variants agree, min"] = agree(*ft.values())
         combos["mean of all fine-tuned variants and embeddings"] = top((sum(ft.values()) + pruned) / (len(ft) + 1))

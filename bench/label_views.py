@@ -8,6 +8,11 @@ a run gets). The clean labels are read only to measure.
     python bench/label_views.py --datasets fpb30,banking77-20,fpb50 --label-models logreg,ensemble \
         --work runs/label_views
 
+"ensemble" is shown with the form it took on the data (ensemble-frozen or ensemble-fine-tuned,
+correction/config.resolve_label_model). The fine-tuned encoder's folds are cached beside each
+output (OUT.label-model/, keyed by a fingerprint of rows, labels and settings): copying
+bench/label_finetuned_encoder.py's WORK/<dataset>/encoder_folds/*.npy there reuses them.
+
 The main job's data (no clean file: its noise list) is `--datasets main`.
 """
 
@@ -79,8 +84,10 @@ def main() -> int:
             started = time.monotonic()
             summary = correct_file(noisy, out, None, config, all_rows=True,  # type: ignore[arg-type]
                                    uncorrected=work / f"uncorrected_{model}{noisy.suffix}")
-            row = {"dataset": name, "label_model": model, "gate": config.gate_for_evidence(),
-                   "eta": config.eta_for("evidence"), **measure(out, noisy, clean),
+            resolved = summary.settings["classifier"].get("label_model", model)  # "ensemble" -> its form
+            row = {"dataset": name, "label_model": model if resolved == model else f"{model} -> {resolved}",
+                   "gate": config.gate_for_evidence(resolved), "eta": summary.settings["evidence_eta"],
+                   **measure(out, noisy, clean),
                    "frontier": frontier(out, noisy, clean), "reasons": summary.reasons,
                    "seconds": round(time.monotonic() - started, 1)}
             print(json.dumps(row), flush=True)

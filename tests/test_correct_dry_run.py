@@ -66,6 +66,22 @@ def test_label_file_gets_the_evidence_judge_and_its_classifier_cost(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.jsonl"]  # nothing written
 
 
+def test_a_label_file_with_many_rows_a_class_counts_the_encoders_fine_tunes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], nothing_may_run: None) -> None:
+    # 600 rows, 3 labels: 200 a class, where the default label model fine-tunes its sentence view
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows(600))
+    est = estimate_correct_file(data, CorrectConfig(), all_rows=True)
+    assert est.label_model == "ensemble-fine-tuned" and est.encoder_fine_tunes == 5
+    assert est.encoder_training_rows == 480 and est.classifier_fits == 50
+    text = run_dry(capsys, str(data), "-o", str(tmp_path / "fixed.jsonl"))
+    assert "the sentence encoder fine-tuned 5 times (one per fold), at most 480 rows" in text
+    frozen = estimate_correct_file(data, CorrectConfig(label_model="ensemble-frozen"), all_rows=True)
+    assert frozen.label_model == "ensemble-frozen" and frozen.encoder_fine_tunes == 0
+    small = estimate_correct_file(write_jsonl(tmp_path / "small.jsonl", label_rows(597)), CorrectConfig(),
+                                  all_rows=True)
+    assert small.label_model == "ensemble-frozen" and small.encoder_fine_tunes == 0
+
+
 def test_dropped_rows_with_a_context_and_a_candidate_model(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], nothing_may_run: None) -> None:
     whole = label_rows(30)

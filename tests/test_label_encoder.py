@@ -8,7 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clearft.correction.config import DEFAULT_ETA, CorrectConfig
+from clearft.correction.config import (
+    DEFAULT_ETA,
+    FINE_TUNE_ROWS_PER_CLASS,
+    CorrectConfig,
+    resolve_label_model,
+)
 from clearft.scoring import label_encoder
 from clearft.scoring.label_encoder import EncoderSettings, out_of_fold_encoder
 
@@ -73,7 +78,11 @@ def test_finished_folds_are_reused_and_a_change_of_rows_is_not(recorder, tmp_pat
 def test_eta_defaults_by_judge_and_label_model():
     config = CorrectConfig()
     assert config.label_model == "ensemble" and config.eta is None
-    assert config.eta_for("evidence") == DEFAULT_ETA["ensemble"] == 0.6
+    # unresolved (no data yet), the default reads as its frozen form
+    assert config.eta_for("evidence") == DEFAULT_ETA["ensemble-frozen"] == 0.6
+    assert config.eta_for("evidence", "ensemble-fine-tuned") == DEFAULT_ETA["ensemble-fine-tuned"] == 0.75
+    assert config.gate_for_evidence("ensemble-fine-tuned") == config.gate_for_evidence() == "margin"
+    assert CorrectConfig(eta=0.5).eta_for("evidence", "ensemble-fine-tuned") == 0.5
     assert config.eta_for("llm") == config.eta_for("estimator") == 0.8
     assert CorrectConfig(label_model="logreg").eta_for("evidence") == 0.8
     assert CorrectConfig(label_model="encoder").eta_for("evidence") == DEFAULT_ETA["encoder"] == 0.95
@@ -81,3 +90,16 @@ def test_eta_defaults_by_judge_and_label_model():
     assert CorrectConfig(eta=0.6).eta_for("evidence") == CorrectConfig(eta=0.6).eta_for("llm") == 0.6
     with pytest.raises(ValueError, match="label_model must be one of"):
         CorrectConfig(label_model="bert")
+
+
+def test_the_ensemble_fine_tunes_its_sentence_view_only_with_enough_rows_a_class():
+    per_class = FINE_TUNE_ROWS_PER_CLASS
+    assert resolve_label_model("ensemble", per_class * 3, 3) == "ensemble-fine-tuned"
+    assert resolve_label_model("ensemble", per_class * 3 - 1, 3) == "ensemble-frozen"
+    # the bundled slice (400 rows, 8 intents) and BANKING77-20 (3000 rows, 77 intents) stay frozen
+    assert resolve_label_model("ensemble", 400, 8) == resolve_label_model("ensemble", 3000, 77) == "ensemble-frozen"
+    assert resolve_label_model("ensemble", 1585, 3) == "ensemble-fine-tuned"  # FPB-30
+    assert resolve_label_model("ensemble", 10, 0) == "ensemble-frozen"
+    for name in ("ensemble-frozen", "encoder", "logreg", "knn"):
+        assert resolve_label_model(name, 10**6, 2) == name
+

@@ -41,16 +41,20 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
                    help="the estimator judge's BSDetector preset (medium)")
     g.add_argument("--eta", action=UnitInterval, default=None,
                    help="replace only when the judge's confidence in the new target is above this "
-                        "(default 0.6 with the default label model, read as a margin; 0.8 with logreg/knn; 0.95 with encoder)")
-    g.add_argument("--label-model", choices=["ensemble", "encoder", "logreg", "knn"], default=None,
-                   help="the evidence judge's label model: ensemble (default: logistic regressions over "
-                        "frozen sentence embeddings and over word n-grams, averaged; seconds), logreg "
-                        "or knn over the embeddings alone (seconds), or encoder (the sentence encoder fine-tuned "
-                        "per fold; minutes on a CPU; more precise on a thousand rows and more)")
+                        "(default with the default label model, read as a margin: 0.6 with frozen "
+                        "embeddings, 0.75 with the fine-tuned encoder; 0.8 with logreg/knn; 0.95 with encoder)")
+    g.add_argument("--label-model", choices=["ensemble", "ensemble-frozen", "encoder", "logreg", "knn"],
+                   default=None,
+                   help="the evidence judge's label model: ensemble (default: a sentence view and "
+                        "logistic regression over word n-grams, averaged; the sentence view is the "
+                        "sentence encoder fine-tuned per fold where there are at least 200 rows a "
+                        "class, minutes on a CPU, else logistic regression over its frozen "
+                        "embeddings, seconds), ensemble-frozen (always the frozen one), logreg or "
+                        "knn over the embeddings alone, or encoder (the fine-tuned encoder alone)")
     g.add_argument("--gate", choices=["probability", "margin"], default=None,
                    help="the evidence judge's confidence in a new label: probability (its "
                         "probability) or margin (minus the given label's); default: margin for "
-                        "--label-model ensemble, else probability")
+                        "the ensembles, else probability")
     g.add_argument("--judge-samples", action=NonNegativeInt, default=None,
                    help="sampled verdicts per order, for the consistency part (3)")
     g.add_argument("--judge-sample-style", choices=["direct", "cot"], default=None,

@@ -7,20 +7,44 @@ from typing import Any
 
 SAMPLE_STYLES = ("direct", "cot")
 JUDGES = ("auto", "evidence", "estimator", "llm")
-LABEL_MODELS = ("ensemble", "encoder", "logreg", "knn")
+LABEL_MODELS = ("ensemble", "ensemble-frozen", "encoder", "logreg", "knn")
 # How the evidence judge's confidence in a new label is read (correction/evidence.py):
 # "probability": the views' mean probability of the new label; "margin": that minus their
 # mean probability of the given label (sure of the new one AND unsure of the old one).
 GATES = ("probability", "margin")
+# "ensemble" averages a sentence view with a lexical one (TF-IDF words, scoring/label_model.py).
+# Its sentence view is the sentence encoder fine-tuned per fold ("ensemble-fine-tuned") where
+# the data has at least this many rows a class on average, else the frozen encoder's embeddings
+# under a logistic regression ("ensemble-frozen", also selectable by name: seconds, not minutes).
+# (choice, measured with bench/label_finetuned_encoder.py, bench/results/correct.md "Session 13")
+# Fine-tuned, the sentence view wins on FPB-30 (528 rows a class: 48.2% of the noisy rows
+# restored at precision >= 0.95 with words, against 34.5% frozen) and loses where a class has
+# a few dozen rows (BANKING77-20, 39 a class: the encoder alone restores 22.3% at >= 0.95, the
+# frozen ensemble 40.7%; the bundled 400-row slice, 50 a class: the encoder was never sure).
+# Nothing between 50 and 528 rows a class was measured.
+FINE_TUNE_ROWS_PER_CLASS = 200
 # eta when none is given, by judge (and, for the evidence judge, by label model). The paper's
 # 0.8 for the model judges. The fine-tuned encoder's probabilities are sharp: measured on
 # FPB-30 and BANKING77-20 (bench/label_finetuned_encoder.py, bench/results/correct.md
 # "Session 10") 0.95 is where its replacements reach precision 0.95; the frozen models keep
 # the 0.8 they were measured at (below it they break more, above it they restore little).
-# The ensemble reads its margin (GATES), measured with bench/label_views.py: at 0.6 it restores
-# more rows at higher precision than logreg at 0.8 on both FPB-30 and BANKING77-20.
-DEFAULT_ETA = {"ensemble": 0.6, "encoder": 0.95, "logreg": 0.8, "knn": 0.8, "estimator": 0.8, "llm": 0.8}
-DEFAULT_GATE = {"ensemble": "margin"}  # every other label model: "probability"
+# The ensembles read their margin (GATES). Frozen, measured with bench/label_views.py: at 0.6
+# it restores more rows at higher precision than logreg at 0.8 on both FPB-30 and
+# BANKING77-20. Fine-tuned, 0.75 is where FPB-30's replacements pass precision 0.95
+# (bench/label_finetuned_encoder.py; FPB-50 is the held-out check in correct.md).
+DEFAULT_ETA = {"ensemble-frozen": 0.6, "ensemble-fine-tuned": 0.75, "encoder": 0.95, "logreg": 0.8,
+               "knn": 0.8, "estimator": 0.8, "llm": 0.8}
+DEFAULT_GATE = {"ensemble-frozen": "margin", "ensemble-fine-tuned": "margin"}  # the others: "probability"
+
+
+def resolve_label_model(name: str, rows: int, classes: int) -> str:
+    """The label model `name` stands for on `rows` rows of `classes` classes: "ensemble"
+    becomes "ensemble-fine-tuned" or "ensemble-frozen" (FINE_TUNE_ROWS_PER_CLASS); the
+    others are themselves."""
+    if name != "ensemble":
+        return name
+    fine_tune = classes > 0 and rows >= FINE_TUNE_ROWS_PER_CLASS * classes
+    return "ensemble-fine-tuned" if fine_tune else "ensemble-frozen"
 
 
 @dataclass
@@ -37,14 +61,16 @@ class CorrectConfig:
     # default) or "noise-matrix" (deconvolved by cleanlab's estimated noise; see label_views).
     calibration: str = "none"
     # The evidence judge's label model: "logreg" or "knn" over frozen embeddings (seconds),
-    # "ensemble" (logreg over the embeddings averaged with logreg over word n-grams, seconds), or
-    # "encoder" (the sentence encoder fine-tuned per fold, minutes; scoring/label_encoder.py).
+    # "ensemble" (a sentence view averaged with logreg over word n-grams; the sentence view is
+    # fine-tuned where there are FINE_TUNE_ROWS_PER_CLASS rows a class, minutes, else frozen
+    # embeddings, seconds), "ensemble-frozen" (always frozen), or "encoder" (the sentence
+    # encoder fine-tuned per fold alone; scoring/label_encoder.py).
     # (choice) ensemble is the default, measured with bench/label_views.py on the same rows at
-    # each model's default gate (bench/results/correct.md, "Session 12"): it restores more and
-    # breaks no more than logreg on the bundled slice (44/44/0 vs 33/33/0), FPB-30 (234/217/11 vs
-    # 195/180/12) and BANKING77-20 (198/194/3 vs 93/88/5); on FPB-50 it restores 330 for 21
-    # broken against 107 for 4. The encoder meets the precision target on FPB-30's 1585 rows at
-    # eta 0.95 but replaces nothing on the 400-row slice (a fold's ~260 rows are too few).
+    # each model's default gate (bench/results/correct.md, "Session 12"): frozen, it restores
+    # more and breaks no more than logreg on the bundled slice (44/44/0 vs 33/33/0), FPB-30
+    # (234/217/11 vs 195/180/12) and BANKING77-20 (198/194/3 vs 93/88/5); on FPB-50 it restores
+    # 330 for 21 broken against 107 for 4. Session 13 gave it the fine-tuned sentence view on
+    # data with many rows a class (see FINE_TUNE_ROWS_PER_CLASS).
     label_model: str = "ensemble"
     # The evidence judge's gate (GATES); None: DEFAULT_GATE for the label model.
     gate: str | None = None
@@ -95,15 +121,23 @@ class CorrectConfig:
         if self.samples < 0 or self.batch_size < 1:
             raise ValueError("samples must be >= 0 and batch_size >= 1")
 
-    def eta_for(self, judge: str) -> float:
-        """The gate of `judge` ("evidence", "estimator" or "llm"): eta if given, else its default."""
+    def eta_for(self, judge: str, label_model: str | None = None) -> float:
+        """The gate of `judge` ("evidence", "estimator" or "llm"): eta if given, else its default
+        (for the evidence judge, that of `label_model`, the label model resolved on the data
+        by resolve_label_model; unresolved, "ensemble" reads as "ensemble-frozen")."""
         if self.eta is not None:
             return self.eta
-        return DEFAULT_ETA[self.label_model if judge == "evidence" else judge]
+        if judge != "evidence":
+            return DEFAULT_ETA[judge]
+        return DEFAULT_ETA[_resolved(label_model or self.label_model)]
 
-    def gate_for_evidence(self) -> str:
-        """The evidence judge's gate: the one given, else the label model's default."""
-        return self.gate or DEFAULT_GATE.get(self.label_model, "probability")
+    def gate_for_evidence(self, label_model: str | None = None) -> str:
+        """The evidence judge's gate: the one given, else the (resolved) label model's default."""
+        return self.gate or DEFAULT_GATE.get(_resolved(label_model or self.label_model), "probability")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _resolved(label_model: str) -> str:
+    return "ensemble-frozen" if label_model == "ensemble" else label_model

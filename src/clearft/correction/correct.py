@@ -194,6 +194,7 @@ def uses_evidence(judge: str, context: Sequence[Example]) -> bool:
 def evidence_corrections(
     ds: Any, examples: Sequence[Example], candidates: Sequence[Candidate],
     posteriors: dict[str, dict[str, float]], config: CorrectConfig, with_model: bool,
+    label_model: str | None = None,
 ) -> list[Correction]:
     """The evidence judge's verdict for each row (correction/evidence.py): the classifier's
     posterior and, where a model wrote a candidate, its vote."""
@@ -207,8 +208,8 @@ def evidence_corrections(
         if with_model:
             classes = sorted(post or fold or {})
             views[ev.MODEL] = ev.vote(class_of(ex, cand.text) if cand.text else None, classes)
-        decision = ev.decide_label(class_of(ex, ex.response), views, config.eta_for("evidence"),
-                                  config.gate_for_evidence())
+        decision = ev.decide_label(class_of(ex, ex.response), views, config.eta_for("evidence", label_model),
+                                  config.gate_for_evidence(label_model))
         text = None
         error = cand.error
         if decision.label is not None:
@@ -309,7 +310,8 @@ def correct_file(
         posteriors, classifier_info = classifier_posteriors(
             context, seed=config.seed, classifier=config.label_model, calibration=config.calibration,
             cache_dir=label_model_cache(output), log=progress)
-        judged = evidence_corrections(ds, chosen_examples, cands, posteriors, config, has_candidates)
+        judged = evidence_corrections(ds, chosen_examples, cands, posteriors, config, has_candidates,
+                                      classifier_info.get("label_model"))
     elif judge_backend is None:
         raise ClearftError(f"the {judge_kind} judge needs a judge model (the base model)")
     elif judge_kind == ft.ESTIMATOR:
@@ -347,6 +349,7 @@ def correct_file(
         reasons=dict(sorted(reasons.items())), output=str(output), uncorrected=str(side),
         settings={**config.to_dict(), "threshold": threshold, "all_rows": all_rows,
                   "judge": judge_kind, "classifier": classifier_info,
+                  "evidence_eta": config.eta_for("evidence", classifier_info.get("label_model")) if use_evidence else None,
                   "judge_model": judge_backend.describe() if judge_backend and not use_evidence else None,
                   "candidate": candidate_backend.describe() if candidate_backend else "from data"},
     )

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from clearft.correction.candidates import auto_max_tokens
-from clearft.correction.config import CorrectConfig
+from clearft.correction.config import CorrectConfig, resolve_label_model
 from clearft.correction.correct import resolve_judge
 from clearft.correction.prompts import ORDERS
 from clearft.correction.records import CANDIDATE_COL, low_rows, read_examples
 from clearft.data.example import Example
 from clearft.data.options import DataOptions
 from clearft.errors import ClearftError
+from clearft.scoring.label_space import label_of
 
 CHARS_PER_TOKEN = 4  # as scoring/engine.estimate: a rough count, never a tokenizer call
 # The folds of the evidence judge's classifier: classifier_posteriors' default, which
@@ -86,12 +87,12 @@ class CorrectEstimate:
                            f"context rows; sentence encoder, no LLM calls), {self.classifier_fits} "
                            f"classifier fits ({self.folds} folds x {len(self.regularisation)} "
                            f"regularisation strengths: {grid}"
-                           f"{', x 2 classifiers: embeddings and word n-grams' if self.label_model == 'ensemble' else ''})")
+                           f"{', x 2 classifiers: embeddings and word n-grams' if self.label_model.startswith('ensemble') else ''})")
                 if self.encoder_fine_tunes:
                     out.append(f"  label model: the sentence encoder fine-tuned {self.encoder_fine_tunes} "
                                f"times (one per fold), at most {self.encoder_training_rows} rows x "
                                f"{self.encoder_epochs} epochs each, then one forward pass a row; the "
-                               "costly part on a CPU (--label-model logreg: the frozen classifier alone)")
+                               "costly part on a CPU (--label-model ensemble-frozen: seconds)")
             else:
                 out.append(f"  evidence judge: no classifier view ({self.context_rows} context rows "
                            "are too few); nothing to embed")
@@ -212,10 +213,11 @@ def estimate_correction(
         est.context_rows = len(ctx)
         est.folds, est.regularisation, est.classifier_fits = _classifier_plan(len(ctx))
         est.embedded_texts = len(ctx) if est.classifier_fits else 0
-        est.label_model = config.label_model
-        if config.label_model == "ensemble":  # a second classifier over word n-grams
+        classes = len({label_of(ex) for ex in ctx}) if est.classifier_fits else 0
+        est.label_model = resolve_label_model(config.label_model, len(ctx), classes)
+        if est.label_model.startswith("ensemble"):  # a second classifier over word n-grams
             est.classifier_fits *= 2
-        if config.label_model == "encoder" and est.classifier_fits:
+        if est.label_model in ("encoder", "ensemble-fine-tuned") and est.classifier_fits:
             from clearft.scoring.label_encoder import EncoderSettings
 
             enc = EncoderSettings(folds=est.folds, seed=config.seed)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from clearft.correction import evidence
+from clearft.correction.config import resolve_label_model
 from clearft.data.example import Example
 from clearft.deps import require
 from clearft.scoring.label_model import label_issues, out_of_fold_matrix, word_features
@@ -31,11 +32,13 @@ def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: i
                           log: Callable[[str], None] | None = None) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """(row id -> P(true label = c) for each class c, a summary of the classifier) over `context`.
 
-    `classifier`: "logreg" (the default) / "knn" read frozen embeddings
-    (scoring/label_model.py); "ensemble" averages logreg over the embeddings with logreg over
-    word n-grams; "encoder" fine-tunes the sentence encoder per fold
-    (scoring/label_encoder.py) on the rows the frozen model's confident-learning filter keeps,
-    minutes instead of seconds. `cache_dir` keeps the encoder's finished folds for a rerun."""
+    `classifier`: "logreg" / "knn" read frozen embeddings (scoring/label_model.py);
+    "encoder" fine-tunes the sentence encoder per fold (scoring/label_encoder.py) on the rows
+    the frozen model's confident-learning filter keeps, minutes instead of seconds;
+    "ensemble-frozen" averages logreg over the embeddings with logreg over word n-grams;
+    "ensemble" (the default) does the same with the fine-tuned encoder as its sentence view
+    where the data has enough rows a class (correction/config.resolve_label_model; the summary's
+    "label_model" says which). `cache_dir` keeps the encoder's finished folds for a rerun."""
     from clearft.scoring.similarity import embed  # heavy (sentence-transformers): only when used
 
     if len(context) < MIN_ROWS:  # fewer are never labels (scoring/label_space.py)
@@ -50,20 +53,25 @@ def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: i
     probs = lp.probs
     info: dict[str, Any] = {"rows": len(context), "classes": len(lp.classes), "classifier": classifier,
                             "regularisation": lp.regularisation, "pruned_from_training": lp.pruned}
-    if classifier == "ensemble":
-        # A second, lexical view (scoring/label_model.word_features); the two are averaged.
-        words = out_of_fold_matrix(word_features(texts), labels, "logreg", folds, seed)
-        assert words.classes == lp.classes  # both sorted from the same labels
-        probs = (lp.probs + words.probs) / 2.0
-        info.update(word_regularisation=words.regularisation, word_pruned_from_training=words.pruned)
-    if classifier == "encoder":
+    resolved = resolve_label_model(classifier, len(context), len(lp.classes))
+    info["label_model"] = resolved
+    sentence = lp.probs
+    if resolved in ("encoder", "ensemble-fine-tuned"):
         from clearft.scoring.label_encoder import EncoderSettings, out_of_fold_encoder
 
         # The frozen model's pruned pass decides which rows the encoder may learn from.
         flagged = label_issues(lp.probs, given)
         settings = EncoderSettings(folds=folds, seed=seed)
-        probs = out_of_fold_encoder(texts, given, len(lp.classes), ~flagged, settings, cache_dir=cache_dir, log=log)
+        sentence = out_of_fold_encoder(texts, given, len(lp.classes), ~flagged, settings, cache_dir=cache_dir,
+                                       log=log)
         info.update(pruned_from_training=int(flagged.sum()), encoder=asdict(settings), regularisation=None)
+    probs = sentence
+    if resolved.startswith("ensemble"):
+        # A second, lexical view (scoring/label_model.word_features); the two are averaged.
+        words = out_of_fold_matrix(word_features(texts), labels, "logreg", folds, seed)
+        assert words.classes == lp.classes  # both sorted from the same labels
+        probs = (sentence + words.probs) / 2.0
+        info.update(word_regularisation=words.regularisation, word_pruned_from_training=words.pruned)
     matrix = evidence.noise_matrix(given, probs)
     # (choice, measured with bench/label_model.py and bench/correct.py) The frozen models' view
     # is the out-of-fold probability of the classifier's second, pruned pass (trained without

@@ -95,7 +95,10 @@ def correct(config: RunConfig) -> Estimate:
         how = {"evidence": f"out-of-sample views, {config.correct.label_model} label model, no LLM call",
                "estimator": "BSDetector on target "
                "and candidate", "llm": "the base model compares both orders"}[judge]
-        return Cost(f"{judge} judge on {s.judged} rows ({how}; eta {config.correct.eta_for(judge)})",
+        eta = f"eta {config.correct.eta_for(judge)}"
+        if judge == "evidence" and config.correct.eta is None and config.correct.label_model == "ensemble":
+            eta += f", {config.correct.eta_for(judge, 'ensemble-fine-tuned')} where its sentence view is fine-tuned"
+        return Cost(f"{judge} judge on {s.judged} rows ({how}; {eta})",
                     s.judged * calls, s.judged * tokens)
 
     return cost
