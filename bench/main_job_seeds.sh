@@ -5,6 +5,8 @@
 # file. Prints one line per model; seed 0 is the run's own (RUN/eval_*.json).
 #
 #   bash bench/main_job_seeds.sh runs/demo runs/demo_seeds "1 2"
+#
+# FINETUNE_ARGS adds fine-tuning flags the run had beyond the defaults (e.g. "--group-by-length").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=$1; OUT=$2; SEEDS=${3:-"1 2"}
@@ -13,7 +15,7 @@ mkdir -p "$OUT"
 for s in $SEEDS; do
   for set in kept:filtered train_corrected:corrected; do
     file=${set%%:*}; label=${set##*:}
-    .venv/bin/clearft finetune "$RUN/$file.jsonl" -o "$OUT/model_${label}_seed$s" --seed "$s" --no-progress
+    .venv/bin/clearft finetune "$RUN/$file.jsonl" -o "$OUT/model_${label}_seed$s" --seed "$s" --no-progress ${FINETUNE_ARGS:-}
     .venv/bin/clearft eval "$OUT/model_${label}_seed$s" --test "$TEST" --json "$OUT/eval_${label}_seed$s.json" --no-progress > /dev/null
   done
 done
