@@ -31,9 +31,9 @@ def test_main_job_config_is_the_flags_it_replaced(capsys: pytest.CaptureFixture[
 
     monkeypatch.chdir(ROOT)
     flags = ["examples/data/banking77_noisy.jsonl", "--test", "examples/data/banking77_test.jsonl", "--seed", "0",
-             "--auto-threshold"]
+             "--auto-threshold", "--group-by-length"]
     assert main(["run", *flags, "-o", "runs/demo", "--print-config"]) == 0
     by_flags = capsys.readouterr().out.splitlines()[1:]  # past the header line naming the source
     assert main(["run", "--config", "examples/main_job.yaml", "-o", "runs/demo", "--print-config"]) == 0
     by_file = capsys.readouterr().out.splitlines()[1:]
-    assert by_file == by_flags and "auto-threshold: true" in by_file
+    assert by_file == by_flags and "auto-threshold: true" in by_file and "group-by-length: true" in by_file
