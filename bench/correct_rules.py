@@ -86,7 +86,7 @@ def rules(v: dict[str, Any]) -> dict[str, Callable[[], Proposal]]:
         return m.argmax(axis=1), m.max(axis=1)
 
     def margin(m: Any) -> Proposal:
-        return m.argmax(axis=1), m.max(axis=1) - m[rows, g]
+        return margin_of(m, g)
 
     def class_threshold(m: Any) -> Proposal:
         # confident learning's per-class thresholds: a class's mean self-confidence over the
@@ -168,6 +168,13 @@ def frontier(best: Any, score: Any, v: dict[str, Any]) -> dict[str, Any]:
 def top_of(m: Any) -> Proposal:
     """The top class of each row and its probability."""
     return m.argmax(axis=1), m.max(axis=1)
+
+
+def margin_of(m: Any, given: Any) -> Proposal:
+    """The top class of each row and its probability minus the given class's (the ensemble's gate)."""
+    import numpy as np
+
+    return m.argmax(axis=1), m.max(axis=1) - m[np.arange(len(m)), given]
 
 
 def all_agree(*ms: Any) -> Proposal:

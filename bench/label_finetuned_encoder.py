@@ -81,7 +81,7 @@ def main() -> int:
         ft[tag] = np.load(path)
     pruned, one, knn = v["pruned"], v["one_pass"], v["knn"]
 
-    top, agree = correct_rules.top_of, correct_rules.all_agree
+    top, agree, margin = correct_rules.top_of, correct_rules.all_agree, correct_rules.margin_of
     single: dict[str, Any] = {"frozen embeddings, pruned (--label-model logreg)": pruned}
     combos: dict[str, tuple[Any, Any]] = {"frozen embeddings, pruned (--label-model logreg)": top(pruned)}
     for tag, m in ft.items():
@@ -92,12 +92,10 @@ def main() -> int:
         combos[f"fine-tuned {tag}, embeddings, one pass, kNN all agree"] = agree(m, pruned, one, knn)
         # session 13: the encoder as a third view of the ensemble label model (margin gate)
         words = v["words"]
-        for name, mean in ((f"mean of embeddings, words and fine-tuned {tag}, margin", (pruned + words + m) / 3),
-                           (f"mean of words and fine-tuned {tag}, margin", (words + m) / 2),
-                           (f"mean of embeddings and fine-tuned {tag}, margin", (pruned + m) / 2)):
-            combos[name] = (mean.argmax(axis=1), mean.max(axis=1) - mean[rows, given])
-    combos["embeddings + words averaged, margin (the ensemble label model)"] = (
-        lambda mean: (mean.argmax(axis=1), mean.max(axis=1) - mean[rows, given]))((pruned + v["words"]) / 2)
+        combos[f"mean of embeddings, words and fine-tuned {tag}, margin"] = margin((pruned + words + m) / 3, given)
+        combos[f"mean of words and fine-tuned {tag}, margin"] = margin((words + m) / 2, given)
+        combos[f"mean of embeddings and fine-tuned {tag}, margin"] = margin((pruned + m) / 2, given)
+    combos["embeddings + words averaged, margin (the ensemble label model)"] = margin((pruned + v["words"]) / 2, given)
     if len(ft) > 1:
         combos["all fine-tuned variants agree, min"] = agree(*ft.values())
         combos["mean of all fine-tuned variants and embeddings"] = top((sum(ft.values()) + pruned) / (len(ft) + 1))

@@ -150,13 +150,13 @@ def test_real_evidence_judge_on_the_bundled_banking77_slice(tmp_path, monkeypatc
     from clearft.correction import config as correct_config
 
     monkeypatch.setattr(correct_config, "FINE_TUNE_ROWS_PER_CLASS", 50)
-    ENCODER = CorrectConfig()
-    eta = ENCODER.eta_for("evidence", "ensemble-fine-tuned")
+    DEFAULT = CorrectConfig()
+    eta = DEFAULT.eta_for("evidence", "ensemble-fine-tuned")
     data = Path(__file__).resolve().parent.parent / "examples" / "data"
     clean = {json.loads(line)["id"]: json.loads(line)["response"]
              for line in (data / "banking77_noisy.clean.jsonl").read_text().splitlines()}
     out = tmp_path / "fixed.jsonl"
-    summary = correct_file(data / "banking77_noisy.jsonl", out, None, ENCODER, all_rows=True)
+    summary = correct_file(data / "banking77_noisy.jsonl", out, None, DEFAULT, all_rows=True)
     assert summary.settings["classifier"]["label_model"] == "ensemble-fine-tuned"
     assert summary.settings["evidence_eta"] == eta == 0.75
     assert len(list((tmp_path / "fixed.jsonl.label-model").glob("*-fold*.npy"))) == 5
@@ -177,7 +177,7 @@ def test_real_evidence_judge_on_the_bundled_banking77_slice(tmp_path, monkeypatc
         raise AssertionError("a finished fold was fine-tuned again")
 
     monkeypatch.setattr(label_encoder, "_fit_and_predict", refit)
-    again = correct_file(data / "banking77_noisy.jsonl", out, None, ENCODER, all_rows=True)
+    again = correct_file(data / "banking77_noisy.jsonl", out, None, DEFAULT, all_rows=True)
     assert again.replaced == summary.replaced and again.reasons == summary.reasons
 
 

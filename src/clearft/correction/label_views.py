@@ -50,7 +50,6 @@ def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: i
     lp = out_of_fold_matrix(features, labels, "knn" if classifier == "knn" else "logreg", folds, seed)
     index = {c: j for j, c in enumerate(lp.classes)}
     given = [index[c] for c in labels]
-    probs = lp.probs
     info: dict[str, Any] = {"rows": len(context), "classes": len(lp.classes), "classifier": classifier,
                             "regularisation": lp.regularisation, "pruned_from_training": lp.pruned}
     resolved = resolve_label_model(classifier, len(context), len(lp.classes))
