@@ -22,8 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FPB = ROOT.parent / "shared" / "data" / "robustft" / "fpb" / "noisy" / "noisy30.csv"
 
+# "trl_loss": TRL's own fused LM head, which off CUDA projects every position through the
+# vocabulary (clearft's trainer projects only the target's tokens: training/completion_loss.py)
 VARIANTS = {
     "default (r=16, all linear)": {},
+    "TRL's loss (head on every position)": {"trl_loss": True},
+    "lora_dropout 0": {"lora_dropout": 0.0},
     "r=16, q_proj+v_proj only": {"target_modules": ["q_proj", "v_proj"]},
     "r=16, all linear, grad checkpointing": {"gradient_checkpointing": True},
 }
@@ -63,6 +67,10 @@ def child(args: argparse.Namespace) -> None:
     examples = [Example(id=str(i), messages=[{"role": "user", "content": r["prompt"]}],
                         response=r["response"]) for i, r in enumerate(rows)]
     overrides = json.loads(args.variant)
+    if overrides.pop("trl_loss", False):
+        from clearft.training import completion_loss
+
+        completion_loss.trainer_class = lambda base: base
     cfg = FinetuneConfig(max_steps=args.steps, batch_size=args.batch, grad_accum=1,
                          max_seq_len=args.tokens + 16, progress=False, **overrides)
     with tempfile.TemporaryDirectory() as tmp:

@@ -258,3 +258,54 @@ def test_real_finetune_of_the_default_model(shared_data: Path, tmp_path: Path) -
     finally:
         backend.close()
     assert reply.ok and reply.texts[0].strip()
+
+
+def test_completion_loss_equals_the_models_own_loss_and_gradients(tiny_base: Path) -> None:
+    """Only the trained positions go through the head, yet loss and gradients are the full model's."""
+    import torch
+    import transformers
+
+    from clearft.training.completion_loss import completion_loss, head_is_linear
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_base)
+    ids = torch.randint(0, 1000, (3, 20), generator=torch.Generator().manual_seed(0))
+    labels = ids.clone()
+    labels[:, :15] = -100  # a prompt of 15 tokens, a target of 5
+    labels[2, 18:] = -100  # one row padded at the end
+    attention = torch.ones_like(ids)
+    attention[2, 18:] = 0
+
+    reference = model(input_ids=ids, attention_mask=attention, labels=labels).loss
+    reference.backward()
+    expected = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    loss, count, right = completion_loss(model, {"input_ids": ids, "attention_mask": attention,
+                                                 "labels": labels})
+    loss.backward()
+    assert torch.allclose(loss, reference, atol=1e-6)
+    assert int(count) == 5 + 5 + 3  # the trained tokens: 5 in each full row, 3 in the padded one
+    assert 0 <= int(right) <= int(count)
+    for name, grad in expected.items():
+        assert torch.allclose(dict(model.named_parameters())[name].grad, grad, atol=1e-6), name
+    assert head_is_linear(model)
+    model.config.final_logit_softcapping = 30.0
+    assert not head_is_linear(model)  # such a head keeps TRL's loss
+
+
+def test_trainer_with_the_completion_loss_trains_as_trl_does(tiny_base: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from clearft.training import completion_loss
+
+    ours = finetune(rows(8), tmp_path / "ours", tiny_config(lora_dropout=0.0), base_model=tiny_base)
+    monkeypatch.setattr(completion_loss, "trainer_class", lambda base: base)
+    trl = finetune(rows(8), tmp_path / "trl", tiny_config(lora_dropout=0.0), base_model=tiny_base)
+    import torch
+
+    a, b = adapter_tensors(ours), adapter_tensors(trl)
+    assert a.keys() == b.keys()
+    assert any(not torch.equal(t, torch.zeros_like(t)) for t in a.values())
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), key  # type: ignore[arg-type]
+    logged = [json.loads(line) for line in (ours / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged if "loss" in r] == [1, 2]
+    assert all(0 <= r["mean_token_accuracy"] <= 1 for r in logged if "loss" in r)

@@ -206,6 +206,7 @@ def _train(
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
+    from clearft.training import completion_loss
     from clearft.training.progress import make_progress_callback
 
     transformers = require("transformers", "fine-tuning")  # through require: quiet under the CLI
@@ -268,7 +269,9 @@ def _train(
         target_modules=config.target_modules,
         task_type="CAUSAL_LM",
     )
-    trainer = SFTTrainer(
+    # TRL scores only the trained positions where Triton runs (CUDA); elsewhere, every one
+    trainer_cls = SFTTrainer if device.startswith("cuda") else completion_loss.trainer_class(SFTTrainer)
+    trainer = trainer_cls(
         model=model,
         args=args,
         train_dataset=datasets.Dataset.from_list(rows),
