@@ -57,10 +57,11 @@ def test_run_on_an_engine_corrects_there_and_equals_the_local_loop(tmp_path: Pat
 
     assert data_files(tmp_path / "engine") == data_files(tmp_path / "local")
     stages = stage_info(tmp_path / "engine")
-    # The engine answered the candidate and judge calls (the local loop's have no engine).
-    assert stages["candidates"]["candidate_backend"]["engine"] == "local"
-    assert stages["correct"]["settings"]["judge_model"]["engine"] == "local"
-    assert "engine" not in stage_info(tmp_path / "local")["correct"]["settings"]["judge_model"]
+    # An engine answered the candidate and judge calls, in the local loop too (issue 14: one
+    # mechanism; there, the local engine with the models the loop opened).
+    for run in (stages, stage_info(tmp_path / "local")):
+        assert run["candidates"]["candidate_backend"]["engine"] == "local"
+        assert run["correct"]["settings"]["judge_model"]["engine"] == "local"
     assert stages["correct"]["replaced"] > 0 and stages["correct"]["left_out"] > 0  # both outcomes occur
 
 

@@ -316,3 +316,20 @@ def test_real_fold_models_fine_tune_and_score_on_ray_and_resume_locally(
     assert main(args) == 0
     assert capsys.readouterr().err.count("scores reused") == 2
     assert [json.loads(line) for line in out.read_text().splitlines()] == first
+
+
+def test_evaluation_on_ray_equals_the_local_step(cluster: None, tmp_path: Path) -> None:
+    """`run --engine ray` evaluates on the replicas: the same rows as the local engine."""
+    from clearft.data import write_records
+    from clearft.evaluation import evaluate
+
+    test = tmp_path / "test.jsonl"
+    write_records(test, [{"prompt": f"review {i}: it is {'good' if i % 2 else 'bad'}",
+                          "response": "positive" if i % 3 else "negative"} for i in range(10)])
+    options = {"backend": "fake", "backend_options": {"responder": judge_responder}, "batch_size": 3,
+               "progress": False}
+    here = evaluate("default", test, **options)  # type: ignore[arg-type]
+    with ray_engine() as engine:
+        there = evaluate("default", test, engine=engine, **options)  # type: ignore[arg-type]
+    assert there.rows == here.rows and there.n == 10
+    assert there.backend["engine"] == "ray"

@@ -62,6 +62,24 @@ def test_failed_calls_count_as_wrong_and_are_reported(choice_test: Path) -> None
     assert result.accuracy == pytest.approx(2 / 4)
 
 
+def test_evaluation_on_an_engine_equals_the_local_step(choice_test: Path) -> None:
+    """Evaluation is an engine step: on an engine its replicas open the model by name, and
+    the rows equal those of the model opened here (the local engine's borrowed backend)."""
+    from clearft.engines import EngineConfig, LocalEngine
+
+    def answer(req: GenerateRequest, i: int) -> str:
+        return "C" if "Sales" in req.messages[-1]["content"] else "The answer is A"
+
+    here = evaluate(FakeBackend(responder=answer), choice_test, batch_size=3, progress=False)
+    engine = LocalEngine(EngineConfig(progress=False))
+    there = evaluate("default", choice_test, backend="fake", backend_options={"responder": answer},
+                     batch_size=3, progress=False, engine=engine)
+    assert there.rows == here.rows and there.accuracy == pytest.approx(0.5)
+    assert there.backend["engine"] == "local"
+    with pytest.raises(ClearftError, match="name, not an open backend"):
+        evaluate(FakeBackend(), choice_test, progress=False, engine=engine)
+
+
 def test_metric_override_and_limit(choice_test: Path) -> None:
     fake = FakeBackend(responder=lambda req, i: "C")
     result = evaluate(fake, choice_test, metric="text", limit=2, progress=False)

@@ -1,7 +1,7 @@
 """clearft.score, clearft.filter and clearft.correct on in-memory data.
 
 Each writes its input to JSONL in a temporary folder, runs the file function the CLI runs
-(score_file, filter_file, correct_file), and returns the output as the input's type: the
+(score_file, filter_file, correct_file_on_engine), and returns the output as the input's type: the
 same rows and columns the output file would hold (convert.py).
 """
 
@@ -161,8 +161,10 @@ def correct(
     from clearft.backends.base import Backend
     from clearft.correction.candidates import check_curated_model
     from clearft.correction.config import CorrectConfig
-    from clearft.correction.correct import correct_file, uses_evidence
+    from clearft.correction.correct import uses_evidence
+    from clearft.correction.on_engine import correct_file_on_engine
     from clearft.correction.records import read_examples
+    from clearft.engines.local import in_process
     from clearft.evaluation import resolve_model
 
     backend = settings.pop("judge_backend", backend)  # the judge's old names (issue 14 item 4)
@@ -198,11 +200,11 @@ def correct(
                     with whole.errors():
                         examples = read_examples(tmp / "context.jsonl", opts)[1]
                 evidence = uses_evidence(config.judge, examples or read_examples(tmp / "data.jsonl", opts)[1])
-                correct_file(
+                correct_file_on_engine(
                     tmp / "data.jsonl", tmp / "corrected.jsonl", None if evidence else curated.open(),
-                    config, candidate_backend=writer.open() if writer else None, threshold=threshold,
-                    all_rows=all_rows, uncorrected=tmp / "uncorrected.jsonl", data_options=opts,
-                    progress=reporter(progress), context=examples,
+                    config, in_process(bool(progress)), candidate=writer.open() if writer else None,
+                    threshold=threshold, all_rows=all_rows, uncorrected=tmp / "uncorrected.jsonl",
+                    data_options=opts, progress=reporter(progress), context=examples,
                 )
         finally:
             for opened in (writer, curated):

@@ -5,6 +5,7 @@ orders, and a target is replaced only on a confident verdict."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,6 @@ from clearft.cli.common import (
 if TYPE_CHECKING:
     from clearft.correction.config import CorrectConfig
     from clearft.data.options import DataOptions
-    from clearft.engines import Engine
 
 
 def add_judge_args(p: argparse.ArgumentParser) -> None:
@@ -150,10 +150,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from clearft.backends.cache import open_backend
     from clearft.cli.common import backend_options, data_options
-    from clearft.correction import correct_file
     from clearft.correction.candidates import check_curated_model
     from clearft.correction.correct import uses_evidence
+    from clearft.correction.on_engine import correct_file_on_engine
     from clearft.correction.records import read_examples
+    from clearft.engines.local import in_process
+    from clearft.engines.options import backend_spec, command_engine
     from clearft.errors import ClearftError
 
     try:  # --model given a fine-tuned model, as before issue 14: a usage error (exit 2)
@@ -170,26 +172,21 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(args, config, name, opts)  # after _candidate_model: a bad --candidate-model fails here too
     context = read_examples(args.context, opts)[1] if args.context else None
-    from clearft.engines.options import command_engine
-
-    with command_engine(args) as engines:
-        if not engines.local:  # the model calls on the engine's replicas
-            _print_summary(_correct_on_engine(args, config, name, cand_opts, judge_opts, context, engines.get()))
-            return 0
     evidence = uses_evidence(config.judge, context or read_examples(args.data, opts)[1])
-    judge = None if evidence else open_backend(args.backend, cache=args.cache, **judge_opts)
-    candidate = open_backend(name, cache=args.cache, **cand_opts) if name else None
-    try:
-        summary = correct_file(
-            args.data, args.output, judge, config,
-            candidate_backend=candidate, threshold=args.threshold, all_rows=args.correct_all,
-            uncorrected=args.uncorrected, data_options=opts, context=context,
-            progress=progress_printer(args),
-        )
-    finally:
-        for backend in (candidate, judge):
-            if backend is not None:
-                backend.close()
+    with command_engine(args) as engines, contextlib.ExitStack() as opened:
+        def model(backend: str | None, options: dict[str, Any]) -> Any:
+            """A model for the engine: the recipe its replicas open, or opened here (local)."""
+            if not engines.local:
+                return backend_spec(backend, args.cache, options)
+            return opened.enter_context(contextlib.closing(open_backend(backend, cache=args.cache, **options)))
+
+        # The evidence judge asks no model: the judge is opened only for the llm judge.
+        summary = correct_file_on_engine(
+            args.data, args.output, None if evidence else model(args.backend, judge_opts), config,
+            in_process(not args.no_progress) if engines.local else engines.get(),
+            candidate=model(name, cand_opts) if name else None, threshold=args.threshold,
+            all_rows=args.correct_all, uncorrected=args.uncorrected, data_options=opts, context=context,
+            progress=progress_printer(args))
     _print_summary(summary)
     return 0
 
@@ -241,20 +238,3 @@ def reasons_line(reasons: dict[str, int]) -> str:
     refused = sorted(((k, n) for k, n in reasons.items() if k != REPLACED), key=lambda kv: (-kv[1], kv[0]))
     line = f"reasons: replaced {reasons.get(REPLACED, 0)}; not replaced {sum(n for _, n in refused)}"
     return line + (" (" + ", ".join(f"{k} {n}" for k, n in refused) + ")" if refused else "")
-
-
-def _correct_on_engine(args: argparse.Namespace, config: CorrectConfig, name: str | None,
-                       cand_opts: dict[str, Any], judge_opts: dict[str, Any], context: Any,
-                       engine: Engine) -> Any:
-    """The same Auto-Correct with its model calls answered by the engine's replicas."""
-    from clearft.cli.common import data_options
-    from clearft.correction.on_engine import correct_file_on_engine
-    from clearft.engines.options import backend_spec
-
-    return correct_file_on_engine(
-        args.data, args.output, backend_spec(args.backend, args.cache, judge_opts), config,
-        engine, candidate=backend_spec(name, args.cache, cand_opts) if name else None,
-        threshold=args.threshold, all_rows=args.correct_all, uncorrected=args.uncorrected,
-        data_options=data_options(args), context=context,
-        progress=progress_printer(args),
-    )

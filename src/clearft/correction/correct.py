@@ -261,6 +261,7 @@ def correct_file(
     progress: Callable[[str], None] | None = None,
     labels: Sequence[str] | None = None,
     context: Sequence[Example] | None = None,
+    label_cache: str | Path | None = None,
 ) -> CorrectSummary:
     """Auto-Correct a file and write the rows that go back into training to `output`.
 
@@ -271,7 +272,8 @@ def correct_file(
     candidate, if any, and needs no judge model; "llm" is the paper's base-model judge. Low rows left without a confident
     correction go to `uncorrected` (default: <output stem>.uncorrected.<ext>). When the
     targets are class labels, a candidate must be one of them: those of `data`, plus `labels`
-    (the whole dataset's targets, when `data` holds only the dropped rows).
+    (the whole dataset's targets, when `data` holds only the dropped rows). The evidence
+    judge keeps its label model's finished folds in `label_cache` (default beside `output`).
     """
     from clearft.data import write_records
 
@@ -309,7 +311,7 @@ def correct_file(
             progress(f"Auto-Correct: evidence judge, {config.label_model} label model over {len(context)} rows")
         posteriors, classifier_info = classifier_posteriors(
             context, seed=config.seed, classifier=config.label_model, calibration=config.calibration,
-            cache_dir=label_model_cache(output), log=progress)
+            cache_dir=Path(label_cache) if label_cache else label_model_cache(output), log=progress)
         judged = evidence_corrections(ds, chosen_examples, cands, posteriors, config, has_candidates,
                                       classifier_info.get("label_model"))
     elif judge_backend is None:

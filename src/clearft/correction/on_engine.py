@@ -1,7 +1,9 @@
-"""Auto-Correct on an engine: correct_file and write_candidates (correction/correct.py) run
-unchanged on the driver with replay backends (engines/replay.py); the engine's replicas answer
-their candidate and judge requests. Outputs are written only by the final, fully answered
-pass, into a temporary folder beside them, then moved into place."""
+"""Auto-Correct's model stages as engine steps: correct_file and write_candidates
+(correction/correct.py) run unchanged on the driver with replay backends (engines/replay.py);
+the engine answers their candidate and judge requests: Ray's replicas, or, on the local
+engine (the local path of `run` and of the Python API), the backend already open in this
+process. Outputs are written only by the final, fully answered pass, into a temporary
+folder beside them, then moved into place."""
 
 from __future__ import annotations
 
@@ -13,17 +15,18 @@ from typing import Any, TypeVar
 
 from clearft.backends.base import Backend
 from clearft.correction.config import CorrectConfig
-from clearft.correction.correct import CorrectSummary, correct_file
+from clearft.correction.correct import CorrectSummary, correct_file, label_model_cache
 from clearft.correction.records import default_side_path, write_candidates
 from clearft.data.options import DataOptions
 from clearft.engines.base import BackendSpec, Engine
 from clearft.engines.replay import ReplayBackend, replay_until_complete
+from clearft.errors import ClearftError
 
 T = TypeVar("T")
 Pass = Callable[[dict[str, ReplayBackend], list[Path]], T]
 
 
-def _replayed(outputs: Sequence[Path], one_pass: Pass[T], specs: Mapping[str, BackendSpec], engine: Engine,
+def _replayed(outputs: Sequence[Path], one_pass: Pass[T], specs: Mapping[str, BackendSpec | Backend], engine: Engine,
               progress: Callable[[str], None] | None) -> T:
     """`one_pass(backends by role, temporary outputs)` replayed until fully answered; then its
     outputs are moved to `outputs`."""
@@ -42,26 +45,29 @@ def _replayed(outputs: Sequence[Path], one_pass: Pass[T], specs: Mapping[str, Ba
 def correct_file_on_engine(
     data: str | Path,
     output: str | Path,
-    judge: BackendSpec,
+    judge: BackendSpec | Backend | None,
     config: CorrectConfig | None,
     engine: Engine,
     *,
-    candidate: BackendSpec | None = None,
+    candidate: BackendSpec | Backend | None = None,
     uncorrected: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
     **options: Any,
 ) -> CorrectSummary:
     """Auto-Correct `data` into `output` with the model calls run on `engine`. `options` are
     correct_file's own (threshold, all_rows, data_options, labels, context), passed on as
-    they are."""
+    they are. `judge` and `candidate`: recipes, or backends open here (local engine only);
+    no `judge` for the evidence judge, which asks no model."""
     config = config or CorrectConfig()
     out = Path(output)
     side = Path(uncorrected) if uncorrected else default_side_path(out)
-    specs = {"judge": judge, **({"candidate": candidate} if candidate is not None else {})}
+    roles = {"judge": judge, "candidate": candidate}
+    specs = {role: source for role, source in roles.items() if source is not None}
 
     def one_pass(backends: dict[str, ReplayBackend], tmp: list[Path]) -> CorrectSummary:
-        return correct_file(data, tmp[0], backends["judge"], config, candidate_backend=backends.get("candidate"),
-                            uncorrected=tmp[1], **options)
+        # the label model's folds are kept beside the real output, so a killed run reuses them
+        return correct_file(data, tmp[0], backends.get("judge"), config, candidate_backend=backends.get("candidate"),
+                            uncorrected=tmp[1], label_cache=label_model_cache(out), progress=progress, **options)
 
     if progress:
         progress(f"Auto-Correct on the {engine.name} engine")
@@ -73,7 +79,7 @@ def correct_file_on_engine(
 def write_candidates_on_engine(
     data: str | Path,
     output: str | Path,
-    candidate: BackendSpec,
+    candidate: BackendSpec | Backend,
     config: CorrectConfig | None,
     engine: Engine,
     *,
@@ -83,12 +89,18 @@ def write_candidates_on_engine(
 ) -> tuple[int, dict[str, Any]]:
     """write_candidates with the model calls run on `engine`: (rows written, the candidate
     backend's description). `routes` (cross-fit): prompt -> the fold model folder that
-    answers it, opened like `candidate` with its `model` set to that folder."""
+    answers it, opened like `candidate` (a recipe) with its `model` set to that folder; a
+    backend open here does its own routing."""
     from clearft.scoring.crossfit import FoldRoutingBackend
 
     routes = dict(routes or {})
-    folds = {str(folder): _with_model(candidate, folder) for folder in sorted(set(routes.values()))}
-    specs = {"candidate": candidate, **{f"fold:{folder}": spec for folder, spec in folds.items()}}
+    folds: dict[str, BackendSpec] = {}
+    if routes:
+        if isinstance(candidate, Backend):
+            raise ClearftError("internal: fold routes come with a backend recipe, not an open backend")
+        folds = {str(folder): _with_model(candidate, folder) for folder in sorted(set(routes.values()))}
+    specs: dict[str, BackendSpec | Backend] = {
+        "candidate": candidate, **{f"fold:{folder}": spec for folder, spec in folds.items()}}
 
     def one_pass(backends: dict[str, ReplayBackend], tmp: list[Path]) -> tuple[int, dict[str, Any]]:
         backend: Backend = backends["candidate"]

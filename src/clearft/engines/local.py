@@ -12,7 +12,14 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from clearft.backends.usage import Usage
-from clearft.engines.base import BackendProfile, BackendSpec, BatchStep, ChunkResult, Engine
+from clearft.engines.base import (
+    BackendProfile,
+    BackendSpec,
+    BatchStep,
+    ChunkResult,
+    Engine,
+    EngineConfig,
+)
 
 
 def worker_name() -> str:
@@ -41,3 +48,10 @@ class LocalEngine(Engine):
             return BackendProfile.of(backend)
         finally:
             backend.close()
+
+
+def in_process(progress: bool = False) -> LocalEngine:
+    """The local engine a step runs on when its caller gave none (the local path of every
+    command and of the Python API): a failure is raised as it is, not retried (a retry in
+    this process would only meet it again)."""
+    return LocalEngine(EngineConfig(max_attempts=1, progress=progress))

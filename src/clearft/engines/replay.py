@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from clearft.backends.base import (
+    Backend,
     Completion,
     GenerateRequest,
     LoglikelihoodRequest,
@@ -68,16 +69,21 @@ class ReplayBackend(DelegatingBackend):
 
 def replay_until_complete(
     work: Callable[[dict[str, ReplayBackend]], T],
-    specs: Mapping[str, BackendSpec],
+    specs: Mapping[str, BackendSpec | Backend],
     engine: Engine,
     *,
     requests_per_chunk: int = DEFAULT_REQUESTS_PER_CHUNK,
     log: Callable[[str], None] | None = None,
 ) -> T:
     """Run `work(backends by role)` until it asks for nothing unanswered; return that
-    last pass's result. `specs` names a backend per role (e.g. "judge", "candidate")."""
-    profiles = {role: engine.profile(spec) for role, spec in specs.items()}
+    last pass's result. `specs` names a backend per role (e.g. "judge", "candidate"): the
+    recipe the engine's replicas open it from, or, on the local engine, a backend already
+    open in this process, which answers the requests itself (its caller closes it)."""
+    profiles = {role: BackendProfile.of(spec) if isinstance(spec, Backend) else engine.profile(spec)
+                for role, spec in specs.items()}
     answers: dict[str, dict[str, Any]] = {role: {} for role in specs}
+    from tqdm.auto import tqdm
+
     for n in range(1, MAX_PASSES + 1):
         backends = {role: ReplayBackend(profiles[role], answers[role], engine.name) for role in specs}
         result = work(backends)
@@ -90,10 +96,16 @@ def replay_until_complete(
                 log(f"pass {n}: {len(keys)} {role} requests to the {engine.name} engine")
             key_chunks = chunked(keys, requests_per_chunk)
             call_chunks = [[calls[k] for k in ks] for ks in key_chunks]
+            # Ray Data draws its own bars; the local engine gets one per pass and role
+            bar = tqdm(total=len(keys), desc=f"{role} requests", unit="request",
+                       disable=not (engine.config.progress and engine.name == "local"))
 
-            def store(done: ChunkResult, role: str = role, key_chunks: list[list[str]] = key_chunks) -> None:
+            def store(done: ChunkResult, role: str = role, key_chunks: list[list[str]] = key_chunks,
+                      bar: Any = bar) -> None:
                 for key, answer in zip(key_chunks[done.index], done.results, strict=True):
                     answers[role][key] = answer
+                bar.update(len(done.results))
 
-            run_chunks(engine, RequestStep(specs[role]), call_chunks, store, log)
+            with bar:
+                run_chunks(engine, RequestStep(specs[role]), call_chunks, store, log)
     raise ClearftError(f"the step still asked for new model requests after {MAX_PASSES} passes")

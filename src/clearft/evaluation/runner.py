@@ -1,4 +1,7 @@
-"""Evaluate models on a held-out test set: generate at temperature 0, extract, score."""
+"""Evaluate models on a held-out test set: generate at temperature 0, extract, score.
+
+The generation is an engine step (engines/steps.py: RequestStep): on the local engine with the
+model opened here, or on an engine's replicas, which open it from its recipe."""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ from typing import Any
 from clearft.backends.base import Backend, GenerateRequest
 from clearft.data.example import Example
 from clearft.data.options import DataOptions
+from clearft.engines.base import BackendSpec, ChunkResult, Engine, backend_spec, chunked, run_chunks
+from clearft.engines.local import in_process
+from clearft.engines.steps import Call, RequestStep
 from clearft.errors import ClearftError
 from clearft.evaluation.metrics import METRICS, choose_metric, parse_options, score_prediction
 
@@ -66,6 +72,14 @@ def default_max_tokens(targets: Sequence[str], metric: str) -> int:
     return max(floor, min(1024, budget))
 
 
+def model_spec(model: str, backend: str | None, cache: str | Path | None,
+               options: dict[str, Any] | None = None) -> BackendSpec:
+    """The recipe that opens MODEL (see resolve_model) in any replica (paths made absolute)."""
+    name, opts = resolve_model(model, backend)
+    opts.update(options or {})
+    return backend_spec(name, None if cache is None else str(cache), opts)
+
+
 def _open(model: str | Backend, backend: str | None, cache: str | Path | None,
           options: dict[str, Any]) -> tuple[Backend, bool]:
     """The backend to ask, and whether we opened it (and so must close it)."""
@@ -95,11 +109,14 @@ def evaluate(
     batch_size: int = 64,
     progress: bool = True,
     data_options: DataOptions | None = None,
+    engine: Engine | None = None,
 ) -> EvalResult:
     """Accuracy of `model` on the test set, with the metric the targets need (or `metric`).
 
     `model`: "default", a model folder, a GGUF file, a name (with backend="openai"), or a
     Backend object. `data_options`: how to read `test_path` (format, prompt_col, ...).
+    `engine`: where the replies are generated (default: here); its replicas open the model
+    from its name, so `model` is then not a Backend.
     """
     examples = _load(test_path, limit, data_options)
     if not examples:
@@ -111,13 +128,20 @@ def evaluate(
     tokens = max_tokens or default_max_tokens(targets, chosen)
     labels = sorted(set(targets)) if chosen == "label" else None
 
-    llm, opened = _open(model, backend, cache, dict(backend_options or {}))
-    try:
-        replies = _generate(llm, examples, tokens, batch_size, progress)
-        described = llm.describe()
-    finally:
-        if opened:
-            llm.close()
+    if engine is not None:
+        if isinstance(model, Backend):
+            raise ClearftError("evaluate on an engine takes the model's name, not an open backend")
+        spec = model_spec(model, backend, cache, backend_options)
+        described = {**engine.profile(spec).description, "engine": engine.name}
+        replies = _generate(engine, spec, examples, tokens, batch_size, progress)
+    else:
+        llm, opened = _open(model, backend, cache, dict(backend_options or {}))
+        try:
+            replies = _generate(in_process(), llm, examples, tokens, batch_size, progress)
+            described = llm.describe()
+        finally:
+            if opened:
+                llm.close()
 
     rows: list[dict[str, Any]] = []
     scores: list[float] = []
@@ -168,22 +192,24 @@ def _load(test: str | Path | Sequence[Example], limit: int | None,
     return list(test)[:limit] if limit is not None else list(test)
 
 
-def _generate(llm: Backend, examples: list[Example], max_tokens: int, batch_size: int,
-              progress: bool) -> list[tuple[str, str | None]]:
+def _generate(engine: Engine, model: Backend | BackendSpec, examples: list[Example], max_tokens: int,
+              batch_size: int, progress: bool) -> list[tuple[str, str | None]]:
+    """(reply, error) per example: greedy replies, `batch_size` requests a chunk."""
     from tqdm.auto import tqdm
 
-    requests = [GenerateRequest(messages=ex.messages, temperature=0.0, max_tokens=max_tokens)
-                for ex in examples]
-    out: list[tuple[str, str | None]] = []
-    with tqdm(total=len(requests), desc="evaluating", unit="row", disable=not progress) as bar:
-        for start in range(0, len(requests), batch_size):
-            for comp in llm.generate(requests[start:start + batch_size]):
-                if comp.ok and comp.texts:
-                    out.append((comp.texts[0], None))
-                else:
-                    out.append(("", comp.error or "no reply"))
-            bar.update(min(batch_size, len(requests) - start))
-    return out
+    calls: list[Call] = [("generate", GenerateRequest(messages=ex.messages, temperature=0.0, max_tokens=max_tokens))
+                         for ex in examples]
+    chunks = chunked(calls, batch_size)
+    replies: list[list[tuple[str, str | None]]] = [[] for _ in chunks]
+
+    with tqdm(total=len(calls), desc="evaluating", unit="row", disable=not progress) as bar:
+        def store(done: ChunkResult) -> None:
+            replies[done.index] = [(c.texts[0], None) if c.ok and c.texts else ("", c.error or "no reply")
+                                   for c in done.results]
+            bar.update(len(done.results))
+
+        run_chunks(engine, RequestStep(model), chunks, store)
+    return [reply for chunk in replies for reply in chunk]
 
 
 def evaluate_many(models: Sequence[str], test_path: str | Path, **options: Any) -> list[EvalResult]:

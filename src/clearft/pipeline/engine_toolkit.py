@@ -1,6 +1,7 @@
 """`clearft run` on an engine: a pipeline Toolkit whose model stages (score, Auto-Correct's
-candidates and its judging) run on the engine's replicas. The other stages (filter,
-fine-tune, evaluate) are the base toolkit's. The stages share the command's one engine
+candidates and its judging, evaluation) run their steps on the engine's replicas, where the
+local toolkit runs the same steps on the local engine. The other stages (filter, fine-tune)
+are the base toolkit's. The stages share the command's one engine
 (engines/options.py's CommandEngine), opened when the first of them needs it and closed
 when the run ends (Toolkit.close). Each stage's outputs equal the local runner's row for row, and a rerun resumes the same way: finished stages from state.json,
 finished rows from the journal (score) or the replicas' call cache (candidates, judge).
@@ -19,7 +20,13 @@ from clearft.backends.base import Backend
 from clearft.engines.base import BackendSpec, EngineConfig, backend_spec
 from clearft.engines.options import CommandEngine, command_engine
 from clearft.pipeline.config import RunConfig
-from clearft.pipeline.toolkit import StageModel, Toolkit, crossfit_score, run_score_config
+from clearft.pipeline.toolkit import (
+    StageModel,
+    Toolkit,
+    crossfit_score,
+    default_evaluate,
+    run_score_config,
+)
 
 
 def stage_spec(model: StageModel) -> BackendSpec:
@@ -56,12 +63,18 @@ def toolkit_on_engine(engine: EngineConfig | CommandEngine, base: Toolkit | None
 
     def correct(candidates: Path, corrected: Path, uncorrected: Path, judge: StageModel, context: list[Any],
                 config: RunConfig) -> dict[str, Any]:
+        from clearft.correction.correct import uses_evidence
         from clearft.correction.on_engine import correct_file_on_engine
 
+        # The evidence judge asks no model: no replica opens the judge for it.
+        spec = None if uses_evidence(config.correct.judge, context) else stage_spec(judge)
         summary = correct_file_on_engine(
-            candidates, corrected, stage_spec(judge), config.correct, shared.get(), uncorrected=uncorrected,
+            candidates, corrected, spec, config.correct, shared.get(), uncorrected=uncorrected,
             data_options=config.data_options, context=context, progress=log(config))
         return summary.to_dict()
+
+    def evaluate(model: str, test: Path, config: RunConfig) -> dict[str, Any]:
+        return default_evaluate(model, test, config, engine=shared.get())
 
     base = base or Toolkit()
     base_close = base.close
@@ -72,7 +85,7 @@ def toolkit_on_engine(engine: EngineConfig | CommandEngine, base: Toolkit | None
         finally:
             base_close()
 
-    return replace(base, score=score, candidates=candidates, correct=correct, close=close)
+    return replace(base, score=score, candidates=candidates, correct=correct, evaluate=evaluate, close=close)
 
 
 def engine_toolkit(args: argparse.Namespace) -> Toolkit | None:

@@ -165,21 +165,26 @@ def default_finetune(data: Path, out_dir: Path, config: RunConfig) -> Path:
 
 
 def default_candidates(to_correct: Path, output: Path, model: StageModel, config: RunConfig) -> dict[str, Any]:
-    from clearft.correction.records import write_candidates
+    """Candidates as an engine step (correction/on_engine.py) on the local engine, answered by
+    the model opened here; an engine's toolkit runs the same step on its replicas."""
+    from clearft.correction.on_engine import write_candidates_on_engine
+    from clearft.engines.local import in_process
 
-    backend = model.backend()
-    n = write_candidates(to_correct, output, backend, config.correct, data_options=config.data_options)
-    return {"rows": n, "candidate_backend": backend.describe()}
+    n, described = write_candidates_on_engine(to_correct, output, model.backend(), config.correct,
+                                              in_process(config.progress), data_options=config.data_options)
+    return {"rows": n, "candidate_backend": described}
 
 
 def default_correct(candidates: Path, corrected: Path, uncorrected: Path, judge: StageModel,
                     context: list[Any], config: RunConfig) -> dict[str, Any]:
-    from clearft.correction.correct import correct_file, uses_evidence
+    from clearft.correction.correct import uses_evidence
+    from clearft.correction.on_engine import correct_file_on_engine
+    from clearft.engines.local import in_process
 
-    # The evidence judge needs no judge model: the base model is loaded only for the llm judge.
+    # The evidence judge asks no model: the base model is loaded only for the llm judge.
     backend = None if uses_evidence(config.correct.judge, context) else judge.backend()
-    summary = correct_file(candidates, corrected, backend, config.correct, uncorrected=uncorrected,
-                           data_options=config.data_options, context=context)
+    summary = correct_file_on_engine(candidates, corrected, backend, config.correct, in_process(config.progress),
+                                     uncorrected=uncorrected, data_options=config.data_options, context=context)
     return summary.to_dict()
 
 
@@ -191,7 +196,8 @@ def untuned_reference(config: RunConfig) -> str:
     return str(ensure_base_model(finetune_base_of(config)))
 
 
-def default_evaluate(model: str, test: Path, config: RunConfig) -> dict[str, Any]:
+def default_evaluate(model: str, test: Path, config: RunConfig, engine: Any = None) -> dict[str, Any]:
+    """The evaluation step, on `engine` (default: the local engine, with the model opened here)."""
     from clearft.evaluation import evaluate
 
     if model == "default":
@@ -199,7 +205,8 @@ def default_evaluate(model: str, test: Path, config: RunConfig) -> dict[str, Any
     # A bad test record is an error, never skipped: accuracy must be over the whole test set.
     options = replace(config.data_options, on_error=None)
     result = evaluate(model, str(test), backend=config.eval_backend, metric=config.metric,
-                      limit=config.eval_limit, cache=config.cache, progress=config.progress, data_options=options)
+                      limit=config.eval_limit, cache=config.cache, progress=config.progress, data_options=options,
+                      engine=engine)
     return {"metric": result.metric, "accuracy": result.accuracy, "n": result.n, "model": model,
             "unparsed": getattr(result, "unparsed", None), "errors": getattr(result, "errors", None),
             "rows": result.rows}
@@ -222,7 +229,8 @@ class Toolkit:
     finetune: FinetuneFn = default_finetune
     evaluate: EvaluateFn = default_evaluate
     open_backend: OpenBackendFn = default_open_backend
-    # Auto-Correct's model stages; an engine's toolkit runs them on its replicas.
+    # The model stages (score, Auto-Correct's candidates and judge, evaluate) are engine steps
+    # on the local engine; an engine's toolkit (engine_toolkit.py) runs them on its replicas.
     candidates: CandidatesFn = default_candidates
     correct: CorrectFn = default_correct
     # Releases what the stages share (an engine's toolkit: its one engine); the run calls it

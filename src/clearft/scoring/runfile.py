@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 from clearft.backends.base import Backend
 from clearft.data.example import Example
 from clearft.data.options import DataOptions
+from clearft.engines.local import in_process
 from clearft.errors import ClearftError
 from clearft.scoring.config import DATASET_METHODS, ScoreConfig
 from clearft.scoring.engine import check_backend, estimate, resolve_method, score_examples
@@ -207,7 +208,7 @@ def score_file(
             # On an engine its replicas open the model from the spec (checked by _open_model);
             # here, the local engine borrows the caller's backend.
             source = cast("BackendSpec", backend) if engine is not None else cast(Backend, model)
-            score_on_engine(engine or _here(progress), source, config, method, todo, record, log)
+            score_on_engine(engine or in_process(progress), source, config, method, todo, record, log)
         finally:
             bar.close()
             journal.close()
@@ -258,15 +259,6 @@ def _open_model(backend: BackendSource | BackendSpec, engine: Engine | None) -> 
     if isinstance(backend, BackendSpec):
         raise ClearftError("score_file got a BackendSpec but no engine: pass engine=, or a Backend")
     return backend() if callable(backend) and not isinstance(backend, Backend) else backend
-
-
-def _here(progress: bool) -> Engine:
-    """The local engine score_file runs on without one: a failure is raised as it is, not
-    retried (a retry in this process would only meet it again)."""
-    from clearft.engines.base import EngineConfig
-    from clearft.engines.local import LocalEngine
-
-    return LocalEngine(EngineConfig(max_attempts=1, progress=progress))
 
 
 def _compact(columns: dict[str, Any]) -> str:
