@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -309,3 +310,40 @@ def test_trainer_with_the_completion_loss_trains_as_trl_does(tiny_base: Path, tm
     logged = [json.loads(line) for line in (ours / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logged if "loss" in r] == [1, 2]
     assert all(0 <= r["mean_token_accuracy"] <= 1 for r in logged if "loss" in r)
+
+
+def test_the_trainer_keeps_trls_loss_where_its_own_does_not_apply(tiny_base: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outputs asked for, a head with a softcap, or too many logits at once: TRL's loss."""
+    from collections import defaultdict
+
+    import torch
+    import transformers
+
+    from clearft.training import completion_loss
+
+    class TRL:  # stands in for SFTTrainer: its loss is a marker
+        def __init__(self, model: Any) -> None:
+            self.model = model
+            self._metrics: dict[str, Any] = {"train": defaultdict(list), "eval": defaultdict(list)}
+
+        def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            return "trl"
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_base)
+    trainer = completion_loss.trainer_class(TRL)(model)
+    ids = torch.randint(0, 1000, (2, 12), generator=torch.Generator().manual_seed(1))
+    labels = ids.clone()
+    labels[:, :9] = -100
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+
+    own = trainer.compute_loss(model, inputs)
+    assert isinstance(own, torch.Tensor) and own.item() > 0
+    assert trainer._metrics["eval"]["mean_token_accuracy"]  # model.eval(): logged under eval
+    assert trainer.compute_loss(model, inputs, return_outputs=True) == "trl"
+    monkeypatch.setattr(completion_loss, "MAX_LOGITS", 2 * 3 * len(model.get_output_embeddings().weight) - 1)
+    assert trainer.compute_loss(model, inputs) == "trl"  # 6 trained tokens x vocabulary: one logit too many
+    monkeypatch.setattr(completion_loss, "MAX_LOGITS", 2**28)
+    model.config.final_logit_softcapping = 30.0
+    assert trainer.compute_loss(model, inputs) == "trl"
