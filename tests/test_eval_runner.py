@@ -158,6 +158,38 @@ def test_cli_eval_with_the_fake_backend(choice_test: Path, tmp_path: Path,
     assert [r["n"] for r in json.loads(summary.read_text())] == [4, 4]
 
 
+def test_cli_eval_on_an_engine_opens_one_engine_for_every_model(choice_test: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`eval --engine ray` evaluates on the engine (a local one stands in for Ray here): one
+    engine for all the models, closed at the end; the rows equal a local evaluation's."""
+    import clearft.engines as engines
+    from clearft.engines import EngineConfig, LocalEngine
+
+    made: list[LocalEngine] = []
+    closed: list[LocalEngine] = []
+
+    class Counted(LocalEngine):
+        def close(self) -> None:
+            closed.append(self)
+
+    def make_engine(config: EngineConfig | None = None) -> LocalEngine:
+        made.append(Counted(config))
+        return made[-1]
+
+    monkeypatch.setattr(engines, "make_engine", make_engine)
+    summary = tmp_path / "summary.json"
+    args = ["eval", "default", "default", "--test", str(choice_test), "--backend", "fake", "--cache", "off",
+            "--no-progress", "--json", str(summary)]
+    assert main([*args, "--engine", "ray"]) == 0
+    on_engine = json.loads(summary.read_text())
+    assert len(made) == 1 and closed == made
+    assert [r["backend"]["engine"] for r in on_engine] == ["local", "local"]
+    assert main(args) == 0  # --engine local: no engine made, the model opened here
+    here = json.loads(summary.read_text())
+    assert len(made) == 1 and "engine" not in here[0]["backend"]
+    assert [r["accuracy"] for r in on_engine] == [r["accuracy"] for r in here]
+
+
 def test_cli_eval_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["eval", "--help"])

@@ -13,6 +13,7 @@ from clearft.cli.common import (
     MAX_TOKENS_HELP,
     PositiveInt,
     add_data_args,
+    add_engine_args,
     add_hidden_alias,
     add_no_progress_arg,
     add_openai_url_args,
@@ -48,26 +49,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(MODEL index appended)")
     p.add_argument("--json", dest="json_out", default=None, help="write the summary as JSON here")
     add_no_progress_arg(p)
+    add_engine_args(p)
     add_data_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from clearft.engines.options import command_engine
     from clearft.evaluation import evaluate, results_table
     from clearft.evaluation.runner import write_rows
 
     options = {k: v for k, v in {"base_url": args.base_url, "api_key_env": args.api_key_env}.items() if v}
     results = []
-    for i, model in enumerate(args.models):
-        result = evaluate(model, args.test, backend=args.backend, metric=args.metric, limit=args.eval_limit,
-                          max_tokens=args.max_tokens, cache=args.cache, backend_options=options,
-                          progress=not args.no_progress, data_options=data_options(args))
-        results.append(result)
-        if args.out:
-            out = Path(args.out)
-            if len(args.models) > 1:
-                out = out.with_name(f"{out.stem}.{i}{out.suffix or '.jsonl'}")
-            write_rows(out, result)
+    with command_engine(args) as engines:  # --engine ray: one cluster for every model evaluated
+        for i, model in enumerate(args.models):
+            result = evaluate(model, args.test, backend=args.backend, metric=args.metric, limit=args.eval_limit,
+                              max_tokens=args.max_tokens, cache=args.cache, backend_options=options,
+                              progress=not args.no_progress, data_options=data_options(args),
+                              engine=None if engines.local else engines.get())
+            results.append(result)
+            if args.out:
+                out = Path(args.out)
+                if len(args.models) > 1:
+                    out = out.with_name(f"{out.stem}.{i}{out.suffix or '.jsonl'}")
+                write_rows(out, result)
     print(results_table(results))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps([r.to_dict() for r in results], indent=2, default=str))
