@@ -105,3 +105,24 @@ def open_fold_stub(model_dir: Path) -> Any:
     from clearft.backends.fake import FakeBackend
 
     return FakeBackend(scorer=knows_sentiment, model=model_dir.name)
+
+
+def count_engines(monkeypatch: Any) -> tuple[list[Any], list[Any]]:
+    """Makes every engine a command opens a local one, and records it when made and when
+    closed: (made, closed), for tests that a command opens one engine and closes it once."""
+    import clearft.engines as engines
+    from clearft.engines import EngineConfig, LocalEngine
+
+    made: list[LocalEngine] = []
+    closed: list[LocalEngine] = []
+
+    class Counted(LocalEngine):
+        def close(self) -> None:
+            closed.append(self)
+
+    def make_engine(config: EngineConfig | None = None) -> LocalEngine:
+        made.append(Counted(config))
+        return made[-1]
+
+    monkeypatch.setattr(engines, "make_engine", make_engine)
+    return made, closed

@@ -16,6 +16,7 @@ from clearft.engines import EngineConfig
 from clearft.pipeline import RunConfig, Toolkit, run_pipeline
 from clearft.pipeline.engine_toolkit import toolkit_on_engine
 from tests.test_engine_fakes import (
+    count_engines,
     echo_judge_letters,
     echo_judge_responder,
     read_jsonl,
@@ -68,21 +69,7 @@ def test_run_on_an_engine_corrects_there_and_equals_the_local_loop(tmp_path: Pat
 def test_one_engine_serves_every_model_stage_of_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`run --engine ray` without an address starts one cluster per command: the stages share
     one engine, made when the first needs it and closed once, when the run ends."""
-    import clearft.engines as engines
-    from clearft.engines import LocalEngine
-
-    made: list[LocalEngine] = []
-    closed: list[LocalEngine] = []
-
-    class Counted(LocalEngine):
-        def close(self) -> None:
-            closed.append(self)
-
-    def make_engine(config: EngineConfig | None = None) -> LocalEngine:
-        made.append(Counted(config))
-        return made[-1]
-
-    monkeypatch.setattr(engines, "make_engine", make_engine)
+    made, closed = count_engines(monkeypatch)
     data = write_story_rows(tmp_path / "in.jsonl", 10)
     toolkit = toolkit_on_engine(EngineConfig(engine="local", progress=False), Toolkit(finetune=fake_finetune))
     run_pipeline(data, None, tmp_path / "run", run_config(iterations=2), toolkit=toolkit)

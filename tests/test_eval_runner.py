@@ -162,21 +162,9 @@ def test_cli_eval_on_an_engine_opens_one_engine_for_every_model(choice_test: Pat
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """`eval --engine ray` evaluates on the engine (a local one stands in for Ray here): one
     engine for all the models, closed at the end; the rows equal a local evaluation's."""
-    import clearft.engines as engines
-    from clearft.engines import EngineConfig, LocalEngine
+    from tests.test_engine_fakes import count_engines
 
-    made: list[LocalEngine] = []
-    closed: list[LocalEngine] = []
-
-    class Counted(LocalEngine):
-        def close(self) -> None:
-            closed.append(self)
-
-    def make_engine(config: EngineConfig | None = None) -> LocalEngine:
-        made.append(Counted(config))
-        return made[-1]
-
-    monkeypatch.setattr(engines, "make_engine", make_engine)
+    made, closed = count_engines(monkeypatch)
     summary = tmp_path / "summary.json"
     args = ["eval", "default", "default", "--test", str(choice_test), "--backend", "fake", "--cache", "off",
             "--no-progress", "--json", str(summary)]
