@@ -13,7 +13,13 @@ correction/config.resolve_label_model). The fine-tuned encoder's folds are cache
 output (OUT.label-model/, keyed by a fingerprint of rows, labels and settings): copying
 bench/label_finetuned_encoder.py's WORK/<dataset>/encoder_folds/*.npy there reuses them.
 
-The main job's data (no clean file: its noise list) is `--datasets main`.
+The main job's data (no clean file: its noise list) is `--datasets main`. `--fpb-rows N` takes
+the first N rows of an FPB file (the rows-a-class question: where the fine-tuned form starts to
+win); "ensemble-fine-tuned" in --label-models is `ensemble` forced into its fine-tuned form at
+any size, "ensemble-frozen" the same for the frozen one.
+
+    python bench/label_views.py --datasets fpb30 --fpb-rows 300 --label-models ensemble-frozen,ensemble-fine-tuned \
+        --work runs/label_views_300
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clearft.correction import CorrectConfig  # noqa: E402
+from clearft.correction import config as correction_config  # noqa: E402
 from clearft.correction.correct import correct_file  # noqa: E402
 from clearft.data import open_dataset  # noqa: E402
 from correct import measure, noisy_and_clean  # noqa: E402  (bench/correct.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_PRECISION = 0.95
+FLOOR = correction_config.FINE_TUNE_ROWS_PER_CLASS
 
 
 def main_job_rows() -> tuple[Path, list[str]]:
@@ -70,16 +78,19 @@ def main() -> int:
     p.add_argument("--datasets", default="fpb30,banking77-20,fpb50")
     p.add_argument("--label-models", default="logreg,ensemble")
     p.add_argument("--banking-rows", type=int, default=3000)
+    p.add_argument("--fpb-rows", type=int, default=None, help="the first N rows of an FPB file (default: all)")
     p.add_argument("--work", default="runs/label_views")
     args = p.parse_args()
     table = []
     for name in args.datasets.split(","):
         work = Path(args.work) / name
         work.mkdir(parents=True, exist_ok=True)
-        noisy, clean = (main_job_rows() if name == "main" else
-                        noisy_and_clean(name, args.banking_rows if name.startswith("banking") else None, work))
+        rows = args.banking_rows if name.startswith("banking") else args.fpb_rows
+        noisy, clean = main_job_rows() if name == "main" else noisy_and_clean(name, rows, work)
         for model in args.label_models.split(","):
-            config = CorrectConfig(judge="evidence", label_model=model)
+            # "ensemble-fine-tuned": `ensemble` with no rows-a-class floor for its fine-tuned form
+            correction_config.FINE_TUNE_ROWS_PER_CLASS = 0 if model == "ensemble-fine-tuned" else FLOOR
+            config = CorrectConfig(judge="evidence", label_model="ensemble" if model == "ensemble-fine-tuned" else model)
             out = work / f"corrected_{model}{noisy.suffix}"
             started = time.monotonic()
             summary = correct_file(noisy, out, None, config, all_rows=True,  # type: ignore[arg-type]

@@ -205,3 +205,35 @@ def test_real_default_label_model_on_the_bundled_banking77_slice(tmp_path):
     assert all(r[CORRECTION_COL]["confidence"] > 0.6 for r in changed)
     weak = [r for r in written + left if r[CORRECTION_COL]["reason"] == "evidence_not_confident"]
     assert weak and all(not r.get(ORIGINAL_COL) and r[CORRECTION_COL]["confidence"] <= 0.6 for r in weak)
+
+
+def test_on_the_local_engine_the_label_model_is_fitted_once_for_every_pass(tmp_path, monkeypatch):
+    """With a candidate model the replay takes two passes (candidates, then the final one):
+    the label model is fitted in the first and reused, and the result equals correct_file's."""
+    from clearft.backends.fake import FakeBackend
+    from clearft.correction.on_engine import correct_file_on_engine
+    from clearft.engines.local import in_process
+
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows()))
+    fits: list[int] = []
+
+    def scripted(context, **kw):
+        fits.append(len(context))
+        out = {ex.id: {c: 1 / 3 for c in LABELS} for ex in context}
+        out["0"] = {"negative": 0.01, "neutral": 0.01, "positive": 0.98}
+        return out, {"rows": len(context)}
+
+    monkeypatch.setattr(label_views, "classifier_posteriors", scripted)
+    config = CorrectConfig(gate="probability", eta=0.8)
+    candidates = FakeBackend(responder=lambda req, i: "positive")
+    here = correct_file(path, tmp_path / "ref.jsonl", None, config, candidate_backend=candidates, all_rows=True)
+    fits.clear()
+    messages: list[str] = []
+    replayed = correct_file_on_engine(path, tmp_path / "eng.jsonl", None, config, in_process(),
+                                      candidate=FakeBackend(responder=lambda req, i: "positive"), all_rows=True,
+                                      progress=messages.append)
+    assert fits == [len(rows())]  # one fit, though correct_file ran twice
+    assert sum("label model over" in m for m in messages) == 1  # its messages once
+    assert (tmp_path / "eng.jsonl").read_text() == (tmp_path / "ref.jsonl").read_text()
+    assert replayed.replaced == here.replaced == 1

@@ -25,7 +25,7 @@ from clearft.engines import (
     run_chunks,
 )
 from clearft.engines.base import BackendProfile, BatchStep, chunked
-from clearft.engines.replay import PENDING, ReplayBackend
+from clearft.engines.replay import PENDING, ReplayBackend, call_key
 from clearft.errors import ClearftError
 from clearft.scoring import make_config, score_file, score_file_on_engine
 from clearft.scoring.result import Usage
@@ -208,7 +208,7 @@ def test_replay_backend_answers_known_requests_and_notes_the_rest() -> None:
     known = GenerateRequest([{"role": "user", "content": "hi"}], seed=1)
     new = GenerateRequest([{"role": "user", "content": "hi"}], seed=2)
     answer = FakeBackend().generate([known])[0]
-    replay = ReplayBackend(profile, {f"generate\x1f{known.key()}": answer})
+    replay = ReplayBackend(profile, {call_key("generate", known): answer})
     got = replay.generate([known, new, new])
     assert got[0] == answer
     assert got[1].error == PENDING and got[2].error == PENDING

@@ -291,6 +291,11 @@ def test_completion_loss_equals_the_models_own_loss_and_gradients(tiny_base: Pat
     assert head_is_linear(model)
     model.config.final_logit_softcapping = 30.0
     assert not head_is_linear(model)  # such a head keeps TRL's loss
+    # every target cut away by truncation: a zero loss, not 0 / 0
+    nothing = torch.full_like(labels, -100)
+    empty, none, _ = completion_loss(model, {"input_ids": ids, "attention_mask": attention, "labels": nothing},
+                                     num_items_in_batch=0)
+    assert int(none) == 0 and empty.item() == 0.0
 
 
 def test_trainer_with_the_completion_loss_trains_as_trl_does(tiny_base: Path, tmp_path: Path,
@@ -314,8 +319,10 @@ def test_trainer_with_the_completion_loss_trains_as_trl_does(tiny_base: Path, tm
 
 def test_the_trainer_keeps_trls_loss_where_its_own_does_not_apply(tiny_base: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """Outputs asked for, a head with a softcap, or too many logits at once: TRL's loss."""
+    """Outputs asked for, another objective, several processes, a head with a softcap, or too
+    many logits at once: TRL's loss."""
     from collections import defaultdict
+    from types import SimpleNamespace
 
     import torch
     import transformers
@@ -326,6 +333,10 @@ def test_the_trainer_keeps_trls_loss_where_its_own_does_not_apply(tiny_base: Pat
         def __init__(self, model: Any) -> None:
             self.model = model
             self._metrics: dict[str, Any] = {"train": defaultdict(list), "eval": defaultdict(list)}
+            self.args = SimpleNamespace(loss_type="nll")
+            self.accelerator = SimpleNamespace(num_processes=1)
+            self.label_smoother = self.compute_loss_func = None
+            self.aux_loss_enabled = False
 
         def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
@@ -344,6 +355,13 @@ def test_the_trainer_keeps_trls_loss_where_its_own_does_not_apply(tiny_base: Pat
     assert trainer.compute_loss(model, inputs, return_outputs=True) == "trl"
     monkeypatch.setattr(completion_loss, "MAX_LOGITS", 2 * 3 * len(model.get_output_embeddings().weight) - 1)
     assert trainer.compute_loss(model, inputs) == "trl"  # 6 trained tokens x vocabulary: one logit too many
-    monkeypatch.setattr(completion_loss, "MAX_LOGITS", 2**28)
+    monkeypatch.setattr(completion_loss, "MAX_LOGITS", 2**27)
+    for name, value in [("args", SimpleNamespace(loss_type="dft")), ("label_smoother", object()),
+                        ("aux_loss_enabled", True), ("accelerator", SimpleNamespace(num_processes=2))]:
+        plain = getattr(trainer, name)
+        setattr(trainer, name, value)
+        assert trainer.compute_loss(model, inputs) == "trl", name
+        setattr(trainer, name, plain)
+    assert isinstance(trainer.compute_loss(model, inputs), torch.Tensor)
     model.config.final_logit_softcapping = 30.0
     assert trainer.compute_loss(model, inputs) == "trl"

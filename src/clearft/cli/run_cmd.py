@@ -207,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
     resuming = (Path(args.output) / STATE_FILE).exists()
     if not resuming:
         save_config(args, args.output)
-    # --engine ray: score, candidates, judge and evaluation run on Ray; fine-tunes stay local.
+    # --engine ray: score (with --cross-fit, its fold fine-tunes too), candidates, judge and
+    # evaluation run on Ray; the loop's own fine-tunes run here.
     summary = run_pipeline(args.input, args.test, args.output, config, toolkit=engine_toolkit(args),
                            log=lambda m: print(m, file=sys.stderr))
     if resuming:

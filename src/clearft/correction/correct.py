@@ -262,6 +262,7 @@ def correct_file(
     labels: Sequence[str] | None = None,
     context: Sequence[Example] | None = None,
     label_cache: str | Path | None = None,
+    memo: dict[str, Any] | None = None,
 ) -> CorrectSummary:
     """Auto-Correct a file and write the rows that go back into training to `output`.
 
@@ -274,6 +275,8 @@ def correct_file(
     targets are class labels, a candidate must be one of them: those of `data`, plus `labels`
     (the whole dataset's targets, when `data` holds only the dropped rows). The evidence
     judge keeps its label model's finished folds in `label_cache` (default beside `output`).
+    `memo`: a dict kept by a caller that runs this several times on the same data (the passes
+    of a replay, correction/on_engine.py), so the label model is fitted once.
     """
     from clearft.data import write_records
 
@@ -307,11 +310,14 @@ def correct_file(
     if use_evidence:
         from clearft.correction.label_views import classifier_posteriors
 
-        if progress:
-            progress(f"Auto-Correct: evidence judge, {config.label_model} label model over {len(context)} rows")
-        posteriors, classifier_info = classifier_posteriors(
-            context, seed=config.seed, classifier=config.label_model, calibration=config.calibration,
-            cache_dir=Path(label_cache) if label_cache else label_model_cache(output), log=progress)
+        memo = {} if memo is None else memo
+        if "posteriors" not in memo:
+            if progress:
+                progress(f"Auto-Correct: evidence judge, {config.label_model} label model over {len(context)} rows")
+            memo["posteriors"] = classifier_posteriors(
+                context, seed=config.seed, classifier=config.label_model, calibration=config.calibration,
+                cache_dir=Path(label_cache) if label_cache else label_model_cache(output), log=progress)
+        posteriors, classifier_info = memo["posteriors"]
         judged = evidence_corrections(ds, chosen_examples, cands, posteriors, config, has_candidates,
                                       classifier_info.get("label_model"))
     elif judge_backend is None:

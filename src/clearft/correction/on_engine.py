@@ -27,16 +27,17 @@ Pass = Callable[[dict[str, ReplayBackend], list[Path]], T]
 
 
 def _replayed(outputs: Sequence[Path], one_pass: Pass[T], specs: Mapping[str, BackendSpec | Backend], engine: Engine,
-              progress: Callable[[str], None] | None) -> T:
-    """`one_pass(backends by role, temporary outputs)` replayed until fully answered; then its
-    outputs are moved to `outputs`."""
+              progress: Callable[[str], None] | None, requests_per_chunk: int) -> T:
+    """`one_pass(backends by role, temporary outputs)` replayed until fully answered, the
+    requests sent `requests_per_chunk` at a time (the config's rows per backend call); then
+    its outputs are moved to `outputs`."""
     outputs = [Path(p) for p in outputs]
     for out in outputs:
         out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=outputs[0].parent, prefix=".clearft-correct-") as tmp:
         tmp_outputs = [Path(tmp) / f"{i}-{out.name}" for i, out in enumerate(outputs)]
         result = replay_until_complete(lambda backends: one_pass(backends, tmp_outputs), specs, engine,
-                                       log=progress)
+                                       requests_per_chunk=requests_per_chunk, log=progress)
         for tmp_out, out in zip(tmp_outputs, outputs, strict=True):
             shutil.move(str(tmp_out), str(out))
     return result
@@ -52,6 +53,7 @@ def correct_file_on_engine(
     candidate: BackendSpec | Backend | None = None,
     uncorrected: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    label_cache: str | Path | None = None,
     **options: Any,
 ) -> CorrectSummary:
     """Auto-Correct `data` into `output` with the model calls run on `engine`. `options` are
@@ -64,14 +66,20 @@ def correct_file_on_engine(
     roles = {"judge": judge, "candidate": candidate}
     specs = {role: source for role, source in roles.items() if source is not None}
 
+    memo: dict[str, Any] = {}  # the label model, fitted in the first pass
+    passes = [0]
+
     def one_pass(backends: dict[str, ReplayBackend], tmp: list[Path]) -> CorrectSummary:
-        # the label model's folds are kept beside the real output, so a killed run reuses them
+        passes[0] += 1
+        # The label model's folds are kept beside the real output, so a killed run reuses them;
+        # correct_file's own messages come with the first pass (the later ones repeat it).
         return correct_file(data, tmp[0], backends.get("judge"), config, candidate_backend=backends.get("candidate"),
-                            uncorrected=tmp[1], label_cache=label_model_cache(out), progress=progress, **options)
+                            uncorrected=tmp[1], label_cache=label_cache or label_model_cache(out), memo=memo,
+                            progress=progress if passes[0] == 1 else None, **options)
 
     if progress:
         progress(f"Auto-Correct on the {engine.name} engine")
-    summary = _replayed([out, side], one_pass, specs, engine, progress)
+    summary = _replayed([out, side], one_pass, specs, engine, progress, config.batch_size)
     summary.output, summary.uncorrected = str(out), str(side)
     return summary
 
@@ -111,7 +119,7 @@ def write_candidates_on_engine(
 
     if progress:
         progress(f"Auto-Correct candidates on the {engine.name} engine")
-    return _replayed([Path(output)], one_pass, specs, engine, progress)
+    return _replayed([Path(output)], one_pass, specs, engine, progress, (config or CorrectConfig()).batch_size)
 
 
 def _with_model(spec: BackendSpec, folder: Path) -> BackendSpec:

@@ -33,14 +33,14 @@ def engine_config(args: argparse.Namespace, progress: bool = True) -> EngineConf
 
 
 class CommandEngine:
-    """The one engine of a command (`score`, `correct`, `run`): made from its config when a
-    step first needs it (make_engine picks the class), closed once, when the command ends
-    (`with`, or `close`). `run --engine ray` without an address thus starts one Ray cluster
-    for the whole command, not one per stage.
+    """The one engine of a command (`score`, `correct`, `eval`, `run`): made from its config
+    when a step first needs it (make_engine picks the class), closed once, when the command
+    ends (`with`, or `close`). `run --engine ray` without an address thus starts one Ray
+    cluster for the whole command, not one per stage.
 
-    With `--engine local` (`local`), the commands take no engine: they run their steps in
-    this process on the backends they open themselves, which score_file and the pipeline's
-    local toolkit do on a local engine of their own."""
+    With `--engine local` (`local`), the commands take no engine from here: they run the same
+    steps on the local engine (engines/local.py: in_process) with the backends they open in
+    this process."""
 
     def __init__(self, config: EngineConfig) -> None:
         config.validate()

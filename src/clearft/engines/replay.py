@@ -7,12 +7,16 @@ noted requests, and the step runs again. When a pass makes no new request, its o
 final and every reply in it came from a real model. A step whose next requests depend on
 earlier replies (candidates, then their judging) just takes one more pass per round.
 
-Each pass is cheap (no model on the driver), and the replicas' call cache records every
-answer as it finishes, so a rerun after a crash skips them.
+On Ray each pass is cheap (no model on the driver); on the local engine a backend open in this
+process answers the noted requests. Either way the backends' call cache records every answer
+as it finishes, so a rerun after a crash skips them. Answers are kept under a digest of their
+request (not the request's text), so a stage holds one copy of its prompts at most: those of
+the pass still pending.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -42,6 +46,11 @@ DEFAULT_REQUESTS_PER_CHUNK = 64
 MAX_PASSES = 8
 
 
+def call_key(kind: str, request: GenerateRequest | LoglikelihoodRequest) -> str:
+    """The key an answer is kept under: a digest of the request, not its text."""
+    return hashlib.blake2b(f"{kind}\x1f{request.key()}".encode(), digest_size=16).hexdigest()
+
+
 class ReplayBackend(DelegatingBackend):
     """Answers from `answers` (call key -> result); notes every request it cannot answer.
     Its identity, capabilities and description are the profiled backend's (its `inner`, a
@@ -53,7 +62,7 @@ class ReplayBackend(DelegatingBackend):
         self.pending: dict[str, Call] = {}
 
     def _lookup(self, kind: str, request: GenerateRequest | LoglikelihoodRequest, missing: Any) -> Any:
-        key = f"{kind}\x1f{request.key()}"
+        key = call_key(kind, request)
         if key in self.answers:
             return self.answers[key]
         self.pending.setdefault(key, (kind, request))

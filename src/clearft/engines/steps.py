@@ -4,8 +4,8 @@ stages' own steps subclass BackendStep where the stage lives (scoring/step.py: S
 
 A step that travels to replicas holds only picklable settings and a BackendSpec; its backend
 is opened in ``setup``, in the replica that runs it. On the local engine a step may instead
-borrow a backend its caller already opened (the Python API's live backends): the step uses
-it, never opens or closes it, and refuses to be pickled.
+borrow a backend its caller already opened (the local path of every command and of the Python
+API): the step uses it, never opens or closes it, and refuses to be pickled.
 """
 
 from __future__ import annotations

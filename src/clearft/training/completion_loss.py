@@ -10,17 +10,20 @@ training step (bench/finetune_speed.py). Here the backbone runs as before and th
 only the trained positions; the loss is the same sum of token log-likelihoods divided by the
 same count, so the gradients are TRL's up to float rounding.
 
-Models whose head is more than a linear layer (a softcap or a logit scale in the config) keep
-TRL's own loss.
+TRL's own loss is kept wherever it computes something else: a head that is more than a linear
+layer (a softcap or a logit scale in the config), another objective (DFT, label smoothing, a
+MoE router's auxiliary loss, a custom loss function), several processes (DDP must see the
+forward through its wrapper), and micro-batches with too many trained logits (MAX_LOGITS).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-# Above this many logits a micro-batch (trained tokens x vocabulary; 1 GiB in float32), TRL's
-# tiled head is kept: long targets with a large vocabulary would not fit in memory at once.
-MAX_LOGITS = 2**28
+# Above this many logits a micro-batch (trained tokens x vocabulary), TRL's tiled head is kept:
+# here the logits, their log-softmax and its gradient are held at once, about 3 x 4 bytes each
+# (1.5 GiB at this limit), which long targets with a large vocabulary would exceed.
+MAX_LOGITS = 2**27
 
 # config fields that make a model's logits more than ``lm_head(hidden)``
 _LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier",
@@ -56,10 +59,20 @@ def completion_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any 
     wanted = targets[trained]
     loss_sum = F.cross_entropy(logits, wanted, reduction="sum")
     count = trained.sum()
-    denominator = num_items_in_batch if num_items_in_batch is not None else count.clamp(min=1)
+    # a step whose rows all lost their target to truncation: a zero loss, not 0 / 0
+    denominator = (count if num_items_in_batch is None else torch.as_tensor(num_items_in_batch)).clamp(min=1)
     with torch.no_grad():
         right = (logits.argmax(-1) == wanted).sum()
     return loss_sum / denominator, count, right
+
+
+def plain_objective(trainer: Any) -> bool:
+    """Does `trainer` (an SFTTrainer) train plain token log-likelihood in one process?"""
+    return (getattr(trainer.args, "loss_type", "nll") in ("nll", "chunked_nll")
+            and getattr(trainer, "label_smoother", None) is None
+            and getattr(trainer, "compute_loss_func", None) is None
+            and not getattr(trainer, "aux_loss_enabled", False)
+            and trainer.accelerator.num_processes == 1)
 
 
 def trainer_class(base: type) -> type:
@@ -69,7 +82,8 @@ def trainer_class(base: type) -> type:
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[no-untyped-def]
             trained = int((inputs["labels"][:, 1:] != -100).sum())
             vocab = self.model.get_output_embeddings().weight.shape[0]
-            if return_outputs or not head_is_linear(self.model) or trained * vocab > MAX_LOGITS:
+            if (return_outputs or not head_is_linear(self.model) or not plain_objective(self)
+                    or trained * vocab > MAX_LOGITS):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             loss, count, right = completion_loss(model, inputs, num_items_in_batch)
             mode = "train" if self.model.training else "eval"
