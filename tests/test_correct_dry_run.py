@@ -68,16 +68,16 @@ def test_label_file_gets_the_evidence_judge_and_its_classifier_cost(
 
 def test_a_label_file_with_many_rows_a_class_counts_the_encoders_fine_tunes(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], nothing_may_run: None) -> None:
-    # 600 rows, 3 labels: 200 a class, where the default label model fine-tunes its sentence view
-    data = write_jsonl(tmp_path / "labels.jsonl", label_rows(600))
+    # 1200 rows, 3 labels: 400 a class, where the default label model fine-tunes its sentence view
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows(1200))
     est = estimate_correct_file(data, CorrectConfig(), all_rows=True)
     assert est.label_model == "ensemble-fine-tuned" and est.encoder_fine_tunes == 5
-    assert est.encoder_training_rows == 480 and est.classifier_fits == 50
+    assert est.encoder_training_rows == 960 and est.classifier_fits == 50
     text = run_dry(capsys, str(data), "-o", str(tmp_path / "fixed.jsonl"))
-    assert "the sentence encoder fine-tuned 5 times (one per fold), at most 480 rows" in text
+    assert "the sentence encoder fine-tuned 5 times (one per fold), at most 960 rows" in text
     frozen = estimate_correct_file(data, CorrectConfig(label_model="ensemble-frozen"), all_rows=True)
     assert frozen.label_model == "ensemble-frozen" and frozen.encoder_fine_tunes == 0
-    small = estimate_correct_file(write_jsonl(tmp_path / "small.jsonl", label_rows(597)), CorrectConfig(),
+    small = estimate_correct_file(write_jsonl(tmp_path / "small.jsonl", label_rows(1197)), CorrectConfig(),
                                   all_rows=True)
     assert small.label_model == "ensemble-frozen" and small.encoder_fine_tunes == 0
 

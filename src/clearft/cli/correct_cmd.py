@@ -47,7 +47,7 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
                    default=None,
                    help="the evidence judge's label model: ensemble (default: a sentence view and "
                         "logistic regression over word n-grams, averaged; the sentence view is the "
-                        "sentence encoder fine-tuned per fold where there are at least 200 rows a "
+                        "sentence encoder fine-tuned per fold where there are at least 400 rows a "
                         "class, minutes on a CPU, else logistic regression over its frozen "
                         "embeddings, seconds), ensemble-frozen (always the frozen one), logreg or "
                         "knn over the embeddings alone, or encoder (the fine-tuned encoder alone)")
