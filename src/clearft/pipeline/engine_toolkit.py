@@ -10,37 +10,29 @@ finished rows from the journal (score) or the replicas' call cache (candidates, 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from clearft.backends.base import Backend
-from clearft.engines.base import BackendSpec, EngineConfig, backend_spec
+from clearft.engines.base import EngineConfig, backend_spec
 from clearft.engines.options import CommandEngine, command_engine
 from clearft.pipeline.config import RunConfig
 from clearft.pipeline.toolkit import (
     StageModel,
     Toolkit,
     crossfit_score,
+    default_candidates,
+    default_correct,
     default_evaluate,
     run_score_config,
 )
-
-
-def stage_spec(model: StageModel) -> BackendSpec:
-    """The recipe the replicas open a stage's model from."""
-    return backend_spec(model.name, model.cache, model.options)
 
 
 def toolkit_on_engine(engine: EngineConfig | CommandEngine, base: Toolkit | None = None) -> Toolkit:
     """`base` (default: the pipeline's own toolkit) with its model stages on `engine`, all
     of them on one engine that the toolkit's `close` releases."""
     shared = engine if isinstance(engine, CommandEngine) else CommandEngine(engine)
-
-    def log(config: RunConfig) -> Callable[[str], None] | None:
-        return (lambda msg: print(msg, file=sys.stderr)) if config.progress else None
 
     def score(input_path: Path, output: Path, backend: Backend, config: RunConfig) -> dict[str, Any]:
         from clearft.scoring import score_file
@@ -54,24 +46,11 @@ def toolkit_on_engine(engine: EngineConfig | CommandEngine, base: Toolkit | None
         return {**asdict(summary), "model_id": backend.model_id}
 
     def candidates(to_correct: Path, output: Path, model: StageModel, config: RunConfig) -> dict[str, Any]:
-        from clearft.correction.on_engine import write_candidates_on_engine
-
-        n, described = write_candidates_on_engine(
-            to_correct, output, stage_spec(model), config.correct, shared.get(), routes=model.routes,
-            data_options=config.data_options, progress=log(config))
-        return {"rows": n, "candidate_backend": described}
+        return default_candidates(to_correct, output, model, config, engine=shared.get())
 
     def correct(candidates: Path, corrected: Path, uncorrected: Path, judge: StageModel, context: list[Any],
                 config: RunConfig) -> dict[str, Any]:
-        from clearft.correction.correct import uses_evidence
-        from clearft.correction.on_engine import correct_file_on_engine
-
-        # The evidence judge asks no model: no replica opens the judge for it.
-        spec = None if uses_evidence(config.correct.judge, context) else stage_spec(judge)
-        summary = correct_file_on_engine(
-            candidates, corrected, spec, config.correct, shared.get(), uncorrected=uncorrected,
-            data_options=config.data_options, context=context, progress=log(config))
-        return summary.to_dict()
+        return default_correct(candidates, corrected, uncorrected, judge, context, config, engine=shared.get())
 
     def evaluate(model: str, test: Path, config: RunConfig) -> dict[str, Any]:
         return default_evaluate(model, test, config, engine=shared.get())

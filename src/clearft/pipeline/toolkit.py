@@ -6,13 +6,17 @@ evaluation, backends); each imports its heavy libraries only when called.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clearft.backends.base import Backend
 from clearft.pipeline.config import RunConfig
+
+if TYPE_CHECKING:
+    from clearft.engines.base import BackendSpec
 
 OpenBackendFn = Callable[..., Backend]
 
@@ -164,27 +168,51 @@ def default_finetune(data: Path, out_dir: Path, config: RunConfig) -> Path:
                          data_options=config.data_options))
 
 
-def default_candidates(to_correct: Path, output: Path, model: StageModel, config: RunConfig) -> dict[str, Any]:
-    """Candidates as an engine step (correction/on_engine.py) on the local engine, answered by
-    the model opened here; an engine's toolkit runs the same step on its replicas."""
+def stage_spec(model: StageModel) -> BackendSpec:
+    """The recipe an engine's replicas open a stage's model from."""
+    from clearft.engines.base import backend_spec
+
+    return backend_spec(model.name, model.cache, model.options)
+
+
+def _stage_log(config: RunConfig) -> Callable[[str], None] | None:
+    """An engine's pass messages (the local engine shows progress bars instead)."""
+    return (lambda msg: print(msg, file=sys.stderr)) if config.progress else None
+
+
+def default_candidates(to_correct: Path, output: Path, model: StageModel, config: RunConfig,
+                       engine: Any = None) -> dict[str, Any]:
+    """Candidates as an engine step (correction/on_engine.py): on `engine`'s replicas, which
+    open the model from its recipe (and the cross-fit's fold models from its routes), or, by
+    default, on the local engine with the model opened here (which routes by itself)."""
     from clearft.correction.on_engine import write_candidates_on_engine
     from clearft.engines.local import in_process
 
-    n, described = write_candidates_on_engine(to_correct, output, model.backend(), config.correct,
-                                              in_process(config.progress), data_options=config.data_options)
+    if engine is None:
+        n, described = write_candidates_on_engine(to_correct, output, model.backend(), config.correct,
+                                                  in_process(config.progress), data_options=config.data_options)
+    else:
+        n, described = write_candidates_on_engine(
+            to_correct, output, stage_spec(model), config.correct, engine, routes=model.routes,
+            data_options=config.data_options, progress=_stage_log(config))
     return {"rows": n, "candidate_backend": described}
 
 
 def default_correct(candidates: Path, corrected: Path, uncorrected: Path, judge: StageModel,
-                    context: list[Any], config: RunConfig) -> dict[str, Any]:
+                    context: list[Any], config: RunConfig, engine: Any = None) -> dict[str, Any]:
+    """Auto-Correct's judging as an engine step: on `engine`'s replicas, or by default on the
+    local engine with the judge opened here."""
     from clearft.correction.correct import uses_evidence
     from clearft.correction.on_engine import correct_file_on_engine
     from clearft.engines.local import in_process
 
-    # The evidence judge asks no model: the base model is loaded only for the llm judge.
-    backend = None if uses_evidence(config.correct.judge, context) else judge.backend()
-    summary = correct_file_on_engine(candidates, corrected, backend, config.correct, in_process(config.progress),
-                                     uncorrected=uncorrected, data_options=config.data_options, context=context)
+    source: Any = None  # the evidence judge asks no model: no judge is opened for it
+    if not uses_evidence(config.correct.judge, context):
+        source = judge.backend() if engine is None else stage_spec(judge)
+    summary = correct_file_on_engine(
+        candidates, corrected, source, config.correct, engine or in_process(config.progress),
+        uncorrected=uncorrected, data_options=config.data_options, context=context,
+        progress=None if engine is None else _stage_log(config))
     return summary.to_dict()
 
 
