@@ -28,6 +28,7 @@ from typing import Any
 
 from clearft.backends.base import GenerateRequest
 from clearft.data import open_dataset
+from clearft.data.example import Example
 from clearft.scoring import make_config, prompts
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -40,11 +41,16 @@ from timing import markdown_table, timed  # noqa: E402  (bench/timing.py)
 def real_requests(rows: int, preset: str) -> list[GenerateRequest]:
     """The prompts BSDetector sends for `rows` FPB rows (as 1-token requests)."""
     examples = list(open_dataset(DATA / "robustft" / "fpb" / "noisy" / "noisy30.csv"))[:rows]
-    config = make_config(preset, method="bsdetector")
+    return bsdetector_prompts(examples, make_config(preset, method="bsdetector").rounds)
+
+
+def bsdetector_prompts(examples: Sequence[Example], rounds: int) -> list[GenerateRequest]:
+    """The prompts clearft's BSDetector sends for `examples` (the sample prompt, then each
+    reflection round letter-first after its prefix), as one-token requests."""
     out = []
     for ex in examples:
         out.append(GenerateRequest(prompts.sample_messages(ex.messages), max_tokens=1))
-        for r in range(config.rounds):
+        for r in range(rounds):
             out.append(GenerateRequest(prompts.reflection_messages(ex.prompt_text, ex.response, r, letter_first=True),
                                        max_tokens=1, assistant_prefix=prompts.ANSWER_PREFIX))
     return out

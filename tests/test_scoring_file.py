@@ -150,3 +150,22 @@ def test_backend_factory_is_not_called_for_embedding_classifier_dry_run(tmp_path
 
     summary = score_file(src, tmp_path / "o.jsonl", factory, make_config(), dry_run=True, progress=False)
     assert summary.method == "embedding-classifier" and summary.estimate["requests"] == 0
+
+
+def test_auto_on_free_text_asks_the_backend_which_method(tmp_path: Path) -> None:
+    """score_file resolves "auto" on free text after opening the model: its free-text default
+    (IFD on llama.cpp), recorded in the summary, the rows and the sidecar."""
+
+    class LlamaLike(FakeBackend):
+        name = "llamacpp"
+
+    src = tmp_path / "free.jsonl"
+    rows = [{"id": f"r{i}", "prompt": f"Question {i}?", "response": f"a worked answer of its own, number {i}"}
+            for i in range(12)]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "scored.jsonl"
+    summary = score_file(src, out, LlamaLike(), make_config(batch_size=5), progress=False)
+    assert summary.method == "ifd"
+    assert {r["clearft_method"] for r in _read(out)} == {"ifd"}
+    assert json.loads(meta_path(out).read_text())["method"] == "ifd"
+    assert score_file(src, tmp_path / "b.jsonl", FakeBackend(), make_config(batch_size=5), progress=False).method == "bsdetector"

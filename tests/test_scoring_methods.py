@@ -205,6 +205,25 @@ def test_auto_picks_embedding_classifier_for_labels_only() -> None:
     assert resolve_method(config, _rows(["q"] * 2, ["pos", "neg"])) == "bsdetector"  # too few rows
 
 
+def test_auto_on_free_text_is_the_backends_measured_default() -> None:
+    """Free text: IFD on the llama.cpp backend (its measured frontier), BSDetector on a backend
+    without log-likelihoods or one not measured; labels stay with the classifier everywhere."""
+    config = make_config()
+    free = _rows(["q"] * 20, [f"a long free-form answer number {i}" for i in range(20)])
+    labels = _rows(["q"] * 20, ["pos", "neg"] * 10)
+
+    class LlamaLike(FakeBackend):
+        name = "llamacpp"
+
+    assert resolve_method(config, free, LlamaLike()) == "ifd"
+    assert resolve_method(config, free, LlamaLike(logprobs=False)) == "bsdetector"  # no log-likelihoods
+    assert resolve_method(config, free, FakeBackend()) == "bsdetector"  # not measured: the paper's method
+    assert resolve_method(config, labels, LlamaLike()) == "embedding-classifier"
+    assert resolve_method(make_config(method="bsdetector"), free, LlamaLike()) == "bsdetector"
+    (r,) = score_examples(free[:1], LlamaLike(), config)
+    assert r.method == "ifd" and r.confidence is not None
+
+
 def test_auto_reads_choice_letters_as_their_option_text() -> None:
     config = make_config()
     # FPB-like: the same options every time, so letters are classes.

@@ -41,6 +41,11 @@ class Capabilities:
     chat_template: bool = True  # applies the model's own chat template
     seeded_sampling: bool = True  # the same seed gives the same sample
     max_context: int = 2048  # tokens of prompt + output the model accepts
+    # > 1: a server that takes this many single requests at once, each from its own thread
+    # (llama.cpp's slots, an HTTP server), so a caller may stream requests to it one by one
+    # and send a retry as soon as an answer comes back; 0: send whole batches (a backend
+    # that batches itself, such as transformers or vLLM in-process).
+    parallel_requests: int = 0
 
 
 @dataclass

@@ -36,6 +36,7 @@ class FakeBackend(Backend):
         choice_logprobs: Callable[[GenerateRequest], dict[str, float]] | None = None,
         fail_when: Callable[[GenerateRequest], bool] | None = None,
         model: str | None = None,
+        parallel: int = 0,
     ) -> None:
         # `model` lets the CLI and `clearft run` name a (fine-tuned) model as they do for real
         # backends; it only changes model_id, so cached calls of two models never mix.
@@ -46,6 +47,7 @@ class FakeBackend(Backend):
         self.choice_logprobs = choice_logprobs
         self.fail_when = fail_when
         self._logprobs = logprobs
+        self.parallel = parallel  # Capabilities.parallel_requests: > 1 lets callers stream requests
         self.calls: list[GenerateRequest | LoglikelihoodRequest] = []
 
     def enqueue(self, *texts: str) -> None:
@@ -54,7 +56,8 @@ class FakeBackend(Backend):
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            loglikelihood=self._logprobs, top_logprobs=self._logprobs, max_context=4096
+            loglikelihood=self._logprobs, top_logprobs=self._logprobs, max_context=4096,
+            parallel_requests=self.parallel,
         )
 
     @property

@@ -147,6 +147,7 @@ class LlamaCppBackend(Backend):
             chat_template=True,
             seeded_sampling=True,
             max_context=self.context,
+            parallel_requests=self.concurrency,
         )
 
     @property

@@ -146,6 +146,9 @@ class OpenAIBackend(Backend):
             chat_template=True,
             seeded_sampling=not self.grouped(),
             max_context=self._max_context,
+            # Requests may come one by one from as many threads: the AIMD gate decides how
+            # many are in flight.
+            parallel_requests=self.gate.maximum,
         )
 
     @property

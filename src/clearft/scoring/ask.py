@@ -1,14 +1,17 @@
-"""Ask a backend many questions in one batched call, re-asking (bounded) the ones whose
-answer does not parse. What still does not parse comes back as unparsed, with its raw
-text, for the caller to count as "unknown"."""
+"""Ask a backend many questions -- in one batched call, or streamed to a server that takes
+requests in parallel -- re-asking (bounded) the ones whose answer does not parse. What still
+does not parse comes back as unparsed, with its raw text, for the caller to count as
+"unknown"."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from clearft.backends.base import Backend, GenerateRequest
+from clearft.backends.base import Backend, Completion, GenerateRequest
 from clearft.scoring.result import Usage
 
 # (generated text, top log-probabilities of its first token or None) -> value or None
@@ -50,32 +53,62 @@ class Answer:
 
 
 def ask_all(backend: Backend, asks: Sequence[Ask], max_retries: int, usage: Usage) -> list[list[Answer]]:
-    """Answers per ask, one per sample (request.n). One backend call for all asks, then
-    one per retry round for the outputs that did not parse."""
+    """Answers per ask, one per sample (request.n), each re-asked at most `max_retries` times.
+
+    A backend that takes single requests in parallel (Capabilities.parallel_requests > 1: a
+    server with slots) gets each ask as its own call, from that many threads, and an ask's
+    re-asks as soon as its answer fails to parse: no request waits for a retry round, and no
+    slot idles while the slowest answer of a batch comes back. Any other backend gets the asks
+    in one batched call and one call per retry round. Either way the same requests are sent
+    and the same answers kept."""
     answers = [[Answer() for _ in range(a.request.n)] for a in asks]
+    workers = min(backend.capabilities.parallel_requests, len(asks))
+    if workers > 1:
+        lock = threading.Lock()
+
+        def one_ask(i: int) -> None:
+            pending: list[tuple[int, int, Ask]] = [(i, -1, asks[i])]
+            for attempt in range(max_retries + 1):
+                if not pending:
+                    return
+                completions = backend.generate([a.request for _, _, a in pending])
+                with lock:
+                    usage.add_completions(completions)
+                pending = _take(answers, asks, pending, completions, attempt, max_retries)
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(one_ask, range(len(asks))))
+        return answers
     current: list[tuple[int, int, Ask]] = [(i, -1, a) for i, a in enumerate(asks)]
     for attempt in range(max_retries + 1):
         if not current:
             break
         completions = backend.generate([a.request for _, _, a in current])
         usage.add_completions(completions)
-        retry: list[tuple[int, int, Ask]] = []
-        for (i, sample, ask), comp in zip(current, completions, strict=True):
-            samples = range(ask.request.n) if sample < 0 else [sample]
-            for j, s in enumerate(samples):
-                ans = answers[i][s]
-                ans.attempts = attempt + 1
-                if not comp.ok:
-                    # A failed first call fails the row; a failed re-ask leaves it unparsed.
-                    if attempt == 0:
-                        ans.error = comp.error or "model call failed"
-                    continue
-                text = comp.texts[j] if j < len(comp.texts) else ""
-                lps = comp.first_token_logprobs[j] if comp.first_token_logprobs and j < len(comp.first_token_logprobs) else None
-                ans.text, ans.first_logprobs, ans.error = text, lps, None
-                ans.raw.append(text)
-                ans.value = ask.parse(text, lps)
-                if ans.value is None and attempt < max_retries:
-                    retry.append((i, s, asks[i].retry_ask(s, attempt + 1)))
-        current = retry
+        current = _take(answers, asks, current, completions, attempt, max_retries)
     return answers
+
+
+def _take(answers: list[list[Answer]], asks: Sequence[Ask], sent: list[tuple[int, int, Ask]],
+          completions: Sequence[Completion], attempt: int, max_retries: int) -> list[tuple[int, int, Ask]]:
+    """Record the completions of `sent` (ask index, sample or -1 for all, ask) in `answers`;
+    the re-asks for the samples that did not parse."""
+    retry: list[tuple[int, int, Ask]] = []
+    for (i, sample, ask), comp in zip(sent, completions, strict=True):
+        samples = range(ask.request.n) if sample < 0 else [sample]
+        for j, s in enumerate(samples):
+            ans = answers[i][s]
+            ans.attempts = attempt + 1
+            if not comp.ok:
+                # A failed first call fails the row; a failed re-ask leaves it unparsed.
+                if attempt == 0:
+                    ans.error = comp.error or "model call failed"
+                continue
+            text = comp.texts[j] if j < len(comp.texts) else ""
+            lps = comp.first_token_logprobs[j] if comp.first_token_logprobs and j < len(comp.first_token_logprobs) else None
+            ans.text, ans.first_logprobs, ans.error = text, lps, None
+            ans.raw.append(text)
+            ans.value = ask.parse(text, lps)
+            if ans.value is None and attempt < max_retries:
+                retry.append((i, s, asks[i].retry_ask(s, attempt + 1)))
+    return retry

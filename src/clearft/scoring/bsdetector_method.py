@@ -1,5 +1,6 @@
 """BSDetector over a batch of examples: every row's consistency samples and reflection
-rounds go to the backend in one batched call; the math lives in ``bsdetector.py``.
+rounds go to the backend together (one batched call, or streamed to a server that takes
+requests in parallel: ``ask.py``); the math lives in ``bsdetector.py``.
 
 Also serves the two ablations: ``consistency`` (samples only) and ``self-reflection``
 (reflection rounds only).

@@ -30,7 +30,7 @@ COMPARES = ("auto", "answer", "reply")
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    method: str = "auto"  # "auto": embedding-classifier when targets are labels, else bsdetector
+    method: str = "auto"  # "auto": embedding-classifier on labels, else the backend's free-text default (engine.free_text_method)
     preset: str = "medium"
     # BSDetector (SPEC section 1): C = beta * O + (1 - beta) * S, o_i = alpha * s_i + (1 - alpha) * r_i
     alpha: float = 0.8

@@ -15,18 +15,33 @@ from clearft.scoring.config import DATASET_METHODS, ScoreConfig
 from clearft.scoring.result import ScoreResult, Usage
 from clearft.scoring.similarity import Similarity, get_similarity
 
+# The free-text method "auto" stands for on each backend: the one on that backend's measured
+# quality-per-second frontier. On the embedded llama.cpp model IFD finds swapped GSM8K
+# solutions as well as BSDetector and near misses no worse, at several times its rows/s
+# (bench/frontier.py, bench/results/scoring.md, session 15). Elsewhere -- unmeasured, and
+# where a larger model can judge its own answers (the paper's case) -- BSDetector, the
+# paper's method, which also needs no log-probabilities. `--method bsdetector` is always there.
+FREE_TEXT_DEFAULT = {"llamacpp": "ifd"}
 
-def resolve_method(config: ScoreConfig, examples: Iterable[Example]) -> str:
+
+def free_text_method(backend: Backend | None) -> str:
+    """The method "auto" stands for on free-text targets, scored on `backend`."""
+    if backend is None or not backend.capabilities.loglikelihood:
+        return "bsdetector"
+    return FREE_TEXT_DEFAULT.get(backend.name, "bsdetector")
+
+
+def resolve_method(config: ScoreConfig, examples: Iterable[Example], backend: Backend | None = None) -> str:
     """The method "auto" stands for, given the examples: embedding-classifier when the targets are
-    class labels (measured far better there, bench/results/scoring.md), BSDetector
-    otherwise: the one label-space rule (scoring/label_space.py), on the classes the targets
-    stand for (choice letters count by the option text they stand for)."""
+    class labels (measured far better there, bench/results/scoring.md), else the backend's
+    free-text default (free_text_method): the one label-space rule (scoring/label_space.py), on
+    the classes the targets stand for (choice letters count by the option text they stand for)."""
     if config.method != "auto":
         return config.method
     from clearft.scoring.label_space import class_space
 
     labels = class_space(examples, config.max_label_values)
-    return "embedding-classifier" if labels is not None else "bsdetector"
+    return "embedding-classifier" if labels is not None else free_text_method(backend)
 
 
 def check_backend(method: str, backend: Backend | None) -> None:
@@ -50,7 +65,7 @@ def score_examples(
     """Score a batch. Every row's requests go to the backend together. `method` overrides
     config.method (already resolved from "auto" by the caller, for file-level runs)."""
     usage = usage if usage is not None else Usage()
-    method = method or resolve_method(config, examples)
+    method = method or resolve_method(config, examples, backend)
     check_backend(method, backend)
     if not examples:
         return []

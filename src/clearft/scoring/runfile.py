@@ -31,7 +31,13 @@ from clearft.data.options import DataOptions
 from clearft.engines.local import in_process
 from clearft.errors import ClearftError
 from clearft.scoring.config import DATASET_METHODS, ScoreConfig
-from clearft.scoring.engine import check_backend, estimate, resolve_method, score_examples
+from clearft.scoring.engine import (
+    check_backend,
+    estimate,
+    free_text_method,
+    resolve_method,
+    score_examples,
+)
 from clearft.scoring.result import ScoreResult, ScoreSummary, Usage
 
 if TYPE_CHECKING:
@@ -158,6 +164,8 @@ def score_file(
     n_rows = ds.validate()  # every record checked before a single token is spent
     method = resolve_method(config, ds)  # streams the targets; stops early at a long one
     model = None if method in DATASET_METHODS else _open_model(backend, engine)
+    if config.method == "auto" and model is not None:
+        method = free_text_method(model)  # free text: the model's own default
     check_backend(method, model)
     summary = ScoreSummary(output=str(output), method=method, rows=n_rows, rejected=ds.rejected,
                            rejects_file=str(ds.rejects_path) if ds.rejected else None)
