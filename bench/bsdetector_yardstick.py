@@ -9,7 +9,9 @@ in one run, on three kinds of rows.
   form (up to 128 tokens), the same similarity model over the samples.
 * "clearft": `score_examples` on the llamacpp backend with its defaults (what `clearft score
   --method bsdetector --cache off` runs per batch); the model load is outside both timings.
-  Every backend call after a batch's first is a retry round: its wall time is reported.
+  Its asks are streamed to the server's slots, a re-ask sent as soon as an answer fails to
+  parse; "retry requests" counts the re-asks. With --rounds-too, also as before session 15:
+  the batch in one call, then one call per retry round.
 
 Rows: FPB multiple-choice rows (noisy30.csv), FPB plain prompt/response rows (a one-word
 instruction, the label as a word: held-out test.csv sentences), GSM8K test questions with
@@ -34,10 +36,11 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from clearft.backends.base import Backend, Completion, GenerateRequest
+from clearft.backends.base import Backend, Capabilities
 from clearft.backends.delegating import DelegatingBackend
 from clearft.data import open_dataset
 from clearft.data.example import Example
@@ -111,21 +114,16 @@ def decode_peak(server: Any, n: int = 16, max_tokens: int = 64) -> float:
 
 
 # ---------------------------------------------------------------------------------------
-# clearft, with each backend call timed (the calls after a batch's first are retries)
+# clearft as it runs (asks streamed to the server's slots), and as it ran before (batched rounds)
 
 
-class Timed(DelegatingBackend):
-    def __init__(self, inner: Backend) -> None:
-        super().__init__(inner)
-        self.calls: list[tuple[int, float]] = []
-        self.cached = 0  # prompt tokens the server took from its cache
+class Batched(DelegatingBackend):
+    """The backend, but offered whole batches and one batch per retry round (as before
+    session 15): it hides the server's parallel_requests from ask_all."""
 
-    def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
-        started = time.monotonic()
-        out = self.inner.generate(requests)
-        self.calls.append((len(requests), time.monotonic() - started))
-        self.cached += sum(c.cached_prompt_tokens for c in out)
-        return out
+    @property
+    def capabilities(self) -> Capabilities:
+        return replace(self.inner.capabilities, parallel_requests=0)
 
 
 def main() -> int:
@@ -137,6 +135,8 @@ def main() -> int:
     p.add_argument("--slots", type=int, default=16, help="llama.cpp slots for the raw server's decode peak")
     p.add_argument("--fast-too", action="store_true", help="also time clearft with reproducible=False")
     p.add_argument("--default-too", action="store_true", help="also time clearft's default method (auto)")
+    p.add_argument("--rounds-too", action="store_true",
+                   help="also time clearft with batched retry rounds (before asks were streamed)")
     args = p.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -159,27 +159,33 @@ def main() -> int:
     del server
 
     lines = []
-    for reproducible in (True, False) if args.fast_too else (True,):
+    variants = [(True, False), (True, True)] if args.rounds_too else [(True, False)]
+    if args.fast_too:
+        variants.append((False, False))
+    first_requests = 1 + config.rounds  # a row's sample request (its k samples) and reflections
+    for reproducible in dict.fromkeys(r for r, _ in variants):
         backend = LlamaCppBackend(threads=threads, reproducible=reproducible)
-        label = "clearft" if reproducible else "clearft --fast-unreproducible"
         try:
-            for kind, rows in kinds.items():
-                timed = Timed(backend)
-                usage = Usage()
-                started = time.monotonic()
-                results = score_examples(rows, timed, config, usage, similarity, method="bsdetector")
-                seconds = time.monotonic() - started
-                retry_s = sum(s for _, s in timed.calls[1:])
-                retry_n = sum(n for n, _ in timed.calls[1:])
-                unknown = sum(r.evidence.get("unknown", 0) for r in results)
-                p_s, _ = plain[kind]
-                floor = (usage.prompt_tokens - timed.cached) / prompt_rate[kind] + usage.completion_tokens / peak
-                lines.append(
-                    f"| {kind} | {label} | {len(rows)} | {len(rows) / p_s:.3f} | {len(rows) / seconds:.3f} | "
-                    f"**{p_s / seconds:.2f}x** | {floor:.1f} s ({floor / seconds:.2f}) | {p_s / floor:.2f}x | "
-                    f"{usage.completion_tokens / seconds:.0f} "
-                    f"({usage.completion_tokens / seconds / peak:.2f}) | {retry_n} / {retry_s:.1f} s | "
-                    f"{usage.requests} | {usage.prompt_tokens} ({timed.cached} cached) | {unknown} |")
+            for rounds in [b for r, b in variants if r == reproducible]:
+                label = ("clearft" if reproducible else "clearft --fast-unreproducible") + (
+                    ", batched rounds (before)" if rounds else "")
+                model: Backend = Batched(backend) if rounds else backend
+                for kind, rows in kinds.items():
+                    usage = Usage()
+                    started = time.monotonic()
+                    results = score_examples(rows, model, config, usage, similarity, method="bsdetector")
+                    seconds = time.monotonic() - started
+                    retries = usage.requests - first_requests * len(rows)
+                    unknown = sum(r.evidence.get("unknown", 0) for r in results)
+                    p_s, _ = plain[kind]
+                    cached = usage.cached_prompt_tokens
+                    floor = (usage.prompt_tokens - cached) / prompt_rate[kind] + usage.completion_tokens / peak
+                    lines.append(
+                        f"| {kind} | {label} | {len(rows)} | {len(rows) / p_s:.3f} | {len(rows) / seconds:.3f} | "
+                        f"**{p_s / seconds:.2f}x** | {floor:.1f} s ({floor / seconds:.2f}) | {p_s / floor:.2f}x | "
+                        f"{usage.completion_tokens / seconds:.0f} "
+                        f"({usage.completion_tokens / seconds / peak:.2f}) | {retries} | "
+                        f"{usage.requests} | {usage.prompt_tokens} ({cached} cached) | {unknown} |")
             if args.default_too and reproducible:
                 auto = make_config(args.preset, batch_size=args.rows)
                 for kind, rows in kinds.items():
@@ -202,7 +208,7 @@ def main() -> int:
           + ", ".join(f"{k} {r:.0f}" for k, r in prompt_rate.items())
           + " tok/s; clearft's backend at its default concurrency\n")
     print("| rows | backend | n | paper, plainly: rows/s | clearft: rows/s | speed-up | floor (clearft's share of it) | "
-          "plain / floor | clearft generated tok/s (share of peak) | retry requests / seconds | requests | "
+          "plain / floor | clearft generated tok/s (share of peak) | retry requests | requests | "
           "prompt tokens | unknown samples/verdicts |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(lines))

@@ -17,10 +17,11 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from clearft.backends.base import Backend, Completion, GenerateRequest
+from clearft.backends.base import Backend, Capabilities, Completion, GenerateRequest
 from clearft.backends.delegating import DelegatingBackend
 from clearft.data import open_dataset
 from clearft.scoring import Usage, make_config, score_examples
@@ -30,6 +31,12 @@ DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 class OneAtATime(DelegatingBackend):
     """The straightforward implementation: every sample of every request is its own call."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        # One call at a time: never streamed from several threads (the server's slots would
+        # otherwise run the baseline's asks in parallel).
+        return replace(self.inner.capabilities, parallel_requests=0)
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
         out = []

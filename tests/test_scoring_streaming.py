@@ -70,3 +70,16 @@ def test_a_reask_does_not_wait_for_the_slowest_first_answer() -> None:
 def test_backends_say_whether_they_take_requests_in_parallel() -> None:
     assert FakeBackend().capabilities.parallel_requests == 0  # batches, as before
     assert FakeBackend(parallel=8).capabilities.parallel_requests == 8
+
+
+def test_stand_ins_and_routers_take_batches() -> None:
+    """The engines' stand-in (its requests are noted or looked up, in a reproducible order) and
+    cross-fit's fold router (fold models batch their own requests) are offered whole batches,
+    whatever the backend behind them streams."""
+    from clearft.engines.base import BackendProfile, ProfiledBackend
+    from clearft.scoring.crossfit.routing import FoldRoutingBackend
+
+    server = FakeBackend(parallel=8)
+    assert ProfiledBackend(BackendProfile.of(server)).capabilities.parallel_requests == 0
+    router = FoldRoutingBackend(server, {}, lambda path: FakeBackend())
+    assert router.capabilities.parallel_requests == 0 and router.capabilities.loglikelihood

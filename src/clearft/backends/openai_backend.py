@@ -91,6 +91,12 @@ PROBE_ERROR_RETRIES = 2  # a probe refused with 500 twice more is a refusal (lla
 # I/O
 
 
+# Asks a caller may stream at once (Capabilities.parallel_requests): enough to keep the gate's
+# 256 calls busy with ungrouped samples (k=5) and 64 n-requests in flight where samples are
+# grouped, without a thread per queued request.
+STREAMED_ASKS = 64
+
+
 class OpenAIBackend(Backend):
     name = "openai"
 
@@ -146,9 +152,9 @@ class OpenAIBackend(Backend):
             chat_template=True,
             seeded_sampling=not self.grouped(),
             max_context=self._max_context,
-            # Requests may come one by one from as many threads: the AIMD gate decides how
-            # many are in flight.
-            parallel_requests=self.gate.maximum,
+            # Asks may come one by one from this many threads; the AIMD gate decides how many
+            # calls are in flight (an ask of k ungrouped samples is k calls).
+            parallel_requests=min(self.gate.maximum, STREAMED_ASKS),
         )
 
     @property

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +129,9 @@ class ProfiledBackend(Backend):
 
     @property
     def capabilities(self) -> Capabilities:
-        return self.profile.capabilities
+        # Batches, not streams: the driver's requests are noted or looked up (replay), not
+        # sent to a server, and a batch keeps their order reproducible.
+        return replace(self.profile.capabilities, parallel_requests=0)
 
     @property
     def model_id(self) -> str:

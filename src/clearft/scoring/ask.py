@@ -76,8 +76,11 @@ def ask_all(backend: Backend, asks: Sequence[Ask], max_retries: int, usage: Usag
                     usage.add_completions(completions)
                 pending = _take(answers, asks, pending, completions, attempt, max_retries)
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
             list(pool.map(one_ask, range(len(asks))))
+        finally:  # an ask that raised (a closed backend, Ctrl-C): the queued ones are not sent
+            pool.shutdown(wait=True, cancel_futures=True)
         return answers
     current: list[tuple[int, int, Ask]] = [(i, -1, a) for i, a in enumerate(asks)]
     for attempt in range(max_retries + 1):

@@ -90,7 +90,7 @@ class ScoreSummary:
             f"({self.failed} failed, {self.reused} reused from an interrupted run, "
             f"{self.unknown_outputs} unparseable outputs counted as unknown) "
             f"in {self.seconds:.1f} s ({rate:.2f} rows/s)",
-            f"  model calls: {u.calls} batched calls, {u.requests} requests; tokens: "
+            f"  model calls: {u.calls} backend calls, {u.requests} requests; tokens: "
             f"{u.prompt_tokens} prompt" + (f" ({u.cached_prompt_tokens} from the server's prompt cache)"
                                            if u.cached_prompt_tokens else "")
             + f" + {u.completion_tokens} generated",

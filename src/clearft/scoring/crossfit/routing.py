@@ -4,11 +4,13 @@ model (which never saw the row's target), and candidates straight from those mod
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from clearft.backends.base import Backend, GenerateRequest
+from clearft.backends.base import Backend, Capabilities, GenerateRequest
 from clearft.backends.delegating import DelegatingBackend
 from clearft.data.example import Example
 from clearft.scoring.crossfit import models
@@ -32,10 +34,17 @@ class FoldRoutingBackend(DelegatingBackend):
         self.route = route  # messages_key(prompt) -> fold model folder
         self.open_model = open_model
         self._open: dict[Path, Backend] = {}
+        self._lock = threading.Lock()
 
     @property
     def model_id(self) -> str:
         return f"{self.inner.model_id}+crossfit({len(set(self.route.values()))} folds)"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        # Whole batches: a fold model batches its own requests (the fallback's slots say
+        # nothing about it).
+        return replace(self.inner.capabilities, parallel_requests=0)
 
     # Described under its own name and model id; scores no continuation (a fold model's
     # log-probabilities are not the fallback's).
@@ -45,9 +54,10 @@ class FoldRoutingBackend(DelegatingBackend):
     def _backend(self, model_dir: Path | None) -> Backend:
         if model_dir is None:
             return self.inner
-        if model_dir not in self._open:
-            self._open[model_dir] = self.open_model(model_dir)
-        return self._open[model_dir]
+        with self._lock:  # one copy of each fold model, whichever thread asks first
+            if model_dir not in self._open:
+                self._open[model_dir] = self.open_model(model_dir)
+            return self._open[model_dir]
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Any]:
         groups: dict[Path | None, list[int]] = {}

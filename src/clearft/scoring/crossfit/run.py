@@ -155,6 +155,6 @@ def crossfit_score_file(
     meta_path(output).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
     lines = [f"scored {summary['scored']} of {len(examples)} rows with {METHOD} ({cf.folds} folds, "
              f"parts {', '.join(cf.parts)}; {failed} failed) in {summary['seconds']} s",
-             f"  model calls: {usage.calls} batched calls, {usage.requests} requests; fold models in {work}",
+             f"  model calls: {usage.calls} backend calls, {usage.requests} requests; fold models in {work}",
              f"  wrote {output}"]
     return summary, lines
