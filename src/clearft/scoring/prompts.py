@@ -59,18 +59,12 @@ def sample_messages(messages: list[Message]) -> list[Message]:
 def reflection_messages(
     question: str, answer: str, round_index: int, letter_first: bool = False
 ) -> list[Message]:
-    """Self-reflection round `round_index` (0-based) about the proposed answer.
-
-    The paper's sentences, laid out so that what is constant comes first and what varies
-    last: the template (the same for every row), then the row's question and proposed answer,
-    then the round's question (the only part the two rounds do not share). A server that
-    caches prompt prefixes (vLLM, llama.cpp with its cache on) then evaluates the template
-    once for all rows and a row's question once for both rounds."""
+    """Self-reflection round `round_index` (0-based) about the proposed answer."""
     ask = REFLECTION_QUESTIONS[min(round_index, len(REFLECTION_QUESTIONS) - 1)]
     template = _ANSWER_THEN_EXPLAIN if letter_first else _EXPLAIN_THEN_ANSWER
     text = (
-        f"The output should strictly use the following template: {template}\n\n"
-        f"Question: {question}, Proposed Answer: {answer}. {ask} {REFLECTION_CHOICES}"
+        f"Question: {question}, Proposed Answer: {answer}. {ask} {REFLECTION_CHOICES} "
+        f"The output should strictly use the following template: {template}"
     )
     return [{"role": "user", "content": text}]
 
