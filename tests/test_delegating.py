@@ -82,9 +82,9 @@ def _bench_module(name: str) -> object:
 
 def test_the_benches_timing_wrappers_are_delegating_backends() -> None:
     req = GenerateRequest([{"role": "user", "content": "hi"}], n=3, temperature=1.0, seed=4)
-    timed = _bench_module("bsdetector_yardstick").Timed(FakeBackend(model="m1"))  # type: ignore[attr-defined]
-    one = _bench_module("score_speed").OneAtATime(FakeBackend(model="m1"))  # type: ignore[attr-defined]
-    for wrapper in (timed, one):
+    batched = _bench_module("bsdetector_yardstick").Batched(FakeBackend(model="m1", parallel=8))  # type: ignore[attr-defined]
+    one = _bench_module("score_speed").OneAtATime(FakeBackend(model="m1", parallel=8))  # type: ignore[attr-defined]
+    for wrapper in (batched, one):
         assert isinstance(wrapper, DelegatingBackend) and wrapper.model_id == FakeBackend(model="m1").model_id
         assert len(wrapper.generate([req])[0].texts) == 3
-    assert [n for n, _ in timed.calls] == [1]
+        assert wrapper.capabilities.parallel_requests == 0  # never streamed: the baselines batch or go one by one
