@@ -139,7 +139,6 @@ def main() -> int:
                    help="also time clearft with batched retry rounds (before asks were streamed)")
     args = p.parse_args()
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from clearft.backends.llamacpp import LlamaCppBackend, default_threads
     from clearft.models import default_gguf_path
     from clearft.scoring.similarity import get_similarity

@@ -62,33 +62,31 @@ def ask_all(backend: Backend, asks: Sequence[Ask], max_retries: int, usage: Usag
     in one batched call and one call per retry round. Either way the same requests are sent
     and the same answers kept."""
     answers = [[Answer() for _ in range(a.request.n)] for a in asks]
+
+    def until_parsed(pending: list[tuple[int, int, Ask]], count: Callable[[Sequence[Completion]], None]) -> None:
+        """Send `pending`, then its re-asks, until every answer parses or runs out of retries."""
+        for attempt in range(max_retries + 1):
+            if not pending:
+                return
+            completions = backend.generate([a.request for _, _, a in pending])
+            count(completions)
+            pending = _take(answers, asks, pending, completions, attempt, max_retries)
+
     workers = min(backend.capabilities.parallel_requests, len(asks))
-    if workers > 1:
-        lock = threading.Lock()
-
-        def one_ask(i: int) -> None:
-            pending: list[tuple[int, int, Ask]] = [(i, -1, asks[i])]
-            for attempt in range(max_retries + 1):
-                if not pending:
-                    return
-                completions = backend.generate([a.request for _, _, a in pending])
-                with lock:
-                    usage.add_completions(completions)
-                pending = _take(answers, asks, pending, completions, attempt, max_retries)
-
-        pool = ThreadPoolExecutor(max_workers=workers)
-        try:
-            list(pool.map(one_ask, range(len(asks))))
-        finally:  # an ask that raised (a closed backend, Ctrl-C): the queued ones are not sent
-            pool.shutdown(wait=True, cancel_futures=True)
+    if workers <= 1:
+        until_parsed([(i, -1, a) for i, a in enumerate(asks)], usage.add_completions)
         return answers
-    current: list[tuple[int, int, Ask]] = [(i, -1, a) for i, a in enumerate(asks)]
-    for attempt in range(max_retries + 1):
-        if not current:
-            break
-        completions = backend.generate([a.request for _, _, a in current])
-        usage.add_completions(completions)
-        current = _take(answers, asks, current, completions, attempt, max_retries)
+    lock = threading.Lock()
+
+    def count_locked(completions: Sequence[Completion]) -> None:
+        with lock:
+            usage.add_completions(completions)
+
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        list(pool.map(lambda i: until_parsed([(i, -1, asks[i])], count_locked), range(len(asks))))
+    finally:  # an ask that raised (a closed backend, Ctrl-C): the queued ones are not sent
+        pool.shutdown(wait=True, cancel_futures=True)
     return answers
 
 
