@@ -6,6 +6,10 @@ own child process (peak RSS of one run cannot pollute another); the first step (
 allocations) is left out of the per-step time.
 
     python bench/finetune_speed.py --steps 4 --batch 8 --tokens 256
+    python bench/finetune_speed.py --steps 6 --batch 8 --data examples/data/banking77_noisy.jsonl --only default,prefix
+
+With --data, the rows are that dataset's first steps x batch rows as they are (the main job's
+BANKING77 rows: a template and an intent list every row shares, then the query).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ FPB = ROOT.parent / "shared" / "data" / "robustft" / "fpb" / "noisy" / "noisy30.
 # vocabulary (clearft's trainer projects only the target's tokens: training/completion_loss.py)
 VARIANTS = {
     "default (r=16, all linear)": {},
+    "no shared prefix (every row runs its whole prompt)": {"share_prefix": False},
     "TRL's loss (head on every position)": {"trl_loss": True},
     "lora_dropout 0": {"lora_dropout": 0.0},
     "r=16, q_proj+v_proj only": {"target_modules": ["q_proj", "v_proj"]},
@@ -70,7 +75,7 @@ def child(args: argparse.Namespace) -> None:
     if overrides.pop("trl_loss", False):
         from clearft.training import completion_loss
 
-        completion_loss.trainer_class = lambda base: base
+        completion_loss.trainer_class = lambda base, *_: base
     cfg = FinetuneConfig(max_steps=args.steps, batch_size=args.batch, grad_accum=1,
                          max_seq_len=args.tokens + 16, progress=False, **overrides)
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,7 +97,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--tokens", type=int, default=256)
-    p.add_argument("--only", default=None, help="run only variants whose name contains this")
+    p.add_argument("--only", default=None, help="run only variants whose name contains one of these comma-separated words")
+    p.add_argument("--data", default=None, help="train on this dataset's rows instead of FPB prompts of --tokens")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--rows", help=argparse.SUPPRESS)
     p.add_argument("--variant", help=argparse.SUPPRESS)
@@ -102,10 +108,18 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         rows_path = Path(tmp) / "rows.json"
-        rows_path.write_text(json.dumps(make_rows(args.batch * args.steps, args.tokens)))
+        n = args.batch * args.steps
+        if args.data:
+            from clearft.data import open_dataset
+
+            data = [ex for _, ex in zip(range(n), open_dataset(Path(args.data)), strict=False)]
+            rows = [{"prompt": ex.messages[-1]["content"], "response": ex.response} for ex in data]
+        else:
+            rows = make_rows(n, args.tokens)
+        rows_path.write_text(json.dumps(rows))
         results = []
         for name, overrides in VARIANTS.items():
-            if args.only and args.only not in name:
+            if args.only and not any(part in name for part in args.only.split(",")):
                 continue
             proc = subprocess.run(
                 [sys.executable, __file__, "--child", "--rows", str(rows_path), "--variant",
@@ -113,7 +127,8 @@ def main() -> None:
                  "--tokens", str(args.tokens)],
                 capture_output=True, text=True, check=True)
             results.append((name, json.loads(proc.stdout.strip().splitlines()[-1])))
-    print(f"LoRA fine-tune of SmolLM2-135M-Instruct, batch {args.batch} x ~{args.tokens} tokens, "
+    what = args.data or f"~{args.tokens} tokens"
+    print(f"LoRA fine-tune of SmolLM2-135M-Instruct, batch {args.batch} x {what}, "
           f"{args.steps} steps (first step left out)\n")
     print("| variant | s / step | first step s | tokens / step | total s (incl. load, merge, save) "
           "| peak RSS GiB |")

@@ -298,12 +298,79 @@ def test_completion_loss_equals_the_models_own_loss_and_gradients(tiny_base: Pat
     assert int(none) == 0 and empty.item() == 0.0
 
 
+def test_a_shared_prefix_runs_once_with_the_same_loss_and_gradients(tiny_base: Path) -> None:
+    """The tokens every row begins with run once as a cache the rows read: same loss, same
+    gradients; the prefix stops before padding and before the first trained target."""
+    import torch
+    import transformers
+
+    from clearft.training.completion_loss import (
+        MIN_SHARED_PREFIX,
+        completion_loss,
+        shared_prefix_length,
+    )
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_base)
+    ids = torch.randint(0, 1000, (3, 40), generator=torch.Generator().manual_seed(1))
+    ids[:, :25] = ids[0, :25]  # 25 tokens in common, then each row its own
+    labels = ids.clone()
+    labels[:, :32] = -100
+    labels[2, 36:] = -100
+    attention = torch.ones_like(ids)
+    attention[2, 36:] = 0
+    batch = {"input_ids": ids, "attention_mask": attention, "labels": labels}
+    assert shared_prefix_length(batch) == 25
+    runs = {}
+    for share in (False, True):
+        model.zero_grad()
+        loss, count, right = completion_loss(model, batch, share_prefix=share)
+        loss.backward()
+        runs[share] = (loss, int(count), int(right),
+                       {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert torch.allclose(runs[True][0], runs[False][0], atol=1e-6)
+    assert runs[True][1:3] == runs[False][1:3]
+    assert runs[True][3].keys() == runs[False][3].keys()
+    for name, grad in runs[False][3].items():
+        assert torch.allclose(runs[True][3][name], grad, atol=1e-6), name
+    # a target inside the common part ends the prefix before the position that predicts it
+    early = labels.clone()
+    early[:, 20] = ids[:, 20]
+    assert shared_prefix_length({**batch, "labels": early}) == 19
+    # padding ends it too (a left-padded row, say)
+    padded = attention.clone()
+    padded[1, 10] = 0
+    assert shared_prefix_length({**batch, "attention_mask": padded}) == 0  # 10 < MIN_SHARED_PREFIX
+    assert MIN_SHARED_PREFIX > 10
+    # one row, or keys the backbone would need handled (packed position ids): nothing shared
+    assert shared_prefix_length({k: v[:1] for k, v in batch.items()}) == 0
+    assert shared_prefix_length({**batch, "position_ids": torch.arange(40).expand(3, 40)}) == 0
+
+
+def test_the_trainer_shares_the_prefix_and_learns_what_it_learns_without(
+        tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from clearft.training import completion_loss
+
+    seen: list[int] = []
+    measure = completion_loss.shared_prefix_length
+    monkeypatch.setattr(completion_loss, "shared_prefix_length", lambda inputs: seen.append(measure(inputs)) or seen[-1])
+    shared = finetune(rows(8), tmp_path / "shared", tiny_config(lora_dropout=0.0), base_model=tiny_base)
+    whole = finetune(rows(8), tmp_path / "whole", tiny_config(lora_dropout=0.0, share_prefix=False),
+                     base_model=tiny_base)
+    assert len(seen) == 2 and all(n >= completion_loss.MIN_SHARED_PREFIX for n in seen)  # the template's
+    a, b = adapter_tensors(shared), adapter_tensors(whole)
+    assert a.keys() == b.keys() and len(a) > 0
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), key  # type: ignore[arg-type]
+
+
 def test_trainer_with_the_completion_loss_trains_as_trl_does(tiny_base: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from clearft.training import completion_loss
 
     ours = finetune(rows(8), tmp_path / "ours", tiny_config(lora_dropout=0.0), base_model=tiny_base)
-    monkeypatch.setattr(completion_loss, "trainer_class", lambda base: base)
+    monkeypatch.setattr(completion_loss, "trainer_class", lambda base, *_: base)
     trl = finetune(rows(8), tmp_path / "trl", tiny_config(lora_dropout=0.0), base_model=tiny_base)
     import torch
 

@@ -41,6 +41,10 @@ class FinetuneConfig:
     # to short BANKING77 rows at batch 8, bench/results/demo.md), at the price of a less random
     # order: rows of one length can share a class.
     group_by_length: bool = False
+    # Run the tokens all rows of a micro-batch begin with (template, shared instruction) once for
+    # the batch, as a prompt cache the rows read (training/completion_loss.py; CPU and MPS, where
+    # clearft computes the loss): the same loss and gradients for fewer tokens through the model.
+    share_prefix: bool = True
     logging_steps: int = 1
     merge: bool = True  # also save base + adapter merged into a plain model folder
     # When the base is a GGUF (the embedded default), also write OUT/model.gguf so the default
@@ -77,7 +81,9 @@ class FinetuneConfig:
     def fingerprint_dict(self) -> dict[str, Any]:
         """The settings that change the trained weights (not progress bars or merge flags)."""
         d = self.to_dict()
-        for cosmetic in ("progress", "logging_steps", "device", "gguf"):
+        # how the steps are computed, not what they compute (share_prefix changes only which
+        # LoRA dropout masks are drawn, as another device's rounding changes the last digits)
+        for cosmetic in ("progress", "logging_steps", "device", "gguf", "share_prefix"):
             d.pop(cosmetic)
         if not d["group_by_length"]:  # models trained before the setting existed stay reusable
             d.pop("group_by_length")

@@ -270,7 +270,8 @@ def _train(
         task_type="CAUSAL_LM",
     )
     # TRL scores only the trained positions where Triton runs (CUDA); elsewhere, every one
-    trainer_cls = SFTTrainer if device.startswith("cuda") else completion_loss.trainer_class(SFTTrainer)
+    trainer_cls = (SFTTrainer if device.startswith("cuda")
+                   else completion_loss.trainer_class(SFTTrainer, config.share_prefix))
     trainer = trainer_cls(
         model=model,
         args=args,
