@@ -7,24 +7,32 @@
 #   bash bench/main_job_seeds.sh runs/demo runs/demo_seeds "1 2"
 #
 # FINETUNE_ARGS adds fine-tuning flags the run had beyond the defaults (e.g. "--group-by-length").
+# SETS chooses the training sets, FILE:LABEL each, FILE relative to RUN unless it is a path that
+# exists (default "kept.jsonl:filtered train_corrected.jsonl:corrected"); the main job's
+# uncurated baseline is "examples/data/banking77_noisy.jsonl:full", the clean-label ceiling
+# "examples/data/banking77_noisy.clean.jsonl:clean" (give it seed 0 too: the run never trains it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=$1; OUT=$2; SEEDS=${3:-"1 2"}
 TEST=examples/data/banking77_test.jsonl
 mkdir -p "$OUT"
 for s in $SEEDS; do
-  for set in kept:filtered train_corrected:corrected; do
+  for set in ${SETS:-kept.jsonl:filtered train_corrected.jsonl:corrected}; do
     file=${set%%:*}; label=${set##*:}
-    .venv/bin/clearft finetune "$RUN/$file.jsonl" -o "$OUT/model_${label}_seed$s" --seed "$s" --no-progress ${FINETUNE_ARGS:-}
+    [ -e "$file" ] || file="$RUN/$file"
+    .venv/bin/clearft finetune "$file" -o "$OUT/model_${label}_seed$s" --seed "$s" --no-progress ${FINETUNE_ARGS:-}
     .venv/bin/clearft eval "$OUT/model_${label}_seed$s" --test "$TEST" --json "$OUT/eval_${label}_seed$s.json" --no-progress > /dev/null
   done
 done
-.venv/bin/python - "$RUN" "$OUT" $SEEDS <<'PY'
-import json, statistics, sys
-run, out, seeds = sys.argv[1], sys.argv[2], sys.argv[3:]
-for label in ("filtered", "corrected"):
-    accs = [json.load(open(f"{run}/eval_{label}.json"))["accuracy"]]
+LABELS=$(for set in ${SETS:-kept.jsonl:filtered train_corrected.jsonl:corrected}; do printf '%s,' "${set##*:}"; done)
+.venv/bin/python - "$RUN" "$OUT" "$LABELS" $SEEDS <<'PY'
+import json, os, statistics, sys
+run, out, labels, seeds = sys.argv[1], sys.argv[2], sys.argv[3].strip(",").split(","), sys.argv[4:]
+for label in labels:
+    # the run's own model is seed 0 where the run trained this set (not the clean copy, say)
+    own = [] if "0" in seeds else [s for s in ["0"] if os.path.isfile(f"{run}/eval_{label}.json")]
+    accs = [json.load(open(f"{run}/eval_{label}.json"))["accuracy"] for _ in own]
     accs += [json.load(open(f"{out}/eval_{label}_seed{s}.json"))[0]["accuracy"] for s in seeds]  # eval --json: a list
-    print(f"{label}: seeds 0,{','.join(seeds)}: " + " ".join(f"{a:.3f}" for a in accs)
+    print(f"{label}: seeds {','.join(own + seeds)}: " + " ".join(f"{a:.3f}" for a in accs)
           + f"  mean {statistics.mean(accs):.3f}")
 PY

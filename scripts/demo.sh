@@ -2,7 +2,8 @@
 # The main job (README): installs clearft, then curates the bundled real data — 400 BANKING77
 # queries over 8 intents with 20% of their intent labels swapped — with the embedded
 # SmolLM2-135M-Instruct: score, filter (the automatic cut), fine-tune, Auto-Correct, fine-tune
-# again, evaluate each model on 120 held-out queries, and write an HTML report. Every setting
+# again, and fine-tune on all the noisy rows as they are (the uncurated baseline); evaluate each
+# model on 120 held-out queries, and write an HTML report. Every setting
 # is in examples/main_job.yaml (flags after it would override it). Killed at any point,
 # rerunning it resumes.
 set -euo pipefail
