@@ -332,6 +332,23 @@ def test_a_shared_prefix_runs_once_with_the_same_loss_and_gradients(tiny_base: P
     assert runs[True][3].keys() == runs[False][3].keys()
     for name, grad in runs[False][3].items():
         assert torch.allclose(runs[True][3][name], grad, atol=1e-6), name
+    # a model whose cache cannot be handed to several rows trains on the whole batch instead
+    import transformers.cache_utils as cache_utils
+
+    refused: list[int] = []
+
+    def cannot(self: object, repeats: int) -> None:
+        refused.append(repeats)
+        raise AttributeError("a recurrent state")
+
+    original = cache_utils.DynamicCache.batch_repeat_interleave
+    cache_utils.DynamicCache.batch_repeat_interleave = cannot  # type: ignore[assignment, method-assign]
+    try:
+        model.zero_grad()
+        fallback, _, _ = completion_loss(model, batch, share_prefix=True)
+    finally:
+        cache_utils.DynamicCache.batch_repeat_interleave = original  # type: ignore[method-assign]
+    assert refused == [3] and torch.allclose(fallback, runs[False][0], atol=1e-6)
     # a target inside the common part ends the prefix before the position that predicts it
     early = labels.clone()
     early[:, 20] = ids[:, 20]

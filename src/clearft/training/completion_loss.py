@@ -105,7 +105,16 @@ def completion_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any 
     # with activation checkpointing the backbone keeps no cache to share
     checkpointing = getattr(backbone, "gradient_checkpointing", False) and backbone.training
     shared = shared_prefix_length(inputs) if share_prefix and not checkpointing else 0
-    hidden = _hidden_states(backbone, inputs, shared)[:, :-1]  # positions shared .. end - 1
+    try:
+        hidden = _hidden_states(backbone, inputs, shared)
+    except (AttributeError, TypeError, ValueError, NotImplementedError):
+        if not shared:
+            raise
+        # a cache this model cannot hand to several rows (a recurrent layer's state, say):
+        # the whole batch, as without sharing
+        shared = 0
+        hidden = _hidden_states(backbone, inputs, 0)
+    hidden = hidden[:, :-1]  # positions shared .. end - 1
     targets = labels[:, shared + 1:]
     trained = targets != -100
     logits = causal_lm.get_output_embeddings()(hidden[trained]).float()
