@@ -167,6 +167,9 @@ def test_config_from_dict_and_cli_precedence(tmp_path: Path) -> None:
 
     with pytest.raises(ClearftError, match="lora_rank"):
         FinetuneConfig.from_dict({"lora_rank": 8})
+    with pytest.raises(ClearftError, match="share_prefix: must be true or false, got 'False'"):
+        FinetuneConfig.from_dict({"share_prefix": "False"})  # --finetune-set share_prefix=False: not JSON
+    assert FinetuneConfig.from_dict({"share_prefix": False}).share_prefix is False
     cfg_file = tmp_path / "ft.json"
     cfg_file.write_text(json.dumps({"lora_r": 4, "epochs": 3, "learning_rate": 5e-4}))
     parser = argparse.ArgumentParser()
@@ -298,7 +301,8 @@ def test_completion_loss_equals_the_models_own_loss_and_gradients(tiny_base: Pat
     assert int(none) == 0 and empty.item() == 0.0
 
 
-def test_a_shared_prefix_runs_once_with_the_same_loss_and_gradients(tiny_base: Path) -> None:
+def test_a_shared_prefix_runs_once_with_the_same_loss_and_gradients(tiny_base: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The tokens every row begins with run once as a cache the rows read: same loss, same
     gradients; the prefix stops before padding and before the first trained target."""
     import torch
@@ -332,23 +336,6 @@ def test_a_shared_prefix_runs_once_with_the_same_loss_and_gradients(tiny_base: P
     assert runs[True][3].keys() == runs[False][3].keys()
     for name, grad in runs[False][3].items():
         assert torch.allclose(runs[True][3][name], grad, atol=1e-6), name
-    # a model whose cache cannot be handed to several rows trains on the whole batch instead
-    import transformers.cache_utils as cache_utils
-
-    refused: list[int] = []
-
-    def cannot(self: object, repeats: int) -> None:
-        refused.append(repeats)
-        raise AttributeError("a recurrent state")
-
-    original = cache_utils.DynamicCache.batch_repeat_interleave
-    cache_utils.DynamicCache.batch_repeat_interleave = cannot  # type: ignore[assignment, method-assign]
-    try:
-        model.zero_grad()
-        fallback, _, _ = completion_loss(model, batch, share_prefix=True)
-    finally:
-        cache_utils.DynamicCache.batch_repeat_interleave = original  # type: ignore[method-assign]
-    assert refused == [3] and torch.allclose(fallback, runs[False][0], atol=1e-6)
     # a target inside the common part ends the prefix before the position that predicts it
     early = labels.clone()
     early[:, 20] = ids[:, 20]
@@ -361,6 +348,16 @@ def test_a_shared_prefix_runs_once_with_the_same_loss_and_gradients(tiny_base: P
     # one row, or keys the backbone would need handled (packed position ids): nothing shared
     assert shared_prefix_length({k: v[:1] for k, v in batch.items()}) == 0
     assert shared_prefix_length({**batch, "position_ids": torch.arange(40).expand(3, 40)}) == 0
+    # a model whose cache holds more than keys and values (a recurrent layer's state) trains on
+    # the whole batch instead, and stops trying
+    from clearft.training import completion_loss as module
+
+    assert not hasattr(model.model, module._UNSHAREABLE)  # the runs above did share
+    monkeypatch.setattr(module, "_SHAREABLE_LAYERS", ())
+    model.zero_grad()
+    fallback, _, _ = completion_loss(model, batch, share_prefix=True)
+    assert torch.allclose(fallback, runs[False][0], atol=1e-6)
+    assert getattr(model.model, module._UNSHAREABLE) is True
 
 
 def test_the_trainer_shares_the_prefix_and_learns_what_it_learns_without(

@@ -67,23 +67,49 @@ def shared_prefix_length(inputs: dict[str, Any]) -> int:
     return length if length >= MIN_SHARED_PREFIX else 0
 
 
-def _hidden_states(backbone: Any, inputs: dict[str, Any], shared: int) -> Any:
-    """The backbone's last hidden states from position ``shared`` on; the first ``shared``
-    positions, the same in every row, are run once and read by every row as a cache (whose
-    length sets the rest's positions)."""
-    batch = {k: v for k, v in inputs.items() if k != "labels"}
-    if not shared:
-        return backbone(**batch, use_cache=False).last_hidden_state
+# Cache layers that hold only keys and values, which any number of rows can read: a recurrent
+# layer's state (Mamba, linear attention) cannot be handed on this way.
+_SHAREABLE_LAYERS = ("DynamicLayer", "DynamicSlidingWindowLayer")
+# set on a backbone whose cache could not be shared once, so later steps do not try again
+_UNSHAREABLE = "_clearft_unshareable_cache"
+
+
+def _cache_name(backbone: Any) -> str:
     import inspect
 
     # transformers 5.25 renamed `past_key_values` to `cache`
-    name = "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
-    ids = batch["input_ids"]
-    out = backbone(input_ids=ids[:1, :shared], use_cache=True)
-    prefix = out[name]
+    return "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
+
+
+def _prefix_cache(backbone: Any, ids: Any, shared: int) -> Any:
+    """The first ``shared`` positions run once, their cache repeated for every row of ``ids``;
+    None when this model's cache cannot be handed to several rows."""
+    prefix = backbone(input_ids=ids[:1, :shared], use_cache=True).get(_cache_name(backbone))
+    layers = getattr(prefix, "layers", None)  # transformers >= 4.56; a plain DynamicCache before
+    if (prefix is None or not hasattr(prefix, "batch_repeat_interleave")
+            or (layers is None and type(prefix).__name__ != "DynamicCache")
+            or any(type(layer).__name__ not in _SHAREABLE_LAYERS for layer in layers or [])
+            # layers that checkpoint their activations keep nothing, whatever the flags say
+            or prefix.get_seq_length() != shared):
+        return None
     prefix.batch_repeat_interleave(ids.shape[0])  # the same keys and values for every row
-    return backbone(input_ids=ids[:, shared:], attention_mask=batch.get("attention_mask"),
-                    use_cache=True, **{name: prefix}).last_hidden_state
+    return prefix
+
+
+def _hidden_states(backbone: Any, inputs: dict[str, Any], shared: int) -> tuple[Any, int]:
+    """The backbone's last hidden states from position ``shared`` on, and ``shared``: the
+    first positions, the same in every row, run once and read by every row as a cache (whose
+    length sets the rest's positions); 0 where the model's cache cannot be shared."""
+    batch = {k: v for k, v in inputs.items() if k != "labels"}
+    prefix = None
+    if shared and not getattr(backbone, _UNSHAREABLE, False):
+        prefix = _prefix_cache(backbone, batch["input_ids"], shared)
+        if prefix is None:
+            setattr(backbone, _UNSHAREABLE, True)
+    if prefix is None:
+        return backbone(**batch, use_cache=False).last_hidden_state, 0
+    return backbone(input_ids=batch["input_ids"][:, shared:], attention_mask=batch.get("attention_mask"),
+                    use_cache=True, **{_cache_name(backbone): prefix}).last_hidden_state, shared
 
 
 def completion_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None,
@@ -105,15 +131,7 @@ def completion_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any 
     # with activation checkpointing the backbone keeps no cache to share
     checkpointing = getattr(backbone, "gradient_checkpointing", False) and backbone.training
     shared = shared_prefix_length(inputs) if share_prefix and not checkpointing else 0
-    try:
-        hidden = _hidden_states(backbone, inputs, shared)
-    except (AttributeError, TypeError, ValueError, NotImplementedError):
-        if not shared:
-            raise
-        # a cache this model cannot hand to several rows (a recurrent layer's state, say):
-        # the whole batch, as without sharing
-        shared = 0
-        hidden = _hidden_states(backbone, inputs, 0)
+    hidden, shared = _hidden_states(backbone, inputs, shared)
     hidden = hidden[:, :-1]  # positions shared .. end - 1
     targets = labels[:, shared + 1:]
     trained = targets != -100

@@ -64,9 +64,14 @@ class FinetuneConfig:
             raise ClearftError(
                 f"unknown fine-tuning setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
+        switches = {f.name for f in fields(cls) if isinstance(f.default, bool)}
         for name, value in values.items():
             if name in LIMITS and value is not None:
                 _check_limit(name, value)
+            if name in switches and not isinstance(value, bool):
+                from clearft.errors import ClearftError
+
+                raise ClearftError(f"fine-tuning setting {name}: must be true or false, got {value!r}")
         scheduler = values.get("lr_scheduler")
         if scheduler is not None and scheduler not in LR_SCHEDULERS:
             from clearft.errors import ClearftError
@@ -81,8 +86,10 @@ class FinetuneConfig:
     def fingerprint_dict(self) -> dict[str, Any]:
         """The settings that change the trained weights (not progress bars or merge flags)."""
         d = self.to_dict()
-        # how the steps are computed, not what they compute (share_prefix changes only which
-        # LoRA dropout masks are drawn, as another device's rounding changes the last digits)
+        # how the steps are computed, not what they compute: a model trained with or without
+        # share_prefix is reused either way (with LoRA dropout the shared tokens draw one mask a
+        # batch instead of one a row, and the masks drawn after them differ: the weights differ
+        # as another dropout draw's would, not in what was trained)
         for cosmetic in ("progress", "logging_steps", "device", "gguf", "share_prefix"):
             d.pop(cosmetic)
         if not d["group_by_length"]:  # models trained before the setting existed stay reusable
