@@ -15,6 +15,7 @@ BANKING77 rows: a template and an intent list every row shares, then the query).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import subprocess
@@ -112,7 +113,7 @@ def main() -> None:
         if args.data:
             from clearft.data import open_dataset
 
-            data = [ex for _, ex in zip(range(n), open_dataset(Path(args.data)), strict=False)]
+            data = itertools.islice(open_dataset(Path(args.data)), n)
             rows = [{"prompt": ex.messages[-1]["content"], "response": ex.response} for ex in data]
         else:
             rows = make_rows(n, args.tokens)

@@ -15,22 +15,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=$1; OUT=$2; SEEDS=${3:-"1 2"}
 TEST=examples/data/banking77_test.jsonl
+SETS=${SETS:-kept.jsonl:filtered train_corrected.jsonl:corrected}
 mkdir -p "$OUT"
 for s in $SEEDS; do
-  for set in ${SETS:-kept.jsonl:filtered train_corrected.jsonl:corrected}; do
+  for set in $SETS; do
     file=${set%%:*}; label=${set##*:}
     [ -e "$file" ] || file="$RUN/$file"
     .venv/bin/clearft finetune "$file" -o "$OUT/model_${label}_seed$s" --seed "$s" --no-progress ${FINETUNE_ARGS:-}
     .venv/bin/clearft eval "$OUT/model_${label}_seed$s" --test "$TEST" --json "$OUT/eval_${label}_seed$s.json" --no-progress > /dev/null
   done
 done
-LABELS=$(for set in ${SETS:-kept.jsonl:filtered train_corrected.jsonl:corrected}; do printf '%s,' "${set##*:}"; done)
+LABELS=$(for set in $SETS; do printf '%s,' "${set##*:}"; done)
 .venv/bin/python - "$RUN" "$OUT" "$LABELS" $SEEDS <<'PY'
 import json, os, statistics, sys
 run, out, labels, seeds = sys.argv[1], sys.argv[2], sys.argv[3].strip(",").split(","), sys.argv[4:]
 for label in labels:
     # the run's own model is seed 0 where the run trained this set (not the clean copy, say)
-    own = [] if "0" in seeds else [s for s in ["0"] if os.path.isfile(f"{run}/eval_{label}.json")]
+    own = ["0"] if "0" not in seeds and os.path.isfile(f"{run}/eval_{label}.json") else []
     accs = [json.load(open(f"{run}/eval_{label}.json"))["accuracy"] for _ in own]
     accs += [json.load(open(f"{out}/eval_{label}_seed{s}.json"))[0]["accuracy"] for s in seeds]  # eval --json: a list
     print(f"{label}: seeds {','.join(own + seeds)}: " + " ".join(f"{a:.3f}" for a in accs)

@@ -17,7 +17,7 @@ forward through its wrapper), and micro-batches with too many trained logits (MA
 
 The rows of a micro-batch often begin with the same tokens: the chat template's system line
 and an instruction every row shares (on the main job's rows, the instruction lists the eight
-intents: about 90 of 133 tokens). Those tokens are run once, for one row, and their keys and
+intents: 98 of about 133 tokens). Those tokens are run once, for one row, and their keys and
 values are handed to every row of the batch as a prompt cache (``shared_prefix_length``): the
 backbone's work falls with the shared part, the loss and the gradients are the same (the
 cache's gradient sums over the rows that read it). Only LoRA dropout differs: the shared
@@ -81,10 +81,10 @@ def _cache_name(backbone: Any) -> str:
     return "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
 
 
-def _prefix_cache(backbone: Any, ids: Any, shared: int) -> Any:
-    """The first ``shared`` positions run once, their cache repeated for every row of ``ids``;
-    None when this model's cache cannot be handed to several rows."""
-    prefix = backbone(input_ids=ids[:1, :shared], use_cache=True).get(_cache_name(backbone))
+def _prefix_cache(backbone: Any, ids: Any, shared: int, name: str) -> Any:
+    """The first ``shared`` positions run once, their cache (output ``name``) repeated for every
+    row of ``ids``; None when this model's cache cannot be handed to several rows."""
+    prefix = backbone(input_ids=ids[:1, :shared], use_cache=True).get(name)
     layers = getattr(prefix, "layers", None)  # transformers >= 4.56; a plain DynamicCache before
     if (prefix is None or not hasattr(prefix, "batch_repeat_interleave")
             or (layers is None and type(prefix).__name__ != "DynamicCache")
@@ -101,15 +101,16 @@ def _hidden_states(backbone: Any, inputs: dict[str, Any], shared: int) -> tuple[
     first positions, the same in every row, run once and read by every row as a cache (whose
     length sets the rest's positions); 0 where the model's cache cannot be shared."""
     batch = {k: v for k, v in inputs.items() if k != "labels"}
+    name = _cache_name(backbone)
     prefix = None
     if shared and not getattr(backbone, _UNSHAREABLE, False):
-        prefix = _prefix_cache(backbone, batch["input_ids"], shared)
+        prefix = _prefix_cache(backbone, batch["input_ids"], shared, name)
         if prefix is None:
             setattr(backbone, _UNSHAREABLE, True)
     if prefix is None:
         return backbone(**batch, use_cache=False).last_hidden_state, 0
     return backbone(input_ids=batch["input_ids"][:, shared:], attention_mask=batch.get("attention_mask"),
-                    use_cache=True, **{_cache_name(backbone): prefix}).last_hidden_state, shared
+                    use_cache=True, **{name: prefix}).last_hidden_state, shared
 
 
 def completion_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None,
