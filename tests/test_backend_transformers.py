@@ -113,3 +113,46 @@ def test_loglikelihood_is_sane_and_matches_llamacpp(hf: Any, default_backend: An
     for a, b in zip(exact, forced, strict=True):
         assert a.n_tokens == b.n_tokens
         assert a.logprob == pytest.approx(b.logprob, abs=0.15 * a.n_tokens + 0.1)
+
+
+def test_prompts_that_begin_alike_decode_as_they_do_alone(tiny_base: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tokens every prompt of a batch begins with run once as a cache
+    (backends/prefix_cache.py); greedy and seeded replies are those of plain left padding."""
+    from clearft.backends import prefix_cache
+    from clearft.backends.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend(model=tiny_base, batch_size=8)
+    instruction = "Classify the sentiment of this financial news sentence as positive, negative or neutral. "
+    reqs = [GenerateRequest([{"role": "user", "content": instruction + s}], max_tokens=8)
+            for s in ("Profits rose.", "The company cut 300 jobs after a weak quarter.", "Sales were flat.")]
+    sampled = [GenerateRequest(r.messages, max_tokens=8, n=2, temperature=1.0, seed=4) for r in reqs]
+    encoded = [backend._ids(backend.render_chat(r.messages)) for r in reqs]
+    assert prefix_cache.common_prefix_length(encoded) >= prefix_cache.MIN_SHARED_PREFIX
+    calls: list[int] = []
+    real = prefix_cache.prefix_cache
+    monkeypatch.setattr("clearft.backends.transformers_backend.prefix_cache",
+                        lambda model, ids, rows: calls.append(ids.shape[1]) or real(model, ids, rows))
+    shared = [c.texts for c in backend.generate(reqs + sampled)]
+    assert calls and all(n == prefix_cache.common_prefix_length(encoded) for n in calls)
+    with monkeypatch.context() as m:
+        m.setattr(prefix_cache, "MIN_SHARED_PREFIX", 10**6)
+        plain = [c.texts for c in backend.generate(reqs + sampled)]
+        alone = [backend.generate([r])[0].texts for r in reqs]
+    assert shared == plain and shared[:3] == alone
+    assert all(t[0] for t in shared)  # the tiny random model does write something
+    # a model whose cache holds more than keys and values decodes with plain padding, and stops trying
+    monkeypatch.setattr(prefix_cache, "SHAREABLE_LAYERS", ())
+    assert [c.texts for c in backend.generate(reqs + sampled)] == plain
+    assert getattr(backend.model, prefix_cache.UNSHAREABLE) is True
+    backend.close()
+
+
+def test_common_prefix_leaves_every_row_a_token_of_its_own() -> None:
+    from clearft.backends.prefix_cache import MIN_SHARED_PREFIX, common_prefix_length
+
+    base = list(range(MIN_SHARED_PREFIX + 4))
+    assert common_prefix_length([base, base + [7], base[:-1] + [9]]) == len(base) - 1
+    assert common_prefix_length([base, base]) == len(base) - 1  # the same prompt twice
+    assert common_prefix_length([base]) == 0  # one row: nothing to share
+    assert common_prefix_length([base, [1] + base]) == 0
+    assert common_prefix_length([base[:10] + [1], base[:10] + [2]]) == 0  # under MIN_SHARED_PREFIX

@@ -29,28 +29,6 @@ def rows(n: int) -> list[Example]:
     ]
 
 
-@pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer random Llama with SmolLM2's tokenizer and chat template, saved as a folder."""
-    import transformers
-
-    from clearft.models import default_gguf_path
-
-    gguf = default_gguf_path()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        tie_word_embeddings=True,
-    )
-    transformers.set_seed(0)
-    model = transformers.LlamaForCausalLM(config)
-    path = tmp_path_factory.mktemp("tiny-base")
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 def tiny_config(**overrides: object) -> FinetuneConfig:
     values = dict(max_steps=2, batch_size=4, grad_accum=1, lora_r=4, lora_alpha=8,
                   max_seq_len=128, progress=False, device="cpu")
@@ -350,14 +328,14 @@ def test_a_shared_prefix_runs_once_with_the_same_loss_and_gradients(tiny_base: P
     assert shared_prefix_length({**batch, "position_ids": torch.arange(40).expand(3, 40)}) == 0
     # a model whose cache holds more than keys and values (a recurrent layer's state) trains on
     # the whole batch instead, and stops trying
-    from clearft.training import completion_loss as module
+    from clearft.backends import prefix_cache
 
-    assert not hasattr(model.model, module._UNSHAREABLE)  # the runs above did share
-    monkeypatch.setattr(module, "_SHAREABLE_LAYERS", ())
+    assert not hasattr(model.model, prefix_cache.UNSHAREABLE)  # the runs above did share
+    monkeypatch.setattr(prefix_cache, "SHAREABLE_LAYERS", ())
     model.zero_grad()
     fallback, _, _ = completion_loss(model, batch, share_prefix=True)
     assert torch.allclose(fallback, runs[False][0], atol=1e-6)
-    assert getattr(model.model, module._UNSHAREABLE) is True
+    assert getattr(model.model, prefix_cache.UNSHAREABLE) is True
 
 
 def test_the_trainer_shares_the_prefix_and_learns_what_it_learns_without(

@@ -4,6 +4,10 @@ downloads (local files only).
 
 * Greedy requests (temperature 0) are decoded in left-padded batches, and their n samples
   are one decode copied n times (greedy samples are identical by definition).
+* The tokens every prompt of a batch begins with (the chat template, an instruction the rows
+  share) run once, and every row reads their keys and values as a cache
+  (backends/prefix_cache.py); the padding then sits between that prefix and each row's own
+  tokens, and positions follow the attention mask, so each row decodes as it would alone.
 * Sampled requests are decoded in left-padded batches too, one row per (request, sample i).
   Row i draws its tokens by inverse CDF from its own stream of uniforms, seeded with
   ``seed + i`` (``SeededSampler``), so sample i is reproducible and independent of n and of
@@ -32,6 +36,7 @@ from clearft.backends.base import (
     LoglikelihoodResult,
     Message,
 )
+from clearft.backends.prefix_cache import cache_argument, common_prefix_length, prefix_cache
 from clearft.backends.seeded_sampler import seeded_sampler
 from clearft.deps import require
 from clearft.errors import ClearftError
@@ -76,6 +81,14 @@ def _folder_identity(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
+# Rows decoded together when the caller does not say (--concurrency). On a CPU, memory is
+# rarely the limit and a decode step costs little more for 32 rows than for 8: evaluating the
+# main job's 120 test rows took 22 s at 8 and 13 s at 32 with a fine-tuned model, 53 s and 27 s
+# untuned (bench/eval_speed.py; bench/results/training.md, session 17). On a GPU the keys and
+# values of a large model's long prompts are what fills memory, so the default stays small there.
+CPU_BATCH_SIZE = 32
+GPU_BATCH_SIZE = 8
+
 class TransformersBackend(Backend):
     name = "transformers"
 
@@ -84,7 +97,7 @@ class TransformersBackend(Backend):
         model: str | Path | None = None,
         device: str | None = None,
         dtype: str | None = None,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         concurrency: int | None = None,  # accepted for CLI symmetry: the batch size here
     ) -> None:
         from clearft.models import default_gguf_path, file_identity
@@ -106,7 +119,8 @@ class TransformersBackend(Backend):
         torch_dtype = getattr(torch, dtype) if dtype else (
             torch.float32 if self.device == "cpu" else torch.bfloat16
         )
-        self.batch_size = max(1, int(concurrency or batch_size))
+        default_batch = CPU_BATCH_SIZE if self.device == "cpu" else GPU_BATCH_SIZE
+        self.batch_size = max(1, int(concurrency or batch_size or default_batch))
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), **load)
         self.model = transformers.AutoModelForCausalLM.from_pretrained(
             str(folder), dtype=torch_dtype, **load
@@ -178,15 +192,23 @@ class TransformersBackend(Backend):
 
     def _decode(self, prompts: list[str], req: GenerateRequest, seeds: list[int] | None = None
                 ) -> tuple[list[str], list[dict[str, float]], list[int], list[int]]:
-        """Decode prompts together (left padding); texts, first-token top logprobs, token counts.
+        """Decode prompts together (a shared prefix run once, then padding, then each row's own
+        tokens); texts, first-token top logprobs, token counts.
         Greedy without `seeds`; with them, prompt j is sampled from the stream seeded seeds[j]."""
         torch = require("torch")
         tok = self.tokenizer
         encoded = [self._ids(p) for p in prompts]
-        width = max(len(e) for e in encoded)
         pad = tok.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.device)
-        attention = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.device)
+        # The tokens every prompt begins with run once (backends/prefix_cache.py); each row is
+        # then prefix, padding, its own tokens: positions follow the attention mask, so a row's
+        # own tokens sit right after the prefix, as in the row alone.
+        shared = common_prefix_length(encoded)
+        own = [e[shared:] for e in encoded]
+        tail = max(len(e) for e in own)
+        width = shared + tail
+        input_ids = torch.tensor([encoded[0][:shared] + [pad] * (tail - len(e)) + e for e in own], device=self.device)
+        attention = torch.tensor([[1] * shared + [0] * (tail - len(e)) + [1] * len(e) for e in own],
+                                 device=self.device)
         gen_args: dict[str, Any] = {
             "max_new_tokens": req.max_tokens,
             "do_sample": False,  # sampling, when asked, is SeededSampler's; generate keeps its pick
@@ -201,6 +223,12 @@ class TransformersBackend(Backend):
         if req.stop:
             gen_args.update(stop_strings=list(req.stop), tokenizer=tok)
         with torch.no_grad():
+            cache = prefix_cache(self.model, input_ids[:1, :shared], len(prompts)) if shared else None
+            if cache is not None:
+                gen_args[cache_argument(self.model)] = cache
+            elif shared:  # this model's cache cannot be shared: plain left padding
+                input_ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.device)
+                attention = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.device)
             result = self.model.generate(input_ids=input_ids, attention_mask=attention, **gen_args)
         new = result.sequences[:, width:]
         texts, counts = [], []

@@ -28,14 +28,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from clearft.backends.prefix_cache import MIN_SHARED_PREFIX, cache_argument, prefix_cache
+
 # Above this many logits a micro-batch (trained tokens x vocabulary), TRL's tiled head is kept:
 # here the logits, their log-softmax and its gradient are held at once, about 3 x 4 bytes each
 # (1.5 GiB at this limit), which long targets with a large vocabulary would exceed.
 MAX_LOGITS = 2**27
-
-# Below this many shared tokens a micro-batch runs whole: the saving would not pay for a second
-# pass through the backbone.
-MIN_SHARED_PREFIX = 16
 
 # config fields that make a model's logits more than ``lm_head(hidden)``
 _LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier",
@@ -67,46 +65,13 @@ def shared_prefix_length(inputs: dict[str, Any]) -> int:
     return length if length >= MIN_SHARED_PREFIX else 0
 
 
-# Cache layers that hold only keys and values, which any number of rows can read: a recurrent
-# layer's state (Mamba, linear attention) cannot be handed on this way.
-_SHAREABLE_LAYERS = ("DynamicLayer", "DynamicSlidingWindowLayer")
-# set on a backbone whose cache could not be shared once, so later steps do not try again
-_UNSHAREABLE = "_clearft_unshareable_cache"
-
-
-def _cache_name(backbone: Any) -> str:
-    import inspect
-
-    # transformers 5.25 renamed `past_key_values` to `cache`
-    return "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
-
-
-def _prefix_cache(backbone: Any, ids: Any, shared: int, name: str) -> Any:
-    """The first ``shared`` positions run once, their cache (output ``name``) repeated for every
-    row of ``ids``; None when this model's cache cannot be handed to several rows."""
-    prefix = backbone(input_ids=ids[:1, :shared], use_cache=True).get(name)
-    layers = getattr(prefix, "layers", None)  # transformers >= 4.56; a plain DynamicCache before
-    if (prefix is None or not hasattr(prefix, "batch_repeat_interleave")
-            or (layers is None and type(prefix).__name__ != "DynamicCache")
-            or any(type(layer).__name__ not in _SHAREABLE_LAYERS for layer in layers or [])
-            # layers that checkpoint their activations keep nothing, whatever the flags say
-            or prefix.get_seq_length() != shared):
-        return None
-    prefix.batch_repeat_interleave(ids.shape[0])  # the same keys and values for every row
-    return prefix
-
-
 def _hidden_states(backbone: Any, inputs: dict[str, Any], shared: int) -> tuple[Any, int]:
     """The backbone's last hidden states from position ``shared`` on, and ``shared``: the
     first positions, the same in every row, run once and read by every row as a cache (whose
     length sets the rest's positions); 0 where the model's cache cannot be shared."""
     batch = {k: v for k, v in inputs.items() if k != "labels"}
-    name = _cache_name(backbone)
-    prefix = None
-    if shared and not getattr(backbone, _UNSHAREABLE, False):
-        prefix = _prefix_cache(backbone, batch["input_ids"], shared, name)
-        if prefix is None:
-            setattr(backbone, _UNSHAREABLE, True)
+    name = cache_argument(backbone)
+    prefix = prefix_cache(backbone, batch["input_ids"][:1, :shared], len(batch["input_ids"]), name) if shared else None
     if prefix is None:
         return backbone(**batch, use_cache=False).last_hidden_state, 0
     return backbone(input_ids=batch["input_ids"][:, shared:], attention_mask=batch.get("attention_mask"),
