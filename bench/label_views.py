@@ -95,9 +95,12 @@ def main() -> int:
             started = time.monotonic()
             summary = correct_file(noisy, out, None, config, all_rows=True,  # type: ignore[arg-type]
                                    uncorrected=work / f"uncorrected_{model}{noisy.suffix}")
-            resolved = summary.settings["classifier"].get("label_model", model)  # "ensemble" -> its form
+            classifier = summary.settings["classifier"]
+            resolved = classifier.get("label_model", model)  # "ensemble" -> its form
+            if classifier.get("calibration") == "temperature":  # --calibration auto, where identified
+                resolved += ", calibrated"
             row = {"dataset": name, "label_model": model if resolved == model else f"{model} -> {resolved}",
-                   "gate": config.gate_for_evidence(resolved), "eta": summary.settings["evidence_eta"],
+                   "gate": summary.settings["evidence_gate"], "eta": summary.settings["evidence_eta"],
                    **measure(out, noisy, clean),
                    "frontier": frontier(out, noisy, clean), "reasons": summary.reasons,
                    "seconds": round(time.monotonic() - started, 1)}

@@ -42,7 +42,8 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eta", action=UnitInterval, default=None,
                    help="replace only when the judge's confidence in the new target is above this "
                         "(default with the default label model, read as a margin: 0.6 with frozen "
-                        "embeddings, 0.75 with the fine-tuned encoder; 0.8 with logreg/knn; 0.95 with encoder)")
+                        "embeddings, 0.75 with the fine-tuned encoder; a calibrated probability: "
+                        "0.95; 0.8 with logreg/knn; 0.95 with encoder)")
     g.add_argument("--label-model", choices=["ensemble", "ensemble-frozen", "encoder", "logreg", "knn"],
                    default=None,
                    help="the evidence judge's label model: ensemble (default: a sentence view and "
@@ -51,6 +52,12 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
                         "class, minutes on a CPU, else logistic regression over its frozen "
                         "embeddings, seconds), ensemble-frozen (always the frozen one), logreg or "
                         "knn over the embeddings alone, or encoder (the fine-tuned encoder alone)")
+    g.add_argument("--calibration", choices=["auto", "none", "temperature", "noise-matrix"], default=None,
+                   help="the evidence judge's classifier probabilities: auto (default: the frozen "
+                        "ensemble's sharpened by a temperature fitted to the given labels under "
+                        "uniform noise, read as P(new label is true) at 0.95, where that fit is "
+                        "identified: many classes), none (as they are), temperature (always), "
+                        "noise-matrix (deconvolved by cleanlab's noise estimate)")
     g.add_argument("--gate", choices=["probability", "margin"], default=None,
                    help="the evidence judge's confidence in a new label: probability (its "
                         "probability) or margin (minus the given label's); default: margin for "
@@ -82,7 +89,7 @@ def correct_config(args: argparse.Namespace, seed: int = 0) -> CorrectConfig:
     from clearft.errors import ClearftError
 
     values = {
-        "judge": args.judge, "estimator_preset": getattr(args, "estimator_preset", None), "eta": args.eta, "label_model": args.label_model, "gate": args.gate, "samples": args.judge_samples, "sample_style": args.judge_sample_style,
+        "judge": args.judge, "estimator_preset": getattr(args, "estimator_preset", None), "eta": args.eta, "label_model": args.label_model, "gate": args.gate, "calibration": getattr(args, "calibration", None), "samples": args.judge_samples, "sample_style": args.judge_sample_style,
         "beta": args.judge_beta, "candidate_max_tokens": args.candidate_max_tokens,
         "batch_size": getattr(args, "batch_size", None),
     }

@@ -28,7 +28,7 @@ from clearft.correction.candidates import (
     why_no_candidate,
     within_labels,
 )
-from clearft.correction.config import CorrectConfig
+from clearft.correction.config import CorrectConfig, evidence_form
 from clearft.correction.evidence import LabelDecision
 from clearft.correction.free_text import TextDecision
 from clearft.correction.judge import JudgeResult, Pair, judge_pairs
@@ -319,7 +319,7 @@ def correct_file(
                 cache_dir=Path(label_cache) if label_cache else label_model_cache(output), log=progress)
         posteriors, classifier_info = memo["posteriors"]
         judged = evidence_corrections(ds, chosen_examples, cands, posteriors, config, has_candidates,
-                                      classifier_info.get("label_model"))
+                                      evidence_form(classifier_info))
     elif judge_backend is None:
         raise ClearftError(f"the {judge_kind} judge needs a judge model (the base model)")
     elif judge_kind == ft.ESTIMATOR:
@@ -357,7 +357,8 @@ def correct_file(
         reasons=dict(sorted(reasons.items())), output=str(output), uncorrected=str(side),
         settings={**config.to_dict(), "threshold": threshold, "all_rows": all_rows,
                   "judge": judge_kind, "classifier": classifier_info,
-                  "evidence_eta": config.eta_for("evidence", classifier_info.get("label_model")) if use_evidence else None,
+                  "evidence_eta": config.eta_for("evidence", evidence_form(classifier_info)) if use_evidence else None,
+                  "evidence_gate": config.gate_for_evidence(evidence_form(classifier_info)) if use_evidence else None,
                   "judge_model": judge_backend.describe() if judge_backend and not use_evidence else None,
                   "candidate": candidate_backend.describe() if candidate_backend else "from data"},
     )

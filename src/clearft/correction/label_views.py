@@ -27,7 +27,7 @@ def class_of(ex: Example, target: str) -> str:
 
 
 def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: int = 0,
-                          classifier: str = "logreg", calibration: str = "none",
+                          classifier: str = "logreg", calibration: str = "auto",
                           cache_dir: str | Path | None = None,
                           log: Callable[[str], None] | None = None) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """(row id -> P(true label = c) for each class c, a summary of the classifier) over `context`.
@@ -78,9 +78,19 @@ def classifier_posteriors(context: Sequence[Example], *, folds: int = 5, seed: i
     # under-states how sure it is (its probabilities top out near 1 - noise rate) and restored
     # 20 of 475 noisy FPB-30 rows at eta 0.8. The noise-matrix posterior breaks more than it
     # restores on a few hundred rows, where the classifier is weak and the noise is over-estimated.
-    post = evidence.label_posterior(probs, given, matrix) if calibration == "noise-matrix" else probs
+    post = probs
+    used = "none"
+    if calibration == "noise-matrix":
+        post, used = evidence.label_posterior(probs, given, matrix), calibration
+    elif calibration == "temperature" or (calibration == "auto" and resolved == "ensemble-frozen"):
+        # (choice, measured with bench/label_calibration.py) "auto" calibrates only the frozen
+        # ensemble, and only where the fit is identified (evidence.temperature_posterior)
+        calibrated, fit = evidence.temperature_posterior(probs, given)
+        info["temperature_fit"] = fit
+        if calibration == "temperature" or fit["identified"]:
+            post, used = calibrated, "temperature"
     out = {ex.id: {c: float(post[i, j]) for j, c in enumerate(lp.classes)} for i, ex in enumerate(context)}
-    info.update(estimated_noise=round(1.0 - float(np.mean(np.diag(matrix))), 4), calibration=calibration)
+    info.update(estimated_noise=round(1.0 - float(np.mean(np.diag(matrix))), 4), calibration=used)
     return out, info
 
 

@@ -4,6 +4,7 @@ rough on purpose (rows x calls, tokens, steps)."""
 
 from __future__ import annotations
 
+from clearft.correction.config import CALIBRATED
 from clearft.pipeline.config import RunConfig
 from clearft.pipeline.stage import Cost, Estimate, Sizes
 
@@ -97,7 +98,9 @@ def correct(config: RunConfig) -> Estimate:
                "and candidate", "llm": "the base model compares both orders"}[judge]
         eta = f"eta {config.correct.eta_for(judge)}"
         if judge == "evidence" and config.correct.eta is None and config.correct.label_model == "ensemble":
-            eta += f", {config.correct.eta_for(judge, 'ensemble-fine-tuned')} where its sentence view is fine-tuned"
+            eta += (f" as a margin; {config.correct.eta_for(judge, 'ensemble-fine-tuned')} where its sentence view "
+                    f"is fine-tuned; {config.correct.eta_for(judge, CALIBRATED)} as a probability where "
+                    "its frozen form's calibration is identified")
         return Cost(f"{judge} judge on {s.judged} rows ({how}; {eta})",
                     s.judged * calls, s.judged * tokens)
 
