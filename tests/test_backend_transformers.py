@@ -115,13 +115,33 @@ def test_loglikelihood_is_sane_and_matches_llamacpp(hf: Any, default_backend: An
         assert a.logprob == pytest.approx(b.logprob, abs=0.15 * a.n_tokens + 0.1)
 
 
-def test_prompts_that_begin_alike_decode_as_they_do_alone(tiny_base: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="module")
+def lively_base(tiny_base: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """tiny_base's tokenizer on a random Llama whose greedy replies depend on the prompt (large
+    initial weights, output layer not tied to the input embeddings: the tied tiny model echoes
+    its last input token, whatever came before)."""
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_base)
+    config = transformers.LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        tie_word_embeddings=False, initializer_range=0.5,
+    )
+    transformers.set_seed(0)
+    path = tmp_path_factory.mktemp("lively-base")
+    transformers.LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_prompts_that_begin_alike_decode_as_they_do_alone(lively_base: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The tokens every prompt of a batch begins with run once as a cache
     (backends/prefix_cache.py); greedy and seeded replies are those of plain left padding."""
     from clearft.backends import prefix_cache
     from clearft.backends.transformers_backend import TransformersBackend
 
-    backend = TransformersBackend(model=tiny_base, batch_size=8)
+    backend = TransformersBackend(model=lively_base, batch_size=8)
     instruction = "Classify the sentiment of this financial news sentence as positive, negative or neutral. "
     reqs = [GenerateRequest([{"role": "user", "content": instruction + s}], max_tokens=8)
             for s in ("Profits rose.", "The company cut 300 jobs after a weak quarter.", "Sales were flat.")]
@@ -131,7 +151,7 @@ def test_prompts_that_begin_alike_decode_as_they_do_alone(tiny_base: Any, monkey
     calls: list[int] = []
     real = prefix_cache.prefix_cache
     monkeypatch.setattr("clearft.backends.transformers_backend.prefix_cache",
-                        lambda model, ids, rows: calls.append(ids.shape[1]) or real(model, ids, rows))
+                        lambda model, ids, rows, **kw: calls.append(ids.shape[1]) or real(model, ids, rows, **kw))
     shared = [c.texts for c in backend.generate(reqs + sampled)]
     assert calls and all(n == prefix_cache.common_prefix_length(encoded) for n in calls)
     with monkeypatch.context() as m:
@@ -139,12 +159,28 @@ def test_prompts_that_begin_alike_decode_as_they_do_alone(tiny_base: Any, monkey
         plain = [c.texts for c in backend.generate(reqs + sampled)]
         alone = [backend.generate([r])[0].texts for r in reqs]
     assert shared == plain and shared[:3] == alone
-    assert all(t[0] for t in shared)  # the tiny random model does write something
-    # a model whose cache holds more than keys and values decodes with plain padding, and stops trying
-    monkeypatch.setattr(prefix_cache, "SHAREABLE_LAYERS", ())
+    assert len({t[0] for t in shared[:3]}) == 3  # the greedy replies depend on each row's own tokens
+    # a generate that refuses a cache handed in decodes with plain padding, and stops trying
+    generate = backend.model.generate
+
+    def refuse(**kwargs: Any) -> Any:
+        if kwargs.get(prefix_cache.cache_argument(backend.model)) is not None:
+            raise ValueError("a cache and cache_implementation together")
+        return generate(**kwargs)
+
+    monkeypatch.setattr(backend.model, "generate", refuse)
     assert [c.texts for c in backend.generate(reqs + sampled)] == plain
     assert getattr(backend.model, prefix_cache.UNSHAREABLE) is True
     backend.close()
+    # a sliding-window model (its cache's layers are not plain DynamicLayers) never shares
+    windowed = TransformersBackend(model=lively_base, batch_size=8)
+    calls.clear()
+    monkeypatch.setattr(windowed.model.config, "sliding_window", 4, raising=False)
+    monkeypatch.setattr(windowed.model.config, "layer_types", ["sliding_attention"] * 2, raising=False)
+    windowed_texts = [c.texts for c in windowed.generate(reqs)]
+    assert calls and getattr(windowed.model, prefix_cache.UNSHAREABLE) is True
+    assert len(windowed_texts) == 3
+    windowed.close()
 
 
 def test_common_prefix_leaves_every_row_a_token_of_its_own() -> None:

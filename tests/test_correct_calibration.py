@@ -60,6 +60,25 @@ def test_few_classes_or_a_weak_classifier_leave_the_fit_unidentified() -> None:
     assert broken > 0 and restored / changed < 0.9  # what trusting it would have done
 
 
+def test_clean_labels_and_a_mediocre_classifier_break_nothing() -> None:
+    """The noise rate is confident learning's estimate, not the share of rows whose top label
+    is another (that counts the classifier's own mistakes as noise: here about 0.3)."""
+    probs, given, true = synthetic(77, strength=3.0, rows=3000, noise=0.0)
+    assert np.mean(probs.argmax(axis=1) != given) > 0.25
+    post, fit = evidence.temperature_posterior(probs, given)
+    assert fit["noise"] < 0.1
+    assert relabel(post, given, true)[2] == 0
+
+
+def test_two_classes_or_one_are_never_identified() -> None:
+    for classes in (2, 1):
+        probs, given, _ = synthetic(max(classes, 2), strength=3.0)
+        probs = probs[:, :classes] / probs[:, :classes].sum(axis=1, keepdims=True)
+        given = np.minimum(given, classes - 1)
+        _, fit = evidence.temperature_posterior(probs, given)
+        assert not fit["identified"]
+
+
 def test_the_noisy_label_posterior_weighs_the_given_label() -> None:
     probs = np.array([[0.5, 0.3, 0.2], [0.2, 0.2, 0.6]])
     post = evidence.noisy_label_posterior(probs, [1, 2], noise=0.2)
@@ -77,6 +96,11 @@ def test_a_calibrated_posterior_is_read_as_a_probability_at_0_95() -> None:
     assert evidence_form({"calibration": "none", "label_model": "ensemble-frozen"}) == "ensemble-frozen"
     assert config.eta_for("evidence", "ensemble-frozen") == 0.6  # uncalibrated: the margin as before
     assert CorrectConfig(eta=0.9).eta_for("evidence", CALIBRATED) == 0.9
+    # an eta or a gate chosen by hand was chosen for the uncalibrated reading: auto stands down
+    assert config.classifier_calibration() == "auto"
+    assert CorrectConfig(eta=0.6).classifier_calibration() == "none"
+    assert CorrectConfig(gate="margin").classifier_calibration() == "none"
+    assert CorrectConfig(eta=0.9, calibration="temperature").classifier_calibration() == "temperature"
     with pytest.raises(ValueError, match="calibration must be one of"):
         CorrectConfig(calibration="platt")
 

@@ -286,11 +286,8 @@ def test_a_shared_prefix_runs_once_with_the_same_loss_and_gradients(tiny_base: P
     import torch
     import transformers
 
-    from clearft.training.completion_loss import (
-        MIN_SHARED_PREFIX,
-        completion_loss,
-        shared_prefix_length,
-    )
+    from clearft.backends.prefix_cache import MIN_SHARED_PREFIX
+    from clearft.training.completion_loss import completion_loss, shared_prefix_length
 
     model = transformers.AutoModelForCausalLM.from_pretrained(tiny_base)
     ids = torch.randint(0, 1000, (3, 40), generator=torch.Generator().manual_seed(1))
@@ -342,6 +339,7 @@ def test_the_trainer_shares_the_prefix_and_learns_what_it_learns_without(
         tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
+    from clearft.backends import prefix_cache
     from clearft.training import completion_loss
 
     seen: list[int] = []
@@ -350,7 +348,7 @@ def test_the_trainer_shares_the_prefix_and_learns_what_it_learns_without(
     shared = finetune(rows(8), tmp_path / "shared", tiny_config(lora_dropout=0.0), base_model=tiny_base)
     whole = finetune(rows(8), tmp_path / "whole", tiny_config(lora_dropout=0.0, share_prefix=False),
                      base_model=tiny_base)
-    assert len(seen) == 2 and all(n >= completion_loss.MIN_SHARED_PREFIX for n in seen)  # the template's
+    assert len(seen) == 2 and all(n >= prefix_cache.MIN_SHARED_PREFIX for n in seen)  # the template's
     a, b = adapter_tensors(shared), adapter_tensors(whole)
     assert a.keys() == b.keys() and len(a) > 0
     for key in a:

@@ -43,18 +43,24 @@ def cache_argument(model: Any) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
-def prefix_cache(model: Any, prefix_ids: Any, rows: int, name: str | None = None) -> Any:
+def prefix_cache(model: Any, prefix_ids: Any, rows: int, name: str | None = None,
+                 layers_allowed: tuple[str, ...] | None = None) -> Any:
     """The cache of `prefix_ids` (1 x n token ids) run once through `model`, repeated for `rows`
     rows; None (and the model marked, so no later batch tries) where its cache cannot be handed
-    to several rows."""
+    to several rows. `layers_allowed`: the cache layer types the caller can use
+    (default SHAREABLE_LAYERS)."""
     if getattr(model, UNSHAREABLE, False):
         return None
     name = name or cache_argument(model)
-    prefix = model(input_ids=prefix_ids, use_cache=True).get(name)
+    extra = {}
+    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+        extra["logits_to_keep"] = 1  # a causal LM: no vocabulary projection of the prefix
+    prefix = model(input_ids=prefix_ids, use_cache=True, **extra).get(name)
     layers = getattr(prefix, "layers", None)  # transformers >= 4.56; a plain DynamicCache before
+    allowed = SHAREABLE_LAYERS if layers_allowed is None else layers_allowed
     if (prefix is None or not hasattr(prefix, "batch_repeat_interleave")
             or (layers is None and type(prefix).__name__ != "DynamicCache")
-            or any(type(layer).__name__ not in SHAREABLE_LAYERS for layer in layers or [])
+            or any(type(layer).__name__ not in allowed for layer in layers or [])
             # layers that checkpoint their activations keep nothing, whatever the flags say
             or prefix.get_seq_length() != prefix_ids.shape[1]):
         setattr(model, UNSHAREABLE, True)

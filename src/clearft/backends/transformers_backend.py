@@ -36,7 +36,12 @@ from clearft.backends.base import (
     LoglikelihoodResult,
     Message,
 )
-from clearft.backends.prefix_cache import cache_argument, common_prefix_length, prefix_cache
+from clearft.backends.prefix_cache import (
+    UNSHAREABLE,
+    cache_argument,
+    common_prefix_length,
+    prefix_cache,
+)
 from clearft.backends.seeded_sampler import seeded_sampler
 from clearft.deps import require
 from clearft.errors import ClearftError
@@ -83,11 +88,14 @@ def _folder_identity(folder: Path) -> str:
 
 # Rows decoded together when the caller does not say (--concurrency). On a CPU, memory is
 # rarely the limit and a decode step costs little more for 32 rows than for 8: evaluating the
-# main job's 120 test rows took 22 s at 8 and 13 s at 32 with a fine-tuned model, 53 s and 27 s
+# main job's 120 test rows took 23 s at 8 and 13 s at 32 with a fine-tuned model, 56 s and 27 s
 # untuned (bench/eval_speed.py; bench/results/training.md, session 17). On a GPU the keys and
 # values of a large model's long prompts are what fills memory, so the default stays small there.
 CPU_BATCH_SIZE = 32
 GPU_BATCH_SIZE = 8
+# Log-likelihood batches hold every position's logits over the vocabulary (and their
+# log-softmax), so they stay at 8 rows unless --concurrency says otherwise.
+LOGLIKELIHOOD_BATCH_SIZE = 8
 
 class TransformersBackend(Backend):
     name = "transformers"
@@ -121,6 +129,7 @@ class TransformersBackend(Backend):
         )
         default_batch = CPU_BATCH_SIZE if self.device == "cpu" else GPU_BATCH_SIZE
         self.batch_size = max(1, int(concurrency or batch_size or default_batch))
+        self.loglikelihood_batch = max(1, int(concurrency or batch_size or LOGLIKELIHOOD_BATCH_SIZE))
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), **load)
         self.model = transformers.AutoModelForCausalLM.from_pretrained(
             str(folder), dtype=torch_dtype, **load
@@ -223,13 +232,25 @@ class TransformersBackend(Backend):
         if req.stop:
             gen_args.update(stop_strings=list(req.stop), tokenizer=tok)
         with torch.no_grad():
-            cache = prefix_cache(self.model, input_ids[:1, :shared], len(prompts)) if shared else None
+            # Only full-attention layers: a sliding window counts cache slots, and the padding
+            # between prefix and row would push prefix tokens out of a padded row's window. A
+            # model that names its own cache (generation_config.cache_implementation) takes none.
+            own_cache = getattr(self.model.generation_config, "cache_implementation", None)
+            cache = (prefix_cache(self.model, input_ids[:1, :shared], len(prompts), layers_allowed=("DynamicLayer",))
+                     if shared and not own_cache else None)
+            result = None
             if cache is not None:
-                gen_args[cache_argument(self.model)] = cache
-            elif shared:  # this model's cache cannot be shared: plain left padding
-                input_ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.device)
-                attention = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.device)
-            result = self.model.generate(input_ids=input_ids, attention_mask=attention, **gen_args)
+                try:
+                    result = self.model.generate(input_ids=input_ids, attention_mask=attention,
+                                                 **gen_args, **{cache_argument(self.model): cache})
+                except (TypeError, ValueError):  # this generate refuses a cache handed in: never again
+                    setattr(self.model, UNSHAREABLE, True)
+            if result is None:
+                if shared:  # plain left padding
+                    input_ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.device)
+                    attention = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded],
+                                             device=self.device)
+                result = self.model.generate(input_ids=input_ids, attention_mask=attention, **gen_args)
         new = result.sequences[:, width:]
         texts, counts = [], []
         ends = self._end_ids()
@@ -327,8 +348,8 @@ class TransformersBackend(Backend):
                 out.update(dict(zip(idx, self._shared_prompt_loglikelihood(prompt, [requests[i] for i in idx]),
                                     strict=True)))
         alone = [i for i in range(len(requests)) if i not in out]
-        for start in range(0, len(alone), self.batch_size):
-            idx = alone[start : start + self.batch_size]
+        for start in range(0, len(alone), self.loglikelihood_batch):
+            idx = alone[start : start + self.loglikelihood_batch]
             batch = [requests[i] for i in idx]
             try:
                 results = self._loglikelihood_batch(batch, [prompts[i] for i in idx])
@@ -358,7 +379,7 @@ class TransformersBackend(Backend):
         out = [LoglikelihoodResult(0.0, 0) if not c else
                LoglikelihoodResult(float(first_logprobs[c[0]].item()), 1) for c in conts]
         longer = [i for i, c in enumerate(conts) if len(c) > 1]
-        chunk = max(self.batch_size, 32)  # continuations are short; batch more of them
+        chunk = max(self.loglikelihood_batch, 32)  # continuations are short; batch more of them
         for start in range(0, len(longer), chunk):
             idx = longer[start : start + chunk]
             # The last token of a continuation predicts nothing we need: feed all but it.

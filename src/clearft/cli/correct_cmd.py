@@ -56,8 +56,10 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
                    help="the evidence judge's classifier probabilities: auto (default: the frozen "
                         "ensemble's sharpened by a temperature fitted to the given labels under "
                         "uniform noise, read as P(new label is true) at 0.95, where that fit is "
-                        "identified: many classes), none (as they are), temperature (always), "
-                        "noise-matrix (deconvolved by cleanlab's noise estimate)")
+                        "identified (the temperature barely moves with the noise assumed: so far, "
+                        "data with many classes) and neither --eta nor --gate is given), none (as "
+                        "they are), temperature (always), noise-matrix (deconvolved by cleanlab's "
+                        "noise estimate)")
     g.add_argument("--gate", choices=["probability", "margin"], default=None,
                    help="the evidence judge's confidence in a new label: probability (its "
                         "probability) or margin (minus the given label's); default: margin for "

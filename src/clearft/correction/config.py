@@ -45,7 +45,7 @@ FINE_TUNE_ROWS_PER_CLASS = 400
 # BANKING77-20. Fine-tuned, 0.75 is where FPB-30's replacements pass precision 0.95
 # (bench/label_finetuned_encoder.py; FPB-50 is the held-out check in correct.md).
 # The calibrated posterior (CALIBRATED): 0.95, measured with bench/label_calibration.py on three
-# BANKING77 draws: precision 0.956-0.980 with 44-49% of the noisy rows restored, where the
+# BANKING77 draws: precision 0.969-0.989 with 39-44% of the noisy rows restored, where the
 # frozen margin at 0.6 restored 30-32%.
 DEFAULT_ETA = {"ensemble-frozen": 0.6, "ensemble-fine-tuned": 0.75, "encoder": 0.95, "logreg": 0.8,
                "knn": 0.8, "estimator": 0.8, "llm": 0.8, CALIBRATED: 0.95}
@@ -160,6 +160,14 @@ class CorrectConfig:
     def gate_for_evidence(self, label_model: str | None = None) -> str:
         """The evidence judge's gate: the one given, else the (resolved) label model's default."""
         return self.gate or DEFAULT_GATE.get(_resolved(label_model or self.label_model), "probability")
+
+    def classifier_calibration(self) -> str:
+        """The calibration to ask the label model for: "auto" stands down to "none" when eta or
+        the gate is given, since those were chosen for the uncalibrated reading (a margin of
+        0.6 is not a probability of 0.6)."""
+        if self.calibration == "auto" and (self.eta is not None or self.gate is not None):
+            return "none"
+        return self.calibration
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

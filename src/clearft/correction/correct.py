@@ -315,7 +315,7 @@ def correct_file(
             if progress:
                 progress(f"Auto-Correct: evidence judge, {config.label_model} label model over {len(context)} rows")
             memo["posteriors"] = classifier_posteriors(
-                context, seed=config.seed, classifier=config.label_model, calibration=config.calibration,
+                context, seed=config.seed, classifier=config.label_model, calibration=config.classifier_calibration(),
                 cache_dir=Path(label_cache) if label_cache else label_model_cache(output), log=progress)
         posteriors, classifier_info = memo["posteriors"]
         judged = evidence_corrections(ds, chosen_examples, cands, posteriors, config, has_candidates,

@@ -97,10 +97,16 @@ def correct(config: RunConfig) -> Estimate:
                "estimator": "BSDetector on target "
                "and candidate", "llm": "the base model compares both orders"}[judge]
         eta = f"eta {config.correct.eta_for(judge)}"
-        if judge == "evidence" and config.correct.eta is None and config.correct.label_model == "ensemble":
-            eta += (f" as a margin; {config.correct.eta_for(judge, 'ensemble-fine-tuned')} where its sentence view "
-                    f"is fine-tuned; {config.correct.eta_for(judge, CALIBRATED)} as a probability where "
-                    "its frozen form's calibration is identified")
+        cc = config.correct
+        if judge == "evidence" and cc.classifier_calibration() == "temperature":
+            eta = f"eta {cc.eta_for(judge, CALIBRATED)} on the calibrated probability"
+        elif judge == "evidence" and cc.eta is None and cc.gate is None and cc.label_model.startswith("ensemble"):
+            eta += f" ({cc.gate_for_evidence()})"
+            if cc.label_model == "ensemble":
+                eta += f"; {cc.eta_for(judge, 'ensemble-fine-tuned')} where its sentence view is fine-tuned"
+            if cc.classifier_calibration() == "auto":
+                eta += (f"; {cc.eta_for(judge, CALIBRATED)} on the calibrated probability where its frozen "
+                        "form's calibration is identified")
         return Cost(f"{judge} judge on {s.judged} rows ({how}; {eta})",
                     s.judged * calls, s.judged * tokens)
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clearft.backends.prefix_cache import MIN_SHARED_PREFIX, cache_argument, prefix_cache
+from clearft.backends import prefix_cache as shared_prefix
 
 # Above this many logits a micro-batch (trained tokens x vocabulary), TRL's tiled head is kept:
 # here the logits, their log-softmax and its gradient are held at once, about 3 x 4 bytes each
@@ -49,7 +49,7 @@ def head_is_linear(model: Any) -> bool:
 def shared_prefix_length(inputs: dict[str, Any]) -> int:
     """How many leading tokens every row of a right-padded micro-batch has in common, stopping
     before the first trained target (its prediction reads the previous position's state) and
-    before any padding; 0 when that is under MIN_SHARED_PREFIX or the batch is one row."""
+    before any padding; 0 when that is under prefix_cache.MIN_SHARED_PREFIX or the batch is one row."""
     ids, labels = inputs["input_ids"], inputs["labels"]
     if ids.shape[0] < 2 or ids.shape[1] < 2 or set(inputs) - {"input_ids", "attention_mask", "labels"}:
         return 0
@@ -62,7 +62,7 @@ def shared_prefix_length(inputs: dict[str, Any]) -> int:
     same[:-1] &= (labels[:, 1:] == -100).all(0)
     same[-1] = False  # every row keeps at least one position of its own
     length = int(same.int().cumprod(0).sum())
-    return length if length >= MIN_SHARED_PREFIX else 0
+    return length if length >= shared_prefix.MIN_SHARED_PREFIX else 0
 
 
 def _hidden_states(backbone: Any, inputs: dict[str, Any], shared: int) -> tuple[Any, int]:
@@ -70,8 +70,9 @@ def _hidden_states(backbone: Any, inputs: dict[str, Any], shared: int) -> tuple[
     first positions, the same in every row, run once and read by every row as a cache (whose
     length sets the rest's positions); 0 where the model's cache cannot be shared."""
     batch = {k: v for k, v in inputs.items() if k != "labels"}
-    name = cache_argument(backbone)
-    prefix = prefix_cache(backbone, batch["input_ids"][:1, :shared], len(batch["input_ids"]), name) if shared else None
+    name = shared_prefix.cache_argument(backbone)
+    prefix = (shared_prefix.prefix_cache(backbone, batch["input_ids"][:1, :shared], len(batch["input_ids"]), name)
+              if shared else None)
     if prefix is None:
         return backbone(**batch, use_cache=False).last_hidden_state, 0
     return backbone(input_ids=batch["input_ids"][:, shared:], attention_mask=batch.get("attention_mask"),
