@@ -150,7 +150,7 @@ def test_prompts_that_begin_alike_decode_as_they_do_alone(lively_base: Any, monk
     assert prefix_cache.common_prefix_length(encoded) >= prefix_cache.MIN_SHARED_PREFIX
     calls: list[int] = []
     real = prefix_cache.prefix_cache
-    monkeypatch.setattr("clearft.backends.transformers_backend.prefix_cache",
+    monkeypatch.setattr(prefix_cache, "prefix_cache",
                         lambda model, ids, rows, **kw: calls.append(ids.shape[1]) or real(model, ids, rows, **kw))
     shared = [c.texts for c in backend.generate(reqs + sampled)]
     assert calls and all(n == prefix_cache.common_prefix_length(encoded) for n in calls)

@@ -14,6 +14,8 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
+from clearft.deps import require
+
 # Below this many shared tokens a batch runs whole: the saving would not pay for a second
 # pass through the model.
 MIN_SHARED_PREFIX = 16
@@ -67,3 +69,37 @@ def prefix_cache(model: Any, prefix_ids: Any, rows: int, name: str | None = None
         return None
     prefix.batch_repeat_interleave(rows)  # the same keys and values for every row
     return prefix
+
+
+def padded_rows(rows: Sequence[Sequence[int]], pad: int, shared: int) -> tuple[list[list[int]], list[list[int]]]:
+    """(token ids, attention mask) of rows padded to one width: the first `shared` tokens (the
+    same in every row), then padding, then each row's own tokens; `shared` 0 is plain left
+    padding. Positions follow the attention mask, so a row's own tokens sit right after the
+    prefix, as in the row alone."""
+    own = [list(r[shared:]) for r in rows]
+    tail = max(len(r) for r in own)
+    head = list(rows[0][:shared])
+    return ([head + [pad] * (tail - len(r)) + r for r in own],
+            [[1] * shared + [0] * (tail - len(r)) + [1] * len(r) for r in own])
+
+
+def generate_sharing_prefix(model: Any, rows: Sequence[Sequence[int]], pad: int, gen_args: dict[str, Any],
+                            device: Any) -> Any:
+    """`model.generate` over `rows` (token ids), the tokens they all begin with run once as a
+    cache every row reads; plain left padding where the model cannot share (then never again).
+
+    Only full-attention layers share: a sliding window counts cache slots, and the padding
+    between prefix and row would push prefix tokens out of a padded row's window. A model that
+    names its own cache (generation_config.cache_implementation) takes none handed in."""
+    torch = require("torch")
+    shared = common_prefix_length(rows)
+    if shared and not getattr(model.generation_config, "cache_implementation", None):
+        ids, mask = (torch.tensor(x, device=device) for x in padded_rows(rows, pad, shared))
+        cache = prefix_cache(model, ids[:1, :shared], len(rows), layers_allowed=("DynamicLayer",))
+        if cache is not None:
+            try:
+                return model.generate(input_ids=ids, attention_mask=mask, **gen_args, **{cache_argument(model): cache})
+            except (TypeError, ValueError):  # this generate refuses a cache handed in: never again
+                setattr(model, UNSHAREABLE, True)
+    ids, mask = (torch.tensor(x, device=device) for x in padded_rows(rows, pad, 0))
+    return model.generate(input_ids=ids, attention_mask=mask, **gen_args)

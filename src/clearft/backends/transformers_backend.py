@@ -36,12 +36,7 @@ from clearft.backends.base import (
     LoglikelihoodResult,
     Message,
 )
-from clearft.backends.prefix_cache import (
-    UNSHAREABLE,
-    cache_argument,
-    common_prefix_length,
-    prefix_cache,
-)
+from clearft.backends.prefix_cache import generate_sharing_prefix
 from clearft.backends.seeded_sampler import seeded_sampler
 from clearft.deps import require
 from clearft.errors import ClearftError
@@ -208,16 +203,7 @@ class TransformersBackend(Backend):
         tok = self.tokenizer
         encoded = [self._ids(p) for p in prompts]
         pad = tok.pad_token_id
-        # The tokens every prompt begins with run once (backends/prefix_cache.py); each row is
-        # then prefix, padding, its own tokens: positions follow the attention mask, so a row's
-        # own tokens sit right after the prefix, as in the row alone.
-        shared = common_prefix_length(encoded)
-        own = [e[shared:] for e in encoded]
-        tail = max(len(e) for e in own)
-        width = shared + tail
-        input_ids = torch.tensor([encoded[0][:shared] + [pad] * (tail - len(e)) + e for e in own], device=self.device)
-        attention = torch.tensor([[1] * shared + [0] * (tail - len(e)) + [1] * len(e) for e in own],
-                                 device=self.device)
+        width = max(len(e) for e in encoded)
         gen_args: dict[str, Any] = {
             "max_new_tokens": req.max_tokens,
             "do_sample": False,  # sampling, when asked, is SeededSampler's; generate keeps its pick
@@ -232,25 +218,7 @@ class TransformersBackend(Backend):
         if req.stop:
             gen_args.update(stop_strings=list(req.stop), tokenizer=tok)
         with torch.no_grad():
-            # Only full-attention layers: a sliding window counts cache slots, and the padding
-            # between prefix and row would push prefix tokens out of a padded row's window. A
-            # model that names its own cache (generation_config.cache_implementation) takes none.
-            own_cache = getattr(self.model.generation_config, "cache_implementation", None)
-            cache = (prefix_cache(self.model, input_ids[:1, :shared], len(prompts), layers_allowed=("DynamicLayer",))
-                     if shared and not own_cache else None)
-            result = None
-            if cache is not None:
-                try:
-                    result = self.model.generate(input_ids=input_ids, attention_mask=attention,
-                                                 **gen_args, **{cache_argument(self.model): cache})
-                except (TypeError, ValueError):  # this generate refuses a cache handed in: never again
-                    setattr(self.model, UNSHAREABLE, True)
-            if result is None:
-                if shared:  # plain left padding
-                    input_ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.device)
-                    attention = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded],
-                                             device=self.device)
-                result = self.model.generate(input_ids=input_ids, attention_mask=attention, **gen_args)
+            result = generate_sharing_prefix(self.model, encoded, pad, gen_args, self.device)
         new = result.sequences[:, width:]
         texts, counts = [], []
         ends = self._end_ids()
