@@ -289,3 +289,42 @@ def test_fast_unreproducible_flag_reaches_only_the_llamacpp_backend() -> None:
     assert backend_options(p.parse_args(["--fast-unreproducible"])) == {"reproducible": False}
     with pytest.raises(ClearftError, match="llamacpp backend only"):
         backend_options(p.parse_args(["--backend", "openai", "--fast-unreproducible"]))
+
+
+@pytest.mark.slow
+def test_prompt_reuse_gives_the_fresh_evaluations_numbers(default_backend: Any) -> None:
+    """One slot: every reply with cached prefixes is bit-identical to the same request
+    evaluated afresh (samples, greedy text, top log-probabilities), and the cache was used.
+    The third ask of each question continues the second's reply ("A"), so the server would
+    reuse a generated token: the guard refuses that attempt and the ask goes again afresh."""
+    from clearft.backends.llamacpp import LlamaCppBackend
+
+    def asks(topic: str, seed: int) -> list[GenerateRequest]:
+        question = [{"role": "system", "content": "You answer in one short sentence."},
+                    {"role": "user", "content": f"Name one fact about {topic}. (A) true (B) false"}]
+        return [GenerateRequest(question, n=3, temperature=1.0, max_tokens=12, seed=seed),
+                GenerateRequest(question, max_tokens=4, top_logprobs=5, assistant_prefix="Answer: ("),
+                GenerateRequest(question, max_tokens=4, top_logprobs=5, assistant_prefix="Answer: (A or B): (")]
+
+    requests = [r for i, topic in enumerate(["Paris", "rivers", "the moon", "bread"]) for r in asks(topic, i)]
+    results, redone = {}, {}
+    for reuse in (False, True):
+        backend = LlamaCppBackend(concurrency=1, reuse_prompts=reuse)
+        try:
+            results[reuse] = [backend.generate([r])[0] for r in requests]  # one after another: slots keep history
+            redone[reuse] = backend.reuse_redone
+        finally:
+            backend.close()
+    fresh, reused = results[False], results[True]
+    assert all(c.ok for c in fresh + reused)
+    assert [c.texts for c in reused] == [c.texts for c in fresh]
+    assert [c.first_token_logprobs for c in reused] == [c.first_token_logprobs for c in fresh]
+    assert sum(c.cached_prompt_tokens for c in fresh) == 0
+    assert sum(c.cached_prompt_tokens for c in reused) > 0.2 * sum(c.prompt_tokens for c in reused)
+    assert redone == {False: 0, True: 4}
+    # the default: reuse with one slot, where it is exact; parallel slots evaluate afresh
+    one = LlamaCppBackend(concurrency=1)
+    try:
+        assert one._reuse is not None and default_backend._reuse is None
+    finally:
+        one.close()

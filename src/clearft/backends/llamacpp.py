@@ -12,13 +12,17 @@ evaluates the prompt once, copies it to the other slots and decodes the samples 
 side; child i samples with seed ``seed + i``, clearft's own convention, so sample i is the
 same text whether 1 or 10 samples are asked for (the call cache relies on it).
 
-Reproducibility (the default): every call evaluates its prompt afresh (``cache_prompt:
-false``). Reusing a *partial* prefix left in a slot by another request would be cheaper,
-but where a prompt is split between cache and fresh evaluation changes the floating-point
-sums, and with them a sampled text -- so a row's samples would depend on its neighbours in
-the batch. Each slot also has its own KV buffer (``kv_unified = False``) and flash attention
-is off, for the same reason; continuous batching stays on (measured: see
-``REPRODUCIBLE_SETTINGS``). With ``reproducible=False``
+Reproducibility (the default): a call's result must not depend on what ran before or beside
+it. Each slot has its own KV buffer (``kv_unified = False``) and flash attention is off
+(measured: see ``REPRODUCIBLE_SETTINGS``). With parallel slots every prompt is evaluated
+afresh (``cache_prompt: false``). With one slot (``--concurrency 1``) a prompt prefix left
+in the slot by an earlier request is reused where that gives the fresh evaluation's exact
+numbers: the prompt goes as token ids with ``cache_prompt: true``, and
+``llamacpp_reuse.PromptReuseGuard`` reads from the reply how much was reused; when that reuse
+could differ from a fresh evaluation (a token evaluated as a one-row batch), the call is sent
+again afresh. Beside other slots the same reuse is not exact (a prefix carries the batch it was
+evaluated in): ``CLEARFT_LLAMA_PROMPT_REUSE=1`` turns it on there anyway (1.2-1.3x faster,
+confidences moved by up to 0.049), ``=0`` off everywhere. With ``reproducible=False``
 (``--fast-unreproducible``) every call may reuse any cached prefix and llama.cpp keeps its
 own settings.
 
@@ -61,6 +65,7 @@ from clearft.backends.base import (
 )
 from clearft.backends.llamacpp_loglik import TorchForward, continuation_logprobs, load_output_matrix
 from clearft.backends.llamacpp_payload import (
+    cached_tokens,
     chat_payload,
     forced_logprob,
     map_in_threads,
@@ -71,7 +76,13 @@ from clearft.backends.llamacpp_payload import (
     server_error,
     token_grammar,
 )
-from clearft.backends.llamacpp_start import REPRODUCIBLE_SETTINGS, default_threads, start_server
+from clearft.backends.llamacpp_reuse import PromptReuseGuard
+from clearft.backends.llamacpp_start import (
+    REPRODUCIBLE_SETTINGS,
+    UBATCH,
+    default_threads,
+    start_server,
+)
 from clearft.errors import BackendError, ClearftError
 
 DEFAULT_CONCURRENCY = 8  # 16 parallel gave 206 tok/s vs 173 at 4 on 2 cores; 8 keeps memory small
@@ -106,6 +117,7 @@ class LlamaCppBackend(Backend):
         threads: int | None = None,
         verbose: bool | None = None,
         reproducible: bool = True,
+        reuse_prompts: bool | None = None,
     ) -> None:
         from clearft.models import default_gguf_path, file_identity
 
@@ -123,6 +135,15 @@ class LlamaCppBackend(Backend):
             reproducible=reproducible,
         )
         self._address: str = self._server.listening_address
+        if reuse_prompts is None:
+            # Exact with one slot; beside other slots a reused prefix carries the batch it was
+            # evaluated in and moved confidences by up to 0.049 (bench/llamacpp_prefix_reuse.py,
+            # session 18), so parallel slots evaluate afresh unless asked.
+            env = os.environ.get("CLEARFT_LLAMA_PROMPT_REUSE")
+            reuse_prompts = env != "0" if env else self.concurrency == 1
+        # Reproducible prefix reuse (None: every prompt afresh, or any reuse when not reproducible).
+        self._reuse = PromptReuseGuard(UBATCH) if reproducible and reuse_prompts else None
+        self.reuse_redone = 0  # calls whose cached attempt was refused and sent again afresh
         self._http: Any = None
         self._templates: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -212,17 +233,17 @@ class LlamaCppBackend(Backend):
         """Samples first..first+count-1 of `req` in one server call."""
         try:
             server = self._live_server()
-            # Reproducible: the prompt is evaluated afresh (a prefix left in the slot by another
-            # request would split the evaluation elsewhere and change the sums); the samples of
-            # the call share that one evaluation. Otherwise any cached prefix is reused.
-            cache = {"cache_prompt": not self.reproducible}
-            if req.assistant_prefix:
+            if self._reuse is not None:
+                response = self._guarded_call(req, first, count)
+            elif req.assistant_prefix:
                 # Chat endpoints cannot start the assistant turn for us: render the template
                 # as text, append the prefix, continue with a raw completion.
                 prompt = self.render_chat(req.messages) + req.assistant_prefix
-                response = server.handle_completions({**raw_payload(prompt, req, first, count), **cache})
+                response = server.handle_completions(
+                    {**raw_payload(prompt, req, first, count), "cache_prompt": not self.reproducible})
             else:
-                response = server.handle_chat_completions({**chat_payload(req, first, count), **cache})
+                response = server.handle_chat_completions(
+                    {**chat_payload(req, first, count), "cache_prompt": not self.reproducible})
             done = parse_reply(response, want_top=req.top_logprobs > 0)
             if count > 1 and done.ok:
                 # The server's usage counts one child's generated tokens (measured: 3 children
@@ -231,6 +252,40 @@ class LlamaCppBackend(Backend):
             return done
         except Exception as exc:  # one bad row must not kill the batch
             return Completion(texts=[], error=f"{type(exc).__name__}: {exc}")
+
+    def _guarded_call(self, req: GenerateRequest, first: int, count: int) -> dict[str, Any]:
+        """The reply to `req` as a fresh evaluation would give it, taking the prompt's prefix
+        from a slot's cache where the guard can tell that changes nothing."""
+        assert self._reuse is not None
+        # The chat template rendered as text, as the chat endpoint would (same token ids:
+        # checked on BSDetector's prompts), so that the guard sees the tokens the server does.
+        text = self.render_chat(req.messages) + (req.assistant_prefix or "")
+        ids = [int(t) for t in self._post("/tokenize", {"content": text, "add_special": True})["tokens"]]
+        payload = {**raw_payload("", req, first, count), "prompt": ids}
+        if self._reuse.may_reuse(ids):
+            response = self._settled(ids, {**payload, "cache_prompt": True})
+            if response is not None:
+                return response
+            with self._lock:
+                self.reuse_redone += 1
+        response = self._settled(ids, {**payload, "cache_prompt": False})
+        assert response is not None  # a fresh evaluation is always accepted
+        return response
+
+    def _settled(self, ids: list[int], payload: dict[str, Any]) -> dict[str, Any] | None:
+        """The server's reply to payload; None when the guard refuses the reuse it made."""
+        assert self._reuse is not None
+        ticket = self._reuse.begin(ids)
+        try:
+            response: dict[str, Any] = self._live_server().handle_completions(payload)
+        except BaseException:
+            self._reuse.end(ticket, None)  # the slot's content is not trusted
+            raise
+        if server_error(response) is not None:
+            self._reuse.end(ticket, None)
+            return response
+        cached = cached_tokens(response) if payload["cache_prompt"] else 0
+        return response if self._reuse.end(ticket, cached) else None
 
     def _one_loglikelihood(self, req: LoglikelihoodRequest) -> LoglikelihoodResult:
         try:

@@ -59,6 +59,11 @@ REPRODUCIBLE_SETTINGS: dict[str, Any] = {
 }
 
 
+# Tokens a micro-batch holds (llama.cpp's default n_ubatch, set explicitly so that
+# PromptReuseGuard knows where a prompt's evaluation splits).
+UBATCH = 512
+
+
 def start_server(
     model_path: str | Path,
     parallel: int,
@@ -85,6 +90,7 @@ def start_server(
     params.cpuparams.n_threads = n_threads
     params.cpuparams_batch.n_threads = n_threads
     params.warmup = False
+    params.n_ubatch = UBATCH
     if reproducible:
         for name, value in REPRODUCIBLE_SETTINGS.items():
             setattr(params, name, value)

@@ -1,0 +1,130 @@
+"""When a prompt prefix llama.cpp took from a slot's cache gives the same result as a fresh
+evaluation, so the reproducible mode can reuse cached prefixes. Pure: no model, no I/O.
+
+Measured on this build (bench/llamacpp_prefix_probe.py, bench/results/scoring.md session 18):
+a prompt token's key and value come out bit-identical whether it was evaluated in a batch of
+many rows, long or short, starting at position 0 or later, alone or beside other slots --
+but *not* when it was evaluated as a batch of one row (ggml takes another matrix-product path
+for a single row). A cached prefix is therefore as good as a fresh one when every token in it,
+and every token evaluated now, went through a batch of at least two rows. Three ways break
+that, and llama.cpp's reply shows each (``timings.cache_n``, the tokens it reused):
+
+* the whole prompt was cached: the server re-evaluates its last token alone, to get logits;
+* the reused prefix reaches into a slot's *generated* tokens, decoded one row at a time (a
+  prompt that continues an earlier reply);
+* the evaluated part ends in a single-row micro-batch (its length is 1 more than a multiple
+  of the micro-batch size) where the fresh evaluation's does not, or the other way round.
+
+The guard accepts a reply only when none of them can have happened; otherwise the backend
+sends the request again with ``cache_prompt: false``, which is exactly the fresh evaluation.
+It knows what the slots may hold from the prompts sent (a slot keeps the last prompt it
+served; n_cmpl copies a prompt into other slots): the slot that served a reply holds a prompt
+sharing at least the reused tokens with it, and every such prompt must be clean that far --
+one the guard accepted or evaluated afresh, or a refused one only up to where it went wrong.
+When only a prompt still in flight can explain a reuse (its slot idle, its reply not yet
+read), the reply waits for it to be settled. A slot holding a prompt the guard no longer
+remembers is never trusted. What is left: a reply whose reuse a settled clean prompt explains
+is accepted even if the serving slot held an unsettled prompt that will be refused; that
+prompt is then clean that far too unless its own source was not, a chain the guard does not
+follow (measured: see bench/llamacpp_prefix_reuse.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Sequence
+
+# Accepted prompts remembered as clean sources. A slot keeps the last prompt it served until
+# another replaces it; a prefix found only in an older one is not trusted (a fresh redo).
+DEFAULT_MEMORY = 256
+# Refused prompts are remembered far longer: forgetting one could trust its slot.
+POISON_MEMORY = 8192
+# How long a reply waits for an in-flight prompt it may have reused to be settled.
+WAIT_SECONDS = 60.0
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens a and b share."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class PromptReuseGuard:
+    """Decides whether a reply computed on a partly cached prompt equals a fresh one.
+
+    Use: ``ticket = guard.begin(ids)`` before sending a prompt, ``guard.end(ticket, cached)``
+    with the reply's reused-token count (0 for a fresh evaluation, None when the call failed).
+    """
+
+    def __init__(self, ubatch: int, memory: int = DEFAULT_MEMORY, wait_seconds: float = WAIT_SECONDS) -> None:
+        self.ubatch = max(1, int(ubatch))
+        self.wait_seconds = wait_seconds
+        self._sources: deque[tuple[int, ...]] = deque(maxlen=memory)
+        # (prompt, index): a slot may hold this prompt, clean only before index
+        self._poisoned: deque[tuple[tuple[int, ...], int]] = deque(maxlen=POISON_MEMORY)
+        self._in_flight: dict[int, tuple[int, ...]] = {}
+        self._tickets = itertools.count()
+        self._changed = threading.Condition()
+
+    def may_reuse(self, ids: Sequence[int]) -> bool:
+        """False when a slot may hold (nearly) this whole prompt: the server would then
+        re-evaluate its last token alone, so ask afresh at once instead of wasting a reply."""
+        key = tuple(ids)
+        with self._changed:
+            known = [*self._sources, *(bad for bad, _ in self._poisoned), *self._in_flight.values()]
+            return all(common_prefix(key, q) < len(key) - 1 for q in known)
+
+    def begin(self, ids: Sequence[int]) -> int:
+        """Register a prompt about to be sent; returns the ticket for `end`."""
+        with self._changed:
+            ticket = next(self._tickets)
+            self._in_flight[ticket] = tuple(ids)
+            return ticket
+
+    def end(self, ticket: int, cached: int | None) -> bool:
+        """Settle a sent prompt: True when its reply equals the fresh evaluation's (`cached`
+        leading tokens were reused; 0: evaluated afresh); False: ask afresh. None: the call
+        failed, and what its slot now holds is trusted no further than a clean prompt explains."""
+        with self._changed:
+            key = self._in_flight[ticket]
+            if cached == 0:
+                return self._settle(ticket, key, poisoned_from=None)
+            n = len(key)
+            reused = len(key) if cached is None else max(0, int(cached))
+            if self._clean_extent(key) < reused and cached is not None:
+                # Only a prompt still in flight (its slot idle, its reply not read yet) can
+                # explain the reuse: wait until the ones sent before this are settled.
+                self._changed.wait_for(lambda: not self._earlier_candidates(ticket, key, reused),
+                                       timeout=self.wait_seconds)
+            clean = self._clean_extent(key)
+            dirty = min((start for bad, start in self._poisoned if common_prefix(key, bad) >= reused),
+                        default=reused)
+            if cached is None:
+                return self._settle(ticket, key, poisoned_from=min(clean, dirty))
+            # the fresh evaluation's last micro-batch is one row exactly when this one's is
+            same_tail = ((n - reused) % self.ubatch == 1) == (n % self.ubatch == 1)
+            if clean >= reused and dirty >= reused and n - reused >= 2 and same_tail:
+                return self._settle(ticket, key, poisoned_from=None)
+            # This reply's slot now holds the prompt, clean at most up to what it reused.
+            return self._settle(ticket, key, poisoned_from=min(reused, clean, dirty))
+
+    def _clean_extent(self, key: tuple[int, ...]) -> int:
+        """How many leading tokens of key some settled clean prompt shares."""
+        return max((common_prefix(key, q) for q in self._sources), default=0)
+
+    def _earlier_candidates(self, ticket: int, key: tuple[int, ...], reused: int) -> bool:
+        return any(t < ticket and common_prefix(key, q) >= reused for t, q in self._in_flight.items())
+
+    def _settle(self, ticket: int, key: tuple[int, ...], poisoned_from: int | None) -> bool:
+        del self._in_flight[ticket]
+        if poisoned_from is None:
+            self._sources.append(key)
+        else:
+            self._poisoned.append((key, poisoned_from))
+        self._changed.notify_all()
+        return poisoned_from is None

@@ -1,0 +1,186 @@
+"""PromptReuseGuard: which cached prefixes give a fresh evaluation's numbers (pure logic)."""
+
+from __future__ import annotations
+
+from clearft.backends.llamacpp_reuse import PromptReuseGuard, common_prefix
+
+HEADER = list(range(100, 140))  # 40 tokens every prompt starts with
+
+
+def prompt(*tail: int) -> list[int]:
+    return HEADER + list(tail)
+
+
+def test_common_prefix_counts_shared_leading_tokens() -> None:
+    assert common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert common_prefix([], [1]) == 0
+    assert common_prefix([1, 2], [1, 2]) == 2
+
+
+def send(guard: PromptReuseGuard, ids: list[int], cached: int | None) -> bool:
+    return guard.end(guard.begin(ids), cached)
+
+
+def test_a_fresh_reply_is_accepted_and_becomes_a_source() -> None:
+    guard = PromptReuseGuard(ubatch=512)
+    assert send(guard, prompt(1, 2, 3), 0)
+    # a later prompt sharing the header may take it from the slot
+    assert send(guard, prompt(7, 8, 9), 40)
+
+
+def test_nothing_cached_can_be_trusted_before_a_source_exists() -> None:
+    guard = PromptReuseGuard(ubatch=512)
+    assert not send(guard, prompt(1, 2, 3), 40)
+
+
+def test_reuse_reaching_into_generated_tokens_is_refused() -> None:
+    guard = PromptReuseGuard(ubatch=512)
+    send(guard, prompt(1, 2), 0)  # the slot then holds prompt(1, 2) + its reply
+    # a prompt that continues the reply: the server reuses 43 tokens, 42 of them prompt tokens
+    assert not send(guard, prompt(1, 2, 5, 6, 7), 43)
+
+
+def test_a_whole_prompt_from_the_cache_is_refused_and_poisons_the_slot() -> None:
+    guard = PromptReuseGuard(ubatch=512)
+    p = prompt(1, 2, 3)
+    send(guard, p, 0)
+    assert not guard.may_reuse(p)  # the server would re-evaluate its last token alone
+    assert not send(guard, p, len(p) - 1)
+    # a later prompt that may reuse the token evaluated alone is refused too...
+    assert not send(guard, prompt(1, 2, 3, 4, 5), len(p))
+    # ...one that stops before it is fine
+    assert send(guard, prompt(1, 2, 9, 9), 42)
+
+
+def test_a_single_row_tail_must_match_the_fresh_evaluations() -> None:
+    guard = PromptReuseGuard(ubatch=8)
+    send(guard, prompt(1), 0)
+    # 49 tokens, 40 cached: 9 evaluated = 8 + a one-row tail, where fresh splits 48 + 1 as well
+    assert send(guard, prompt(*range(9)), 40)
+    guard2 = PromptReuseGuard(ubatch=8)
+    send(guard2, prompt(1), 0)
+    # 50 tokens, 41 cached -> 9 evaluated (one-row tail) but fresh splits 48 + 2
+    assert not send(guard2, prompt(1, *range(9)), 41)
+
+
+def test_a_failed_call_leaves_its_prompt_untrusted() -> None:
+    guard = PromptReuseGuard(ubatch=512)
+    send(guard, prompt(1, 2, 3), 0)
+    assert not send(guard, prompt(5, 6, 7), None)
+    # the failed prompt's slot may be the one that served: past the header, nothing is trusted
+    assert not send(guard, prompt(5, 6, 8), 42)
+    assert send(guard, prompt(5, 9, 9), 40)
+
+
+def test_a_reply_waits_for_the_prompt_in_flight_it_may_have_reused() -> None:
+    import threading
+
+    guard = PromptReuseGuard(ubatch=512)
+    send(guard, prompt(1), 0)
+    round1 = guard.begin(prompt(1, 2, 3, 4))  # evaluated, its reply not read yet
+    results: list[bool] = []
+    later = threading.Thread(target=lambda: results.append(send(guard, prompt(1, 2, 3, 4, 5, 6), 44)))
+    later.start()
+    later.join(0.2)
+    assert later.is_alive()  # waiting for round 1 to settle
+    guard.end(round1, 41)
+    later.join(5)
+    assert results == [True]
+
+
+def test_a_reply_that_reused_a_refused_prompt_is_refused() -> None:
+    guard = PromptReuseGuard(ubatch=512, wait_seconds=5)
+    send(guard, prompt(1), 0)
+    round1 = guard.begin(prompt(1, 2, 3, 4))
+    results: list[bool] = []
+    later = threading_send(guard, prompt(1, 2, 3, 4, 5, 6), 44, results)
+    guard.end(round1, 44)  # round 1 reused more than any clean prompt holds: refused
+    later.join(5)
+    assert results == [False]
+
+
+def threading_send(guard: PromptReuseGuard, ids: list[int], cached: int, out: list[bool]):  # type: ignore[no-untyped-def]
+    import threading
+
+    thread = threading.Thread(target=lambda: out.append(send(guard, ids, cached)))
+    thread.start()
+    return thread
+
+
+def test_may_reuse_when_only_a_prefix_is_known() -> None:
+    guard = PromptReuseGuard(ubatch=512)
+    send(guard, prompt(1, 2, 3), 0)
+    assert guard.may_reuse(prompt(4, 5, 6))
+    assert guard.may_reuse(prompt(1, 2, 3, 4, 5))
+
+
+# ---------------------------------------------------------------------------------------
+# The backend's use of it, against a stand-in server that reports what it took from its cache
+
+
+class StubServer:
+    """Replies like llama.cpp's raw completion endpoint, reusing `cache_n` tokens when asked to."""
+
+    def __init__(self, cache_n: int) -> None:
+        self.cache_n = cache_n
+        self.payloads: list[dict] = []
+
+    def handle_completions(self, payload: dict) -> dict:
+        self.payloads.append(payload)
+        cached = self.cache_n if payload["cache_prompt"] else 0
+        return {"choices": [{"index": 0, "text": f"reply {len(self.payloads)}"}],
+                "usage": {"prompt_tokens": len(payload["prompt"]), "completion_tokens": 2},
+                "timings": {"cache_n": cached}}
+
+
+def stub_backend(server: StubServer, tokens: dict[str, list[int]]):  # type: ignore[no-untyped-def]
+    import threading
+
+    from clearft.backends.llamacpp import LlamaCppBackend
+
+    backend = LlamaCppBackend.__new__(LlamaCppBackend)
+    backend._server = server
+    backend._lock = threading.Lock()
+    backend._reuse = PromptReuseGuard(ubatch=512)
+    backend.reuse_redone = 0
+    backend.reproducible = True
+    backend.concurrency = 1
+    backend.render_chat = lambda messages: messages[-1]["content"]  # type: ignore[method-assign]
+    backend._post = lambda path, body: {"tokens": tokens[body["content"]]}  # type: ignore[method-assign]
+    return backend
+
+
+def test_the_backend_keeps_a_reply_the_guard_accepts() -> None:
+    from clearft.backends.base import GenerateRequest
+
+    server = StubServer(cache_n=40)
+    backend = stub_backend(server, {"one": prompt(1, 2, 3), "two": prompt(4, 5, 6)})
+    send(backend._reuse, prompt(1, 2, 3), 0)
+    out = backend.generate([GenerateRequest([{"role": "user", "content": "two"}], max_tokens=2)])[0]
+    assert out.texts == ["reply 1"] and out.cached_prompt_tokens == 40
+    assert [p["cache_prompt"] for p in server.payloads] == [True]
+    assert server.payloads[0]["prompt"] == prompt(4, 5, 6)  # the token ids the guard saw
+    assert backend.reuse_redone == 0
+
+
+def test_the_backend_asks_again_afresh_when_the_guard_refuses() -> None:
+    from clearft.backends.base import GenerateRequest
+
+    server = StubServer(cache_n=41)  # one token more than any known prompt shares
+    backend = stub_backend(server, {"two": prompt(4, 5, 6)})
+    send(backend._reuse, prompt(1, 2, 3), 0)
+    out = backend.generate([GenerateRequest([{"role": "user", "content": "two"}], max_tokens=2)])[0]
+    assert [p["cache_prompt"] for p in server.payloads] == [True, False]
+    assert out.texts == ["reply 2"] and out.cached_prompt_tokens == 0
+    assert backend.reuse_redone == 1
+
+
+def test_the_backend_goes_afresh_at_once_for_a_prompt_it_just_sent() -> None:
+    from clearft.backends.base import GenerateRequest
+
+    server = StubServer(cache_n=0)
+    backend = stub_backend(server, {"one": prompt(1, 2, 3)})
+    req = GenerateRequest([{"role": "user", "content": "one"}], max_tokens=2)
+    backend.generate([req])
+    backend.generate([req])  # the slot holds this very prompt: no attempt that would be wasted
+    assert [p["cache_prompt"] for p in server.payloads] == [True, False]
