@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clearft.backends.llamacpp_reuse import PromptReuseGuard, common_prefix
+from clearft.backends.llamacpp_reuse import PromptReuseGuard, common_prefix, pack
 
 HEADER = list(range(100, 140))  # 40 tokens every prompt starts with
 
@@ -12,9 +12,10 @@ def prompt(*tail: int) -> list[int]:
 
 
 def test_common_prefix_counts_shared_leading_tokens() -> None:
-    assert common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
-    assert common_prefix([], [1]) == 0
-    assert common_prefix([1, 2], [1, 2]) == 2
+    assert common_prefix(pack([1, 2, 3]), pack([1, 2, 4, 5])) == 2
+    assert common_prefix(pack([]), pack([1])) == 0
+    assert common_prefix(pack([1, 2]), pack([1, 2])) == 2
+    assert common_prefix(pack(list(range(1000))), pack([*range(777), -1])) == 777
 
 
 def send(guard: PromptReuseGuard, ids: list[int], cached: int | None) -> bool:
@@ -76,7 +77,7 @@ def test_a_reply_waits_for_the_prompt_in_flight_it_may_have_reused() -> None:
     import threading
 
     guard = PromptReuseGuard(ubatch=512)
-    send(guard, prompt(1), 0)
+    send(guard, prompt(1, 99), 0)  # shares the header and token 1
     round1 = guard.begin(prompt(1, 2, 3, 4))  # evaluated, its reply not read yet
     results: list[bool] = []
     later = threading.Thread(target=lambda: results.append(send(guard, prompt(1, 2, 3, 4, 5, 6), 44)))
@@ -90,13 +91,27 @@ def test_a_reply_waits_for_the_prompt_in_flight_it_may_have_reused() -> None:
 
 def test_a_reply_that_reused_a_refused_prompt_is_refused() -> None:
     guard = PromptReuseGuard(ubatch=512, wait_seconds=5)
-    send(guard, prompt(1), 0)
+    send(guard, prompt(1, 99), 0)  # shares the header and token 1
+    send(guard, prompt(1, 2, 3, 4, 9, 9), 0)  # a clean prompt that also explains the reuse below
     round1 = guard.begin(prompt(1, 2, 3, 4))
-    results: list[bool] = []
-    later = threading_send(guard, prompt(1, 2, 3, 4, 5, 6), 44, results)
-    guard.end(round1, 44)  # round 1 reused more than any clean prompt holds: refused
-    later.join(5)
-    assert results == [False]
+    assert not guard.end(round1, 43)  # the whole prompt but its last token: refused, poisoned from 43
+    # only the poisoned prompt's slot can be wrong here, and it may be the one that served
+    assert not send(guard, prompt(1, 2, 3, 4, 5, 6), 44)
+    assert send(guard, prompt(1, 2, 3, 7, 7), 43)
+
+
+def test_reuse_past_a_prompt_the_new_one_extends_is_refused() -> None:
+    guard = PromptReuseGuard(ubatch=512)
+    send(guard, prompt(1, 2, 7), 0)  # clean, and shares 43 tokens with the prompt below
+    send(guard, prompt(1, 2), 0)  # the slot now holds prompt(1, 2) and its reply, say 7
+    assert not send(guard, prompt(1, 2, 7, 8, 9), 43)
+
+
+def test_a_last_token_evaluated_alone_is_not_a_clean_source() -> None:
+    guard = PromptReuseGuard(ubatch=8)
+    send(guard, prompt(1), 0)  # 41 tokens = 5 x 8 + 1: token 40 went through a one-row batch
+    assert not send(guard, prompt(1, 2, 3, 4, 5, 6), 41)
+    assert send(guard, prompt(1, 2, 3, 4, 5, 7), 40)
 
 
 def threading_send(guard: PromptReuseGuard, ids: list[int], cached: int, out: list[bool]):  # type: ignore[no-untyped-def]
@@ -121,16 +136,18 @@ def test_may_reuse_when_only_a_prefix_is_known() -> None:
 class StubServer:
     """Replies like llama.cpp's raw completion endpoint, reusing `cache_n` tokens when asked to."""
 
-    def __init__(self, cache_n: int) -> None:
-        self.cache_n = cache_n
+    def __init__(self, cache_n: int | None, error: str | None = None, text: str = "reply") -> None:
+        self.cache_n, self.error, self.text = cache_n, error, text
         self.payloads: list[dict] = []
 
     def handle_completions(self, payload: dict) -> dict:
         self.payloads.append(payload)
+        if self.error:
+            return {"error": {"message": self.error}}
         cached = self.cache_n if payload["cache_prompt"] else 0
-        return {"choices": [{"index": 0, "text": f"reply {len(self.payloads)}"}],
-                "usage": {"prompt_tokens": len(payload["prompt"]), "completion_tokens": 2},
-                "timings": {"cache_n": cached}}
+        reply = {"choices": [{"index": 0, "text": f"{self.text} {len(self.payloads)}"}],
+                 "usage": {"prompt_tokens": len(payload["prompt"]), "completion_tokens": 2}}
+        return reply if cached is None else {**reply, "timings": {"cache_n": cached}}
 
 
 def stub_backend(server: StubServer, tokens: dict[str, list[int]]):  # type: ignore[no-untyped-def]
@@ -171,7 +188,9 @@ def test_the_backend_asks_again_afresh_when_the_guard_refuses() -> None:
     send(backend._reuse, prompt(1, 2, 3), 0)
     out = backend.generate([GenerateRequest([{"role": "user", "content": "two"}], max_tokens=2)])[0]
     assert [p["cache_prompt"] for p in server.payloads] == [True, False]
-    assert out.texts == ["reply 2"] and out.cached_prompt_tokens == 0
+    assert out.texts == ["reply 2"]
+    # the refused attempt's tokens count too: 43 + 43 prompt tokens, 41 of them from the cache
+    assert (out.prompt_tokens, out.cached_prompt_tokens, out.completion_tokens) == (86, 41, 4)
     assert backend.reuse_redone == 1
 
 
@@ -184,3 +203,33 @@ def test_the_backend_goes_afresh_at_once_for_a_prompt_it_just_sent() -> None:
     backend.generate([req])
     backend.generate([req])  # the slot holds this very prompt: no attempt that would be wasted
     assert [p["cache_prompt"] for p in server.payloads] == [True, False]
+
+
+def test_a_reply_that_does_not_say_what_it_reused_is_asked_again_afresh() -> None:
+    from clearft.backends.base import GenerateRequest
+
+    server = StubServer(cache_n=None)
+    backend = stub_backend(server, {"two": prompt(4, 5, 6)})
+    send(backend._reuse, prompt(1, 2, 3), 0)
+    out = backend.generate([GenerateRequest([{"role": "user", "content": "two"}], max_tokens=2)])[0]
+    assert [p["cache_prompt"] for p in server.payloads] == [True, False] and out.texts == ["reply 2"]
+
+
+def test_an_error_reply_is_reported_once_and_its_prompt_settled() -> None:
+    from clearft.backends.base import GenerateRequest
+
+    server = StubServer(cache_n=40, error="the prompt is too long")
+    backend = stub_backend(server, {"two": prompt(4, 5, 6)})
+    send(backend._reuse, prompt(1, 2, 3), 0)
+    out = backend.generate([GenerateRequest([{"role": "user", "content": "two"}], max_tokens=2)])[0]
+    assert out.error == "the prompt is too long" and len(server.payloads) == 1
+    assert not backend._reuse._in_flight
+
+
+def test_a_thinking_models_reasoning_is_split_off_as_the_chat_endpoint_would() -> None:
+    from clearft.backends.base import GenerateRequest
+
+    server = StubServer(cache_n=0, text="<think>hmm</think>\n\nParis.")
+    backend = stub_backend(server, {"two": prompt(4, 5, 6)})
+    out = backend.generate([GenerateRequest([{"role": "user", "content": "two"}], max_tokens=2)])[0]
+    assert out.texts == ["Paris. 1"]

@@ -65,7 +65,7 @@ from clearft.backends.base import (
 )
 from clearft.backends.llamacpp_loglik import TorchForward, continuation_logprobs, load_output_matrix
 from clearft.backends.llamacpp_payload import (
-    cached_tokens,
+    add_usage,
     chat_payload,
     forced_logprob,
     map_in_threads,
@@ -73,8 +73,10 @@ from clearft.backends.llamacpp_payload import (
     parse_reply,
     plan_calls,
     raw_payload,
+    reported_cached_tokens,
     server_error,
     token_grammar,
+    without_thinking,
 )
 from clearft.backends.llamacpp_reuse import PromptReuseGuard
 from clearft.backends.llamacpp_start import (
@@ -130,11 +132,6 @@ class LlamaCppBackend(Backend):
         if verbose is None:
             verbose = bool(os.environ.get("CLEARFT_LLAMA_VERBOSE"))
         self._model_id = f"gguf:{self.model_path.name}:{file_identity(self.model_path)}"
-        self._server: Any = start_server(
-            self.model_path, self.concurrency, self.context, threads=threads, verbose=verbose,
-            reproducible=reproducible,
-        )
-        self._address: str = self._server.listening_address
         if reuse_prompts is None:
             # Exact with one slot; beside other slots a reused prefix carries the batch it was
             # evaluated in and moved confidences by up to 0.049 (bench/llamacpp_prefix_reuse.py,
@@ -144,6 +141,11 @@ class LlamaCppBackend(Backend):
         # Reproducible prefix reuse (None: every prompt afresh, or any reuse when not reproducible).
         self._reuse = PromptReuseGuard(UBATCH) if reproducible and reuse_prompts else None
         self.reuse_redone = 0  # calls whose cached attempt was refused and sent again afresh
+        self._server: Any = start_server(
+            self.model_path, self.concurrency, self.context, threads=threads, verbose=verbose,
+            reproducible=reproducible, ram_prompt_cache=self._reuse is None,
+        )
+        self._address: str = self._server.listening_address
         self._http: Any = None
         self._templates: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -262,30 +264,33 @@ class LlamaCppBackend(Backend):
         text = self.render_chat(req.messages) + (req.assistant_prefix or "")
         ids = [int(t) for t in self._post("/tokenize", {"content": text, "add_special": True})["tokens"]]
         payload = {**raw_payload("", req, first, count), "prompt": ids}
+        wasted: dict[str, Any] = {}
         if self._reuse.may_reuse(ids):
-            response = self._settled(ids, {**payload, "cache_prompt": True})
-            if response is not None:
-                return response
+            response, accepted = self._settled(ids, {**payload, "cache_prompt": True})
+            if accepted:
+                return response if req.assistant_prefix else without_thinking(response)
             with self._lock:
                 self.reuse_redone += 1
-        response = self._settled(ids, {**payload, "cache_prompt": False})
-        assert response is not None  # a fresh evaluation is always accepted
-        return response
+            wasted = response
+        response, _ = self._settled(ids, {**payload, "cache_prompt": False})
+        if wasted:
+            response = add_usage(response, wasted)  # the refused attempt's tokens were spent too
+        # The chat endpoint would have split a thinking model's reasoning off the reply.
+        return response if req.assistant_prefix else without_thinking(response)
 
-    def _settled(self, ids: list[int], payload: dict[str, Any]) -> dict[str, Any] | None:
-        """The server's reply to payload; None when the guard refuses the reuse it made."""
+    def _settled(self, ids: list[int], payload: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The server's reply to payload, and whether to keep it: the guard accepted the reuse
+        it made (a fresh evaluation always), or it is an error reply, to be reported."""
         assert self._reuse is not None
         ticket = self._reuse.begin(ids)
+        cached: int | None = None  # a failed call, or a reply that does not say: not trusted
         try:
             response: dict[str, Any] = self._live_server().handle_completions(payload)
-        except BaseException:
-            self._reuse.end(ticket, None)  # the slot's content is not trusted
-            raise
-        if server_error(response) is not None:
-            self._reuse.end(ticket, None)
-            return response
-        cached = cached_tokens(response) if payload["cache_prompt"] else 0
-        return response if self._reuse.end(ticket, cached) else None
+            if server_error(response) is None:
+                cached = reported_cached_tokens(response) if payload["cache_prompt"] else 0
+        finally:
+            accepted = self._reuse.end(ticket, cached)
+        return response, accepted or server_error(response) is not None
 
     def _one_loglikelihood(self, req: LoglikelihoodRequest) -> LoglikelihoodResult:
         try:

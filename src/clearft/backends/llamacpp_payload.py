@@ -67,14 +67,42 @@ def _first_token_top(choice: dict[str, Any]) -> dict[str, float]:
     return {t["token"]: float(t["logprob"]) for t in content[0].get("top_logprobs", [])}
 
 
-def cached_tokens(response: dict[str, Any]) -> int:
+def reported_cached_tokens(response: dict[str, Any]) -> int | None:
     """Prompt tokens the server took from its cache: usage.prompt_tokens_details.cached_tokens,
-    else timings.cache_n; 0 when it says neither."""
+    else timings.cache_n; None when it says neither."""
     details = (response.get("usage") or {}).get("prompt_tokens_details") or {}
     value = details.get("cached_tokens")
     if value is None:
         value = (response.get("timings") or {}).get("cache_n")
-    return int(value or 0)
+    return None if value is None else int(value)
+
+
+def cached_tokens(response: dict[str, Any]) -> int:
+    """Prompt tokens the server took from its cache; 0 when it does not say."""
+    return reported_cached_tokens(response) or 0
+
+
+def add_usage(response: dict[str, Any], spent: dict[str, Any]) -> dict[str, Any]:
+    """`response` with the prompt, cached and generated tokens of another reply `spent` added
+    to its usage (a refused attempt whose work was done all the same)."""
+    mine, theirs = response.get("usage") or {}, spent.get("usage") or {}
+    usage = {**mine,
+             "prompt_tokens": int(mine.get("prompt_tokens", 0)) + int(theirs.get("prompt_tokens", 0)),
+             "completion_tokens": int(mine.get("completion_tokens", 0)) + int(theirs.get("completion_tokens", 0)),
+             "prompt_tokens_details": {"cached_tokens": cached_tokens(response) + cached_tokens(spent)}}
+    return {**response, "usage": usage}
+
+
+def without_thinking(response: dict[str, Any]) -> dict[str, Any]:
+    """A raw completion with each choice's leading ``<think>...</think>`` block removed, as
+    llama.cpp's chat endpoint splits a thinking model's reasoning off the reply."""
+    choices = []
+    for choice in response.get("choices") or []:
+        text = choice.get("text")
+        if isinstance(text, str) and text.lstrip().startswith("<think>") and "</think>" in text:
+            choice = {**choice, "text": text.split("</think>", 1)[1].lstrip()}
+        choices.append(choice)
+    return {**response, "choices": choices} if "choices" in response else response
 
 
 def parse_reply(response: dict[str, Any], want_top: bool) -> Completion:

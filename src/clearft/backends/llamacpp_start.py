@@ -74,13 +74,16 @@ def start_server(
     verbose: bool = False,
     reproducible: bool = True,
     hidden_states: bool = False,
+    ram_prompt_cache: bool = True,
 ) -> Any:
     """Start an in-process llama.cpp server (also listening on host:port; 0 = any free port).
 
     `reproducible` trades some parallel throughput for samples that do not depend on what
     the other slots are doing (``REPRODUCIBLE_SETTINGS``); False keeps llama.cpp's own
     defaults. `hidden_states`: ``/embedding`` returns every position's final hidden state
-    (pooling none), for a whole slot's context in one batch."""
+    (pooling none), for a whole slot's context in one batch. `ram_prompt_cache` False turns off
+    the server's store of older prompt states (a slot could otherwise be restored to a state
+    PromptReuseGuard no longer knows)."""
     xllamacpp = require("xllamacpp", "the llamacpp backend")
     params = xllamacpp.CommonParams()
     params.model.path = str(model_path)
@@ -91,6 +94,8 @@ def start_server(
     params.cpuparams_batch.n_threads = n_threads
     params.warmup = False
     params.n_ubatch = UBATCH
+    if not ram_prompt_cache:
+        params.cache_ram_mib = 0
     if reproducible:
         for name, value in REPRODUCIBLE_SETTINGS.items():
             setattr(params, name, value)
