@@ -21,7 +21,7 @@ numbers: the prompt goes as token ids with ``cache_prompt: true``, and
 ``llamacpp_reuse.PromptReuseGuard`` reads from the reply how much was reused; when that reuse
 could differ from a fresh evaluation (a token evaluated as a one-row batch), the call is sent
 again afresh. Beside other slots the same reuse is not exact (a prefix carries the batch it was
-evaluated in): ``CLEARFT_LLAMA_PROMPT_REUSE=1`` turns it on there anyway (1.2-1.3x faster,
+evaluated in): ``CLEARFT_LLAMA_PROMPT_REUSE=1`` turns it on there anyway (1.1-1.3x faster,
 confidences moved by up to 0.049), ``=0`` off everywhere. With ``reproducible=False``
 (``--fast-unreproducible``) every call may reuse any cached prefix and llama.cpp keeps its
 own settings.
