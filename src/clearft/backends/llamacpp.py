@@ -215,8 +215,10 @@ class LlamaCppBackend(Backend):
         result: dict[str, Any] = response.json()
         return result
 
-    def tokenize(self, text: str) -> list[int]:
-        return [int(t) for t in self._post("/tokenize", {"content": text})["tokens"]]
+    def tokenize(self, text: str, add_special: bool = False) -> list[int]:
+        """The model's token ids for text; `add_special`: as a whole prompt (BOS and the like)."""
+        body: dict[str, Any] = {"content": text, "add_special": True} if add_special else {"content": text}
+        return [int(t) for t in self._post("/tokenize", body)["tokens"]]
 
     def render_chat(self, messages: list[Message]) -> str:
         """The model's chat template applied to messages, ending where the assistant starts."""
@@ -262,19 +264,18 @@ class LlamaCppBackend(Backend):
         # The chat template rendered as text, as the chat endpoint would (same token ids:
         # checked on BSDetector's prompts), so that the guard sees the tokens the server does.
         text = self.render_chat(req.messages) + (req.assistant_prefix or "")
-        ids = [int(t) for t in self._post("/tokenize", {"content": text, "add_special": True})["tokens"]]
+        ids = self.tokenize(text, add_special=True)
         payload = {**raw_payload("", req, first, count), "prompt": ids}
-        wasted: dict[str, Any] = {}
         if self._reuse.may_reuse(ids):
             response, accepted = self._settled(ids, {**payload, "cache_prompt": True})
-            if accepted:
-                return response if req.assistant_prefix else without_thinking(response)
-            with self._lock:
-                self.reuse_redone += 1
-            wasted = response
-        response, _ = self._settled(ids, {**payload, "cache_prompt": False})
-        if wasted:
-            response = add_usage(response, wasted)  # the refused attempt's tokens were spent too
+            if not accepted:
+                with self._lock:
+                    self.reuse_redone += 1
+                refused = response
+                response, _ = self._settled(ids, {**payload, "cache_prompt": False})
+                response = add_usage(response, refused)  # the refused attempt's tokens were spent too
+        else:
+            response, _ = self._settled(ids, {**payload, "cache_prompt": False})
         # The chat endpoint would have split a thinking model's reasoning off the reply.
         return response if req.assistant_prefix else without_thinking(response)
 
@@ -326,7 +327,7 @@ class LlamaCppBackend(Backend):
     def _forward_loglikelihood(self, path: str, prompt: str, ids: list[int]) -> LoglikelihoodResult:
         """One forward pass over prompt + continuation (but its last token, which predicts
         nothing wanted), alone and afresh: its sums do not depend on what else is scored."""
-        prompt_ids = [int(t) for t in self._post("/tokenize", {"content": prompt, "add_special": True})["tokens"]]
+        prompt_ids = self.tokenize(prompt, add_special=True)
         if not prompt_ids:
             return self._forced_loglikelihood(prompt, ids)
         if path == "torch":

@@ -1,13 +1,13 @@
 """When a prompt prefix llama.cpp took from a slot's cache gives the same result as a fresh
 evaluation, so the reproducible mode can reuse cached prefixes. Pure: no model, no I/O.
 
-Measured on this build (bench/llamacpp_prefix_probe.py, bench/results/scoring.md session 18):
-a prompt token's key and value come out bit-identical whether it was evaluated in a batch of
-many rows, long or short, starting at position 0 or later, alone or beside other slots --
-but *not* when it was evaluated as a batch of one row (ggml takes another matrix-product path
-for a single row). A cached prefix is therefore as good as a fresh one when every token in it,
-and every token evaluated now, went through a batch of at least two rows. Three ways break
-that, and llama.cpp's reply shows each (``timings.cache_n``, the tokens it reused):
+Measured on this build with one slot (bench/results/scoring.md, session 18): a prompt split
+anywhere between cache and fresh evaluation gives bit-identical replies, as long as no token
+was evaluated as a batch of one row (ggml takes another matrix-product path for a single
+row). Beside other slots this does not hold: a prefix evaluated next to other slots' work
+moved confidences by up to 0.049 (bench/llamacpp_prefix_reuse.py), which is why the backend
+reuses by default with one slot only. Three ways to a one-row token, each visible in
+llama.cpp's reply (``timings.cache_n``, the tokens it reused):
 
 * the whole prompt was cached: the server re-evaluates its last token alone, to get logits;
 * the reused prefix reaches into a slot's *generated* tokens, decoded one row at a time (a
@@ -48,6 +48,9 @@ POISON_MEMORY = 1024
 WAIT_SECONDS = 60.0
 
 
+WIDTH = array("i").itemsize  # bytes a packed token takes
+
+
 def pack(ids: Sequence[int]) -> bytes:
     """Token ids as bytes, so that prefixes compare at C speed."""
     return array("i", ids).tobytes()
@@ -55,11 +58,10 @@ def pack(ids: Sequence[int]) -> bytes:
 
 def common_prefix(a: bytes, b: bytes) -> int:
     """How many leading tokens two packed prompts share (binary search over memcmp)."""
-    width = array("i").itemsize
-    lo, hi = 0, min(len(a), len(b)) // width
+    lo, hi = 0, min(len(a), len(b)) // WIDTH
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if a[:mid * width] == b[:mid * width]:
+        if a[:mid * WIDTH] == b[:mid * WIDTH]:
             lo = mid
         else:
             hi = mid - 1
@@ -107,7 +109,7 @@ class PromptReuseGuard:
         failed, and what its slot now holds is trusted no further than a clean prompt explains."""
         with self._changed:
             key = self._in_flight[ticket]
-            n = len(key) // array("i").itemsize
+            n = len(key) // WIDTH
             if cached == 0:
                 return self._settle(ticket, key, n, 0, poisoned_from=None)
             reused = n if cached is None else max(0, int(cached))
@@ -118,9 +120,11 @@ class PromptReuseGuard:
                                        timeout=self.wait_seconds)
             clean = self._clean_extent(key)
             dirty = reused
-            for q in self._known():
+            others = [*self._sources, *(bad for bad, _ in self._poisoned),
+                      *(q for t, q in self._in_flight.items() if t != ticket)]
+            for q in others:
                 shared = common_prefix(key, q)
-                if q is not key and shared == len(q) // array("i").itemsize and shared < reused:
+                if shared == len(q) // WIDTH and shared < reused:
                     dirty = min(dirty, shared)  # q's slot may hold q's generated tokens next
             for bad, start in self._poisoned:
                 if common_prefix(key, bad) >= reused:
@@ -147,7 +151,7 @@ class PromptReuseGuard:
             self._poisoned.append((key, poisoned_from))
         elif (n - reused) % self.ubatch == 1:
             # its last token went through a one-row micro-batch: clean only before it
-            self._sources.append(key[:-array("i").itemsize])
+            self._sources.append(key[:-WIDTH])
             self._poisoned.append((key, n - 1))
         else:
             self._sources.append(key)
