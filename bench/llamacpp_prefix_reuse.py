@@ -4,20 +4,21 @@
 
 For each kind of row (FPB multiple-choice, FPB plain prompt/response, GSM8K), BSDetector
 (preset medium, `score_examples` as `clearft score --method bsdetector --cache off` runs a
-batch) scores the rows three times, each on a freshly started backend:
+batch) scores the rows five times, each on a freshly started backend:
 
-* "afresh": every prompt evaluated afresh (`reuse_prompts=False`: the default with parallel
-  slots, and with any before session 18);
-* "reuse": cached prefixes taken where `PromptReuseGuard` can tell they change nothing (the
-  default with `--slots 1`);
-* "reuse, reversed": the same, rows in reverse order (other slot histories);
+* "afresh": every prompt evaluated afresh, one call per slot at once (`reuse_prompts=False`:
+  the default with parallel slots);
 * "afresh, reversed": the control -- how much the order alone moves a score without reuse
-  (a sample's last tokens decode beside other slots or alone, in one schedule or another).
+  (a sample's last tokens decode beside other slots or alone, in one schedule or another);
+* "afresh, one call at a time" (`in_flight=1`): what reuse must equal exactly;
+* "reuse": cached prefixes taken where `PromptReuseGuard` can tell they change nothing, calls
+  one at a time (the default with `--slots 1`; `CLEARFT_LLAMA_PROMPT_REUSE=1` with more);
+* "reuse, reversed": the same, rows in reverse order (other slot histories).
 
-Reported: seconds, prompt tokens evaluated and taken from the cache, calls the guard refused
-and sent again afresh, and how many rows' scores (confidence, consistency, self-reflection)
-are bit-identical to "afresh", and the largest change of a row's confidence: reuse should
-move no score more than the order alone does.
+Reported: seconds, the speed-up over "afresh", prompt tokens evaluated and taken from the
+cache, calls the guard refused and sent again afresh, how many rows' scores (confidence,
+consistency, self-reflection) are bit-identical to "afresh" and to "afresh, one call at a
+time", and the largest change of a row's confidence against "afresh".
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ from bsdetector_yardstick import fpb_mc, fpb_plain, gsm8k  # noqa: E402
 from timing import markdown_table  # noqa: E402  (bench/timing.py)
 
 
-def score(rows: list[Any], reuse: bool, threads: int, slots: int, config: Any, similarity: Any) -> dict[str, Any]:
+def score(rows: list[Any], reuse: bool, threads: int, slots: int, config: Any, similarity: Any,
+          in_flight: int | None = None) -> dict[str, Any]:
     from clearft.backends.llamacpp import LlamaCppBackend
     from clearft.scoring import Usage, score_examples
 
-    backend = LlamaCppBackend(concurrency=slots, threads=threads, reuse_prompts=reuse)
+    backend = LlamaCppBackend(concurrency=slots, threads=threads, reuse_prompts=reuse, in_flight=in_flight)
     try:
         usage = Usage()
         started = time.monotonic()
@@ -71,22 +73,26 @@ def main() -> int:
     for kind in args.kinds.split(","):
         rows = loaders[kind](args.rows)
         fresh = score(rows, False, threads, args.slots, config, similarity)
+        serial = score(rows, False, threads, args.slots, config, similarity, in_flight=1)
         runs = [("afresh", fresh),
                 ("afresh, reversed", score(rows[::-1], False, threads, args.slots, config, similarity)),
+                ("afresh, one call at a time", serial),
                 ("reuse", score(rows, True, threads, args.slots, config, similarity)),
                 ("reuse, reversed", score(rows[::-1], True, threads, args.slots, config, similarity))]
         for name, run in runs:
             u = run["usage"]
             same = sum(run["scores"][k] == v for k, v in fresh["scores"].items())
+            same_serial = sum(run["scores"][k] == v for k, v in serial["scores"].items())
             worst = max(abs((run["scores"][k][0] or 0.0) - (v[0] or 0.0)) for k, v in fresh["scores"].items())
             table.append([kind, name, len(rows), f"{run['seconds']:.1f}", f"{fresh['seconds'] / run['seconds']:.2f}x",
                           u.requests, u.prompt_tokens - u.cached_prompt_tokens, u.cached_prompt_tokens, run["redone"],
-                          f"{same}/{len(rows)}", f"{worst:.2g}"])
+                          f"{same}/{len(rows)}", f"{same_serial}/{len(rows)}", f"{worst:.2g}"])
         print(table[-len(runs):], flush=True)
     print(f"\nBSDetector preset {args.preset}, {args.slots} slots, {threads} ggml threads\n")
     print(markdown_table(["rows", "prompts", "n", "seconds", "speed-up over afresh", "requests",
                           "prompt tokens evaluated", "prompt tokens from the cache", "calls redone afresh",
-                          "rows bit-identical to afresh", "largest confidence change"], table))
+                          "rows bit-identical to afresh", "... to afresh one at a time",
+                          "largest confidence change"], table))
     return 0
 
 

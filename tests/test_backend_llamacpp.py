@@ -292,12 +292,15 @@ def test_fast_unreproducible_flag_reaches_only_the_llamacpp_backend() -> None:
 
 
 @pytest.mark.slow
-def test_prompt_reuse_gives_the_fresh_evaluations_numbers(default_backend: Any,
+@pytest.mark.parametrize("slots", [1, 4])
+def test_prompt_reuse_gives_the_fresh_evaluations_numbers(default_backend: Any, slots: int,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """One slot: every reply with cached prefixes is bit-identical to the same request
-    evaluated afresh (samples, greedy text, top log-probabilities), and the cache was used.
-    The third ask of each question continues the second's reply ("A"), so the server would
-    reuse a generated token: the guard refuses that attempt and the ask goes again afresh."""
+    """Every reply with cached prefixes is bit-identical to the same request evaluated afresh
+    (samples, greedy text, top log-probabilities), and the cache was used: with one slot, and
+    with parallel slots, where reusing sends the calls one at a time (a prompt evaluated
+    beside another sequence is not exact after a cached prefix). The third ask of each question
+    continues the second's reply ("A"), so the server would reuse a generated token: the guard
+    refuses that attempt and the ask goes again afresh."""
     from clearft.backends.llamacpp import LlamaCppBackend
 
     monkeypatch.delenv("CLEARFT_LLAMA_PROMPT_REUSE", raising=False)
@@ -312,9 +315,12 @@ def test_prompt_reuse_gives_the_fresh_evaluations_numbers(default_backend: Any,
     requests = [r for i, topic in enumerate(["Paris", "rivers", "the moon", "bread"]) for r in asks(topic, i)]
     results, redone = {}, {}
     for reuse in (False, True):
-        backend = LlamaCppBackend(concurrency=1, reuse_prompts=reuse)
+        # afresh one call at a time too: the parallel decode of other calls' last tokens moves
+        # a sample now and then, reuse or not (bench/llamacpp_prefix_reuse.py's control)
+        backend = LlamaCppBackend(concurrency=slots, reuse_prompts=reuse, in_flight=1)
         try:
-            results[reuse] = [backend.generate([r])[0] for r in requests]  # one after another: slots keep history
+            assert backend.in_flight == 1 and backend.capabilities.parallel_requests == 1
+            results[reuse] = backend.generate(requests)  # one call after another: slots keep history
             redone[reuse] = backend.reuse_redone
         finally:
             backend.close()
@@ -325,9 +331,12 @@ def test_prompt_reuse_gives_the_fresh_evaluations_numbers(default_backend: Any,
     assert sum(c.cached_prompt_tokens for c in fresh) == 0
     assert sum(c.cached_prompt_tokens for c in reused) > 0.2 * sum(c.prompt_tokens for c in reused)
     assert redone[False] == 0 and redone[True] >= 1
-    # the default: reuse with one slot, where it is exact; parallel slots evaluate afresh
-    one = LlamaCppBackend(concurrency=1)
+    # the defaults: reuse (and so one call at a time) with one slot, or when asked; parallel
+    # slots otherwise evaluate afresh, one call per slot at once
+    assert default_backend._reuse is None and default_backend.in_flight == default_backend.concurrency > 1
+    monkeypatch.setenv("CLEARFT_LLAMA_PROMPT_REUSE", "1" if slots > 1 else "")
+    chosen = LlamaCppBackend(concurrency=slots)
     try:
-        assert one._reuse is not None and default_backend._reuse is None
+        assert chosen._reuse is not None and chosen.in_flight == 1
     finally:
-        one.close()
+        chosen.close()

@@ -161,7 +161,8 @@ def stub_backend(server: StubServer, tokens: dict[str, list[int]]):  # type: ign
     backend._reuse = PromptReuseGuard(ubatch=512)
     backend.reuse_redone = 0
     backend.reproducible = True
-    backend.concurrency = 1
+    backend.concurrency = backend.in_flight = 1
+    backend._gate = threading.BoundedSemaphore(1)
     backend.render_chat = lambda messages: messages[-1]["content"]  # type: ignore[method-assign]
     backend._post = lambda path, body: {"tokens": tokens[body["content"]]}  # type: ignore[method-assign]
     return backend

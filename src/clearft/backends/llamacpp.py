@@ -15,14 +15,19 @@ same text whether 1 or 10 samples are asked for (the call cache relies on it).
 Reproducibility (the default): a call's result must not depend on what ran before or beside
 it. Each slot has its own KV buffer (``kv_unified = False``) and flash attention is off
 (measured: see ``REPRODUCIBLE_SETTINGS``). With parallel slots every prompt is evaluated
-afresh (``cache_prompt: false``). With one slot (``--concurrency 1``) a prompt prefix left
-in the slot by an earlier request is reused where that gives the fresh evaluation's exact
-numbers: the prompt goes as token ids with ``cache_prompt: true``, and
-``llamacpp_reuse.PromptReuseGuard`` reads from the reply how much was reused; when that reuse
-could differ from a fresh evaluation (a token evaluated as a one-row batch), the call is sent
-again afresh. Beside other slots the same reuse is not exact (a prefix carries the batch it was
-evaluated in): ``CLEARFT_LLAMA_PROMPT_REUSE=1`` turns it on there anyway (1.1-1.3x faster,
-confidences moved by up to 0.049), ``=0`` off everywhere. With ``reproducible=False``
+afresh (``cache_prompt: false``). A prompt prefix left in a slot by an earlier request is
+reused where that gives the fresh evaluation's exact numbers -- which needs the prompt
+evaluated with no other sequence in its micro-batches: beside other slots' work llama.cpp
+splits a batch into micro-batches holding equally many tokens of each sequence, so the first
+new token after a cached prefix can be evaluated as a single row (confidences moved by up to
+0.049, session 18). So reuse comes with calls sent one at a time (``in_flight`` 1; a call's
+k samples still decode side by side): on by default with one slot (``--concurrency 1``);
+``CLEARFT_LLAMA_PROMPT_REUSE=1`` turns it on with parallel slots too (bit-identical to the
+same calls afresh, 28-42% fewer prompt tokens evaluated, about as fast as parallel calls
+afresh: bench/llamacpp_prefix_reuse.py), ``=0`` off everywhere. The prompt goes as token
+ids with ``cache_prompt: true``, and ``llamacpp_reuse.PromptReuseGuard`` reads from the reply
+how much was reused; when that reuse could differ from a fresh evaluation (a token evaluated
+as a one-row batch), the call is sent again afresh. With ``reproducible=False``
 (``--fast-unreproducible``) every call may reuse any cached prefix and llama.cpp keeps its
 own settings.
 
@@ -50,9 +55,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from clearft.backends.base import (
     Backend,
@@ -104,6 +109,8 @@ _PROBE = ([{"role": "user", "content": "Count from one to twenty in words, separ
           "one, two, three, four, five, six, seven, eight, nine, ten, eleven, twelve")
 
 
+T = TypeVar("T")
+
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_CONTEXT", "PROMPT_RATE_MIN_TOKENS", "PROMPT_RATE_PATHS",
            "REPRODUCIBLE_SETTINGS", "LlamaCppBackend", "default_threads", "map_in_threads", "start_server"]
 
@@ -120,6 +127,7 @@ class LlamaCppBackend(Backend):
         verbose: bool | None = None,
         reproducible: bool = True,
         reuse_prompts: bool | None = None,
+        in_flight: int | None = None,
     ) -> None:
         from clearft.models import default_gguf_path, file_identity
 
@@ -133,13 +141,18 @@ class LlamaCppBackend(Backend):
             verbose = bool(os.environ.get("CLEARFT_LLAMA_VERBOSE"))
         self._model_id = f"gguf:{self.model_path.name}:{file_identity(self.model_path)}"
         if reuse_prompts is None:
-            # Exact with one slot; beside other slots a reused prefix carries the batch it was
-            # evaluated in and moved confidences by up to 0.049 (bench/llamacpp_prefix_reuse.py,
-            # session 18), so parallel slots evaluate afresh unless asked.
+            # Off by default with parallel slots: exact reuse needs calls one at a time, which
+            # costs greedy calls their parallel decode (bench/llamacpp_prefix_reuse.py).
             env = os.environ.get("CLEARFT_LLAMA_PROMPT_REUSE")
             reuse_prompts = env != "0" if env else self.concurrency == 1
         # Reproducible prefix reuse (None: every prompt afresh, or any reuse when not reproducible).
         self._reuse = PromptReuseGuard(UBATCH) if reproducible and reuse_prompts else None
+        # Calls sent at once: one while reusing, since after a cached prefix a prompt evaluated
+        # beside another sequence's tokens is not exact (the module docstring).
+        if in_flight is None:
+            in_flight = 1 if self._reuse is not None else self.concurrency
+        self.in_flight = max(1, min(int(in_flight), self.concurrency))
+        self._gate = threading.BoundedSemaphore(self.in_flight)  # across callers' threads too
         self.reuse_redone = 0  # calls whose cached attempt was refused and sent again afresh
         self._server: Any = start_server(
             self.model_path, self.concurrency, self.context, threads=threads, verbose=verbose,
@@ -170,7 +183,7 @@ class LlamaCppBackend(Backend):
             chat_template=True,
             seeded_sampling=True,
             max_context=self.context,
-            parallel_requests=self.concurrency,
+            parallel_requests=self.in_flight,
         )
 
     @property
@@ -179,14 +192,15 @@ class LlamaCppBackend(Backend):
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
         calls = plan_calls(requests, self.concurrency)
-        done = map_in_threads(lambda call: self._call(requests[call[0]], call[1], call[2]), calls, self.concurrency)
+        done = map_in_threads(lambda call: self._gated(self._call, requests[call[0]], call[1], call[2]),
+                              calls, self.in_flight)
         parts: list[list[Completion]] = [[] for _ in requests]
         for (r, _, _), c in zip(calls, done, strict=True):
             parts[r].append(c)
         return [merge_calls(req, got) for req, got in zip(requests, parts, strict=True)]
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
-        return map_in_threads(self._one_loglikelihood, list(requests), self.concurrency)
+        return map_in_threads(lambda req: self._gated(self._one_loglikelihood, req), list(requests), self.in_flight)
 
     def close(self) -> None:
         # The C++ destructor stops the server's loop and frees the model.
@@ -198,6 +212,11 @@ class LlamaCppBackend(Backend):
         self._http = self._scorer_http = None
 
     # -- helpers ----------------------------------------------------------------------
+
+    def _gated(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args) while holding one of the `in_flight` places."""
+        with self._gate:
+            return fn(*args)
 
     def _live_server(self) -> Any:
         if self._server is None:

@@ -4,10 +4,12 @@ evaluation, so the reproducible mode can reuse cached prefixes. Pure: no model, 
 Measured on this build with one slot (bench/results/scoring.md, session 18): a prompt split
 anywhere between cache and fresh evaluation gives bit-identical replies, as long as no token
 was evaluated as a batch of one row (ggml takes another matrix-product path for a single
-row). Beside other slots this does not hold: a prefix evaluated next to other slots' work
-moved confidences by up to 0.049 (bench/llamacpp_prefix_reuse.py), which is why the backend
-reuses by default with one slot only. Three ways to a one-row token, each visible in
-llama.cpp's reply (``timings.cache_n``, the tokens it reused):
+row). Calls sent beside each other break it: llama.cpp splits a batch into micro-batches
+holding equally many tokens of each sequence, so a prompt's first new token can go through as
+a single row that the reply does not show (confidences moved by up to 0.049, session 18). So
+the backend reuses only with its calls one at a time (any number of slots: bit-identical,
+session 19, bench/llamacpp_prefix_reuse.py). Three ways to a one-row token remain, each
+visible in llama.cpp's reply (``timings.cache_n``, the tokens it reused):
 
 * the whole prompt was cached: the server re-evaluates its last token alone, to get logits;
 * the reused prefix reaches into a slot's *generated* tokens, decoded one row at a time (a
@@ -27,8 +29,8 @@ slot idle, its reply not yet read), the reply waits for it to be settled. The se
 prompt cache, which could bring back any older slot state, is off wherever the guard is on
 (``llamacpp_start``). What is left: a reply whose reuse a remembered clean prompt explains is
 accepted even if the serving slot held a prompt the guard has forgotten (it remembers the
-last 64 clean and 1024 refused ones; with one slot, the default where reuse is on, only the
-last prompt matters).
+last 64 clean and 1024 refused ones; with one slot only the last prompt matters, while with
+more a slot the server never picked can keep an older one).
 """
 
 from __future__ import annotations
