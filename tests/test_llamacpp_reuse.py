@@ -162,6 +162,7 @@ def stub_backend(server: StubServer, tokens: dict[str, list[int]]):  # type: ign
     backend.reuse_redone = 0
     backend.reproducible = True
     backend.concurrency = backend.in_flight = 1
+    backend.context = 2048
     backend._gate = threading.BoundedSemaphore(1)
     backend.render_chat = lambda messages: messages[-1]["content"]  # type: ignore[method-assign]
     backend._post = lambda path, body: {"tokens": tokens[body["content"]]}  # type: ignore[method-assign]
@@ -234,3 +235,51 @@ def test_a_thinking_models_reasoning_is_split_off_as_the_chat_endpoint_would() -
     backend = stub_backend(server, {"two": prompt(4, 5, 6)})
     out = backend.generate([GenerateRequest([{"role": "user", "content": "two"}], max_tokens=2)])[0]
     assert out.texts == ["Paris. 1"]
+
+
+def test_a_forced_log_likelihood_prompt_is_known_to_the_guard() -> None:
+    """The forced path leaves its prompt and then one-row-decoded forced tokens in a slot: a
+    later prompt continuing it must not reuse past its end, even where another clean prompt
+    would explain that much reuse."""
+    server = StubServer(cache_n=0)
+    backend = stub_backend(server, {"P": prompt(1, 2)})
+    send(backend._reuse, prompt(1, 2, 7, 9), 0)  # clean, shares 43 tokens with prompt(1, 2, 7, 8, ...)
+    backend._forced_loglikelihood("P", [7])  # the slot: prompt(1, 2), then the forced 7
+    assert server.payloads[0]["cache_prompt"] is False and not backend._reuse._in_flight
+    assert not send(backend._reuse, prompt(1, 2, 7, 8, 8, 8), 43)
+    assert send(backend._reuse, prompt(1, 2, 5, 5, 5), 42)
+
+
+def test_calls_go_one_at_a_time_whoever_sends_them() -> None:
+    """While reusing, no two calls reach the server at once, even from several callers'
+    threads (a prompt evaluated beside another sequence is not exact after a cached prefix)."""
+    import threading
+    import time
+
+    from clearft.backends.base import GenerateRequest
+
+    class CountingServer(StubServer):
+        def __init__(self) -> None:
+            super().__init__(cache_n=0)
+            self.active = self.most = 0
+            self.count_lock = threading.Lock()
+
+        def handle_completions(self, payload: dict) -> dict:
+            with self.count_lock:
+                self.active += 1
+                self.most = max(self.most, self.active)
+            time.sleep(0.01)
+            with self.count_lock:
+                self.active -= 1
+            return super().handle_completions(payload)
+
+    server = CountingServer()
+    backend = stub_backend(server, {str(i): prompt(i) for i in range(8)})
+    assert backend.capabilities.parallel_requests == 1
+    requests = [GenerateRequest([{"role": "user", "content": str(i)}], max_tokens=2) for i in range(8)]
+    threads = [threading.Thread(target=backend.generate, args=(requests[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(server.payloads) == 8 and server.most == 1

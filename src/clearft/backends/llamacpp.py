@@ -44,7 +44,8 @@ forced path on a probe (``_prompt_rate_ready``):
 Shorter ones (labels), and every one when neither is available: tokenize the continuation,
 force exactly those tokens with a GBNF grammar of token ids (``root ::= <[38634]> <[314]>``)
 and sum the log-probabilities the server reports for them, one decode step a token, with the
-prompt taken from the slot's cache when the previous request shared it. Those are the model's
+prompt taken from the slot's cache when the previous request shared it (with
+``--fast-unreproducible``; the reproducible default evaluates it afresh). Those are the model's
 probabilities before sampling (the grammar only picks the token), which we checked against a
 transformers forward pass on the same weights: they agree within about 0.1 nats a token
 (llama.cpp quantizes activations). Which path scores a request depends only on its own
@@ -95,8 +96,8 @@ from clearft.errors import BackendError, ClearftError
 DEFAULT_CONCURRENCY = 8  # 16 parallel gave 206 tok/s vs 173 at 4 on 2 cores; 8 keeps memory small
 DEFAULT_CONTEXT = 2048  # tokens per slot
 # Continuations this long or longer are scored in one forward pass (bench/loglik_speed.py);
-# shorter ones (labels) by forcing their few tokens, which takes a prompt shared by a row's
-# labels from the slot's cache instead of evaluating it again for each.
+# shorter ones (labels) by forcing their few tokens (with --fast-unreproducible, a prompt shared
+# by a row's labels comes from the slot's cache instead of being evaluated again for each).
 PROMPT_RATE_MIN_TOKENS = 16
 # A forward-pass path must agree with the forced path on a probe continuation within this
 # many nats a token on average, checked once per backend before it is used (a model whose
@@ -152,6 +153,9 @@ class LlamaCppBackend(Backend):
         if in_flight is None:
             in_flight = 1 if self._reuse is not None else self.concurrency
         self.in_flight = max(1, min(int(in_flight), self.concurrency))
+        if self._reuse is not None and self.in_flight > 1:
+            raise ClearftError("llamacpp: prompt reuse needs calls one at a time (in_flight 1); "
+                               f"got in_flight {self.in_flight}")
         self._gate = threading.BoundedSemaphore(self.in_flight)  # across callers' threads too
         self.reuse_redone = 0  # calls whose cached attempt was refused and sent again afresh
         self._server: Any = start_server(
@@ -341,7 +345,18 @@ class LlamaCppBackend(Backend):
             # each time made 77-label BANKING77 rows about 10x slower.
             "cache_prompt": not self.reproducible,
         }
-        return forced_logprob(self._live_server().handle_completions(payload), ids)
+        if self._reuse is None:
+            return forced_logprob(self._live_server().handle_completions(payload), ids)
+        # The slot now holds the prompt and then the forced tokens, each decoded as a one-row
+        # batch: tell the guard, so no later prompt reuses past the end of this one.
+        ticket = self._reuse.begin(self.tokenize(prompt, add_special=True))
+        cached: int | None = None
+        try:
+            response = self._live_server().handle_completions(payload)
+            cached = 0 if server_error(response) is None else None
+        finally:
+            self._reuse.end(ticket, cached)
+        return forced_logprob(response, ids)
 
     def _forward_loglikelihood(self, path: str, prompt: str, ids: list[int]) -> LoglikelihoodResult:
         """One forward pass over prompt + continuation (but its last token, which predicts
