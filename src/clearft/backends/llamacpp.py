@@ -16,20 +16,12 @@ Reproducibility (the default): a call's result must not depend on what ran befor
 it. Each slot has its own KV buffer (``kv_unified = False``) and flash attention is off
 (measured: see ``REPRODUCIBLE_SETTINGS``). With parallel slots every prompt is evaluated
 afresh (``cache_prompt: false``). A prompt prefix left in a slot by an earlier request is
-reused where that gives the fresh evaluation's exact numbers -- which needs the prompt
-evaluated with no other sequence in its micro-batches: beside other slots' work llama.cpp
-splits a batch into micro-batches holding equally many tokens of each sequence, so the first
-new token after a cached prefix can be evaluated as a single row (confidences moved by up to
-0.049, session 18). So reuse comes with calls sent one at a time (``in_flight`` 1; a call's
-k samples still decode side by side): on by default with one slot (``--concurrency 1``);
-``CLEARFT_LLAMA_PROMPT_REUSE=1`` turns it on with parallel slots too (bit-identical to the
-same calls afresh, 28-42% fewer prompt tokens evaluated, about as fast as parallel calls
-afresh: bench/llamacpp_prefix_reuse.py), ``=0`` off everywhere. The prompt goes as token
-ids with ``cache_prompt: true``, and ``llamacpp_reuse.PromptReuseGuard`` reads from the reply
-how much was reused; when that reuse could differ from a fresh evaluation (a token evaluated
-as a one-row batch), the call is sent again afresh. With ``reproducible=False``
-(``--fast-unreproducible``) every call may reuse any cached prefix and llama.cpp keeps its
-own settings.
+reused only where that gives the fresh evaluation's exact numbers, which needs calls sent one
+at a time (``in_flight`` 1; a call's k samples still decode side by side; why and how it is
+checked: ``llamacpp_reuse``): on by default with one slot (``--concurrency 1``),
+``CLEARFT_LLAMA_PROMPT_REUSE=1`` with parallel slots too, ``=0`` off everywhere. With
+``reproducible=False`` (``--fast-unreproducible``) every call may reuse any cached prefix and
+llama.cpp keeps its own settings.
 
 Log-likelihood of a continuation of at least ``PROMPT_RATE_MIN_TOKENS`` tokens: one forward
 pass over prompt + continuation, by the first of these that starts and agrees with the
@@ -346,16 +338,11 @@ class LlamaCppBackend(Backend):
             "cache_prompt": not self.reproducible,
         }
         if self._reuse is None:
-            return forced_logprob(self._live_server().handle_completions(payload), ids)
-        # The slot now holds the prompt and then the forced tokens, each decoded as a one-row
-        # batch: tell the guard, so no later prompt reuses past the end of this one.
-        ticket = self._reuse.begin(self.tokenize(prompt, add_special=True))
-        cached: int | None = None
-        try:
             response = self._live_server().handle_completions(payload)
-            cached = 0 if server_error(response) is None else None
-        finally:
-            self._reuse.end(ticket, cached)
+        else:
+            # The slot then holds the prompt and the forced tokens, each decoded as a one-row
+            # batch: the guard must know, so that no later prompt reuses past this one's end.
+            response, _ = self._settled(self.tokenize(prompt, add_special=True), payload)
         return forced_logprob(response, ids)
 
     def _forward_loglikelihood(self, path: str, prompt: str, ids: list[int]) -> LoglikelihoodResult:
