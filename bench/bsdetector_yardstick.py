@@ -190,8 +190,8 @@ def main() -> int:
                 for kind, rows in kinds.items():
                     method = resolve_method(auto, rows, backend)
                     if method in ("ifd", "perplexity"):
-                        _, start_s = timed_call(backend._prompt_rate_ready)
-                        print(f"log-likelihood path ({backend.loglik_path or 'forced'}) start-up: {start_s:.1f} s")
+                        _, start_s = timed_call(backend.forward.ready)
+                        print(f"log-likelihood path ({backend.forward.path or 'forced'}) start-up: {start_s:.1f} s")
                     usage = Usage()
                     started = time.monotonic()
                     score_examples(rows, backend, auto, usage, method=method)

@@ -56,8 +56,8 @@ def main() -> int:
     backend, load_s = timed(LlamaCppBackend)
     print(f"model load: {load_s:.1f} s", flush=True)
     if any(r.startswith(("ifd", "perplexity")) for r in args.runs.split(",")):
-        _, torch_s = timed(backend._prompt_rate_ready)
-        print(f"log-likelihood forward path ({backend.loglik_path or 'forced'}) start-up: {torch_s:.1f} s", flush=True)
+        _, torch_s = timed(backend.forward.ready)
+        print(f"log-likelihood forward path ({backend.forward.path or 'forced'}) start-up: {torch_s:.1f} s", flush=True)
 
     for name in args.datasets.split(","):
         examples, truth = DATASETS[name](args.rows, args.seed)

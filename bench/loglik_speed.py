@@ -51,7 +51,7 @@ def by_path(backend: Any, path: str, reqs: list[LoglikelihoodRequest]) -> list[L
             ids = backend.tokenize(req.continuation)
             if path == "forced":
                 return backend._forced_loglikelihood(prompt, ids)
-            return backend._forward_loglikelihood(path, prompt, ids)
+            return backend.forward.loglikelihood(path, prompt, ids)
         except Exception as exc:
             return LoglikelihoodResult(0.0, 0, error=f"{type(exc).__name__}: {exc}")
     return map_in_threads(one, reqs, backend.concurrency)
@@ -92,14 +92,14 @@ def main() -> int:
     tokens = sum(len(backend._post("/tokenize", {"content": backend.render_chat(r.messages), "add_special": True})
                      ["tokens"]) + len(backend.tokenize(r.continuation)) for r in reqs)
     short = sum(len(backend.tokenize(r.continuation)) < PROMPT_RATE_MIN_TOKENS for r in reqs)
-    _, t_start = timed(backend._prompt_rate_ready)
-    print(f"default forward-pass path: {backend.loglik_path or 'none'} {backend.loglik_note} (start + probe "
+    _, t_start = timed(backend.forward.ready)
+    print(f"default forward-pass path: {backend.forward.path or 'none'} {backend.forward.note} (start + probe "
           f"{t_start:.1f} s); {short} of {len(reqs)} continuations shorter than {PROMPT_RATE_MIN_TOKENS} tokens "
           "stay forced")
     paths = ["forced", *PROMPT_RATE_PATHS]
     for path in PROMPT_RATE_PATHS:
-        if path != backend.loglik_path:
-            _, t = timed(backend._start_forward, path)
+        if path != backend.forward.path:
+            _, t = timed(backend.forward.start, path)
             print(f"{path}: start + probe {t:.1f} s")
     best = dict.fromkeys(paths, math.inf)
     results: dict[str, list[LoglikelihoodResult]] = {}
@@ -136,7 +136,7 @@ def main() -> int:
                           "max abs diff, IFD score", "requests"],
                          [[n, f"{a:.3f}", f"{b:.4f}", f"{c:.4f}", k] for n, a, b, c, k in compared], "lrrrr"))
     errors = {name: sum(not r.ok for r in res) for name, res in results.items()}
-    print(f"\nerrors: {errors}; default path ({backend.loglik_path}): 8 requests scored alone identical to the "
+    print(f"\nerrors: {errors}; default path ({backend.forward.path}): 8 requests scored alone identical to the "
           f"batch: {same}")
     return 0
 

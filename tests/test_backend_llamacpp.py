@@ -247,24 +247,24 @@ EGGS = [{"role": "user", "content": "Janet's ducks lay 16 eggs per day. She eats
 def test_forward_pass_paths_match_forcing_the_tokens(default_backend: Any, path: str) -> None:
     """Each one-pass path gives the forced path's log-probabilities within 0.05 nats a token
     (measured on GSM8K: at most 0.023), with and without a prompt; alone as in a batch."""
-    if path != default_backend.loglik_path:
-        default_backend._start_forward(path)  # the probe inside raises if it disagrees
+    if path != default_backend.forward.path:
+        default_backend.forward.start(path)  # the probe inside raises if it disagrees
     ids = default_backend.tokenize(SOLUTION)
     assert len(ids) >= PROMPT_RATE_MIN_TOKENS
     for messages in (EGGS, [{"role": "user", "content": ""}]):
         prompt = default_backend.render_chat(messages)
         forced = default_backend._forced_loglikelihood(prompt, ids)
-        one_pass = default_backend._forward_loglikelihood(path, prompt, ids)
+        one_pass = default_backend.forward.loglikelihood(path, prompt, ids)
         assert forced.ok and one_pass.ok and one_pass.n_tokens == forced.n_tokens == len(ids)
         assert abs(one_pass.logprob - forced.logprob) / len(ids) < 0.05
-        assert default_backend._forward_loglikelihood(path, prompt, ids).logprob == one_pass.logprob
+        assert default_backend.forward.loglikelihood(path, prompt, ids).logprob == one_pass.logprob
 
 
 @pytest.mark.slow
 def test_long_continuations_take_the_forward_pass_and_ignore_the_batch(default_backend: Any) -> None:
     req = LoglikelihoodRequest(EGGS, SOLUTION)
     batch = default_backend.loglikelihood([LoglikelihoodRequest(CHAT, "Paris."), req, LoglikelihoodRequest(CHAT, SOLUTION)])
-    assert default_backend.loglik_path in PROMPT_RATE_PATHS, default_backend.loglik_note
+    assert default_backend.forward.path in PROMPT_RATE_PATHS, default_backend.forward.note
     alone = default_backend.loglikelihood([req])[0]
     assert all(r.ok for r in batch) and alone.logprob == batch[1].logprob  # exactly: one request per pass
     prompt = default_backend.render_chat(EGGS)

@@ -25,7 +25,7 @@ llama.cpp keeps its own settings.
 
 Log-likelihood of a continuation of at least ``PROMPT_RATE_MIN_TOKENS`` tokens: one forward
 pass over prompt + continuation, by the first of these that starts and agrees with the
-forced path on a probe (``_prompt_rate_ready``):
+forced path on a probe (``llamacpp_loglik.ForwardPass``):
 
 * ``torch``: the same GGUF loaded by transformers (``llamacpp_loglik.TorchForward``), fed
   llama.cpp's token ids, one request at a time -- 4.4x the forced path on IFD's GSM8K requests;
@@ -61,7 +61,7 @@ from clearft.backends.base import (
     LoglikelihoodResult,
     Message,
 )
-from clearft.backends.llamacpp_loglik import TorchForward, continuation_logprobs, load_output_matrix
+from clearft.backends.llamacpp_loglik import PROMPT_RATE_PATHS, ForwardPass
 from clearft.backends.llamacpp_payload import (
     add_usage,
     chat_payload,
@@ -91,15 +91,6 @@ DEFAULT_CONTEXT = 2048  # tokens per slot
 # shorter ones (labels) by forcing their few tokens (with --fast-unreproducible, a prompt shared
 # by a row's labels comes from the slot's cache instead of being evaluated again for each).
 PROMPT_RATE_MIN_TOKENS = 16
-# A forward-pass path must agree with the forced path on a probe continuation within this
-# many nats a token on average, checked once per backend before it is used (a model whose
-# logits are not plainly hidden @ output would fail it and keep the forced path).
-PROMPT_RATE_PROBE_TOLERANCE = 0.1
-# The forward-pass paths in the order tried; CLEARFT_LOGLIK_PATHS=hidden-states (say) skips torch,
-# CLEARFT_LOGLIK_PATHS= (empty) forces every continuation as before session 12.
-PROMPT_RATE_PATHS = ("torch", "hidden-states")
-_PROBE = ([{"role": "user", "content": "Count from one to twenty in words, separated by commas."}],
-          "one, two, three, four, five, six, seven, eight, nine, ten, eleven, twelve")
 
 
 T = TypeVar("T")
@@ -158,16 +149,8 @@ class LlamaCppBackend(Backend):
         self._http: Any = None
         self._templates: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._threads = threads
-        # The forward-pass log-likelihood path, chosen on first use: None = not tried yet,
-        # "" = none available (the forced path for every request).
-        self.loglik_path: str | None = None
-        self.loglik_note = ""  # why a forward-pass path was passed over
-        self._torch: TorchForward | None = None
-        self._scorer: Any = None
-        self._scorer_http: Any = None
-        self._output: Any = None
-        self._scorer_lock = threading.Lock()
+        self.forward = ForwardPass(self.model_path, self.context, threads, reproducible, tokenize=self.tokenize,
+                                   render_chat=self.render_chat, forced=self._forced_loglikelihood)
 
     # -- contract -------------------------------------------------------------------
 
@@ -201,11 +184,10 @@ class LlamaCppBackend(Backend):
     def close(self) -> None:
         # The C++ destructor stops the server's loop and frees the model.
         self._server = None
-        self._scorer = self._output = self._torch = None
-        for client in (self._http, self._scorer_http):
-            if client is not None:
-                client.close()
-        self._http = self._scorer_http = None
+        self.forward.stop()
+        if self._http is not None:
+            self._http.close()
+        self._http = None
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -314,8 +296,8 @@ class LlamaCppBackend(Backend):
                 return LoglikelihoodResult(logprob=0.0, n_tokens=0)
             prompt = self.render_chat(req.messages) + req.assistant_prefix
             ids = self.tokenize(req.continuation)
-            if len(ids) >= PROMPT_RATE_MIN_TOKENS and self._prompt_rate_ready():
-                return self._forward_loglikelihood(self.loglik_path or "", prompt, ids)
+            if len(ids) >= PROMPT_RATE_MIN_TOKENS and self.forward.ready():
+                return self.forward.loglikelihood(self.forward.path or "", prompt, ids)
             return self._forced_loglikelihood(prompt, ids)
         except Exception as exc:  # one bad row must not kill the batch
             return LoglikelihoodResult(logprob=0.0, n_tokens=0, error=f"{type(exc).__name__}: {exc}")
@@ -344,69 +326,3 @@ class LlamaCppBackend(Backend):
             # batch: the guard must know, so that no later prompt reuses past this one's end.
             response, _ = self._settled(self.tokenize(prompt, add_special=True), payload)
         return forced_logprob(response, ids)
-
-    def _forward_loglikelihood(self, path: str, prompt: str, ids: list[int]) -> LoglikelihoodResult:
-        """One forward pass over prompt + continuation (but its last token, which predicts
-        nothing wanted), alone and afresh: its sums do not depend on what else is scored."""
-        prompt_ids = self.tokenize(prompt, add_special=True)
-        if not prompt_ids:
-            return self._forced_loglikelihood(prompt, ids)
-        if path == "torch":
-            assert self._torch is not None
-            return LoglikelihoodResult(logprob=sum(self._torch.logprobs(prompt_ids, ids)), n_tokens=len(ids))
-        response = self._scorer_http.post("/embedding", json={"content": prompt_ids + ids[:-1], "embd_normalize": -1})
-        body = response.json()
-        if isinstance(body, dict):  # the server's error object
-            return LoglikelihoodResult(0.0, 0, error=server_error(body) or str(body)[:200])
-        response.raise_for_status()
-        hidden = body[0]["embedding"][len(prompt_ids) - 1:]
-        return LoglikelihoodResult(logprob=float(continuation_logprobs(hidden, self._output, ids).sum()),
-                                   n_tokens=len(ids))
-
-    def _prompt_rate_ready(self) -> bool:
-        """On first use, start the forward-pass paths in order until one agrees with the forced
-        path on a probe; False when none does (``loglik_note`` says why)."""
-        with self._scorer_lock:
-            if self.loglik_path is None:
-                self.loglik_path = ""
-                notes = []
-                env = os.environ.get("CLEARFT_LOGLIK_PATHS")  # empty: the forced path only
-                wanted = PROMPT_RATE_PATHS if env is None else [p.strip() for p in env.split(",") if p.strip()]
-                for path in wanted:
-                    try:
-                        self._start_forward(path)
-                        self.loglik_path = path
-                        break
-                    except Exception as exc:
-                        notes.append(f"{path}: {type(exc).__name__}: {exc}")
-                        self._stop_forward()
-                self.loglik_note = "; ".join(notes)
-            return bool(self.loglik_path)
-
-    def _start_forward(self, path: str) -> None:
-        if path == "torch":
-            self._torch = TorchForward(self.model_path)
-        elif path == "hidden-states":
-            import httpx
-
-            self._output = load_output_matrix(self.model_path)
-            self._scorer = start_server(self.model_path, 1, self.context, threads=self._threads, verbose=False,
-                                        reproducible=self.reproducible, hidden_states=True)
-            self._scorer_http = httpx.Client(base_url=self._scorer.listening_address, timeout=600.0)
-        else:
-            raise BackendError(f"unknown log-likelihood path {path!r} (known: {', '.join(PROMPT_RATE_PATHS)})")
-        messages, text = _PROBE
-        prompt = self.render_chat(messages)
-        ids = self.tokenize(text)
-        fast = self._forward_loglikelihood(path, prompt, ids)
-        forced = self._forced_loglikelihood(prompt, ids)
-        if not (fast.ok and forced.ok):
-            raise BackendError(f"probe failed: {fast.error or forced.error}")
-        gap = abs(fast.logprob - forced.logprob) / len(ids)
-        if gap > PROMPT_RATE_PROBE_TOLERANCE:
-            raise BackendError(f"probe disagrees with the forced path by {gap:.3f} nats a token")
-
-    def _stop_forward(self) -> None:
-        if self._scorer_http is not None:
-            self._scorer_http.close()
-        self._torch = self._scorer = self._scorer_http = self._output = None
