@@ -23,6 +23,9 @@ plus the tokens it generated at llama.cpp's decode peak (no overlap of the two, 
 decoded at the peak). plain / floor is the most any scheduling of those tokens could gain over
 the plain method; fewer tokens is the only way past it.
 
+With --reuse-too, clearft is also timed with prompt reuse on (calls one at a time, the k
+samples still side by side) and off, whatever the backend's default at this concurrency is.
+
 With --default-too, clearft's default for the kind (`--method auto`: on these few rows, free
 text, so the backend's free-text default) is timed too, log-likelihood start-up apart.
 """
@@ -78,26 +81,28 @@ def gsm8k(n: int) -> list[Example]:
 # The paper's method written plainly, straight against llama.cpp's server
 
 
-def paper_plainly(server: Any, examples: Sequence[Example], config: Any, similarity: Any) -> tuple[float, int]:
-    """Seconds and generated tokens for BSDetector, one call at a time."""
+def paper_plainly(server: Any, examples: Sequence[Example], config: Any, similarity: Any) -> dict[str, float]:
+    """BSDetector one call at a time: seconds, and the server's own counts (``timings``) of
+    prompt tokens evaluated and taken from its cache, tokens generated and the time it spent
+    generating them."""
     started = time.monotonic()
-    generated = 0
+    counts = {"prompt_n": 0.0, "cache_n": 0.0, "predicted_n": 0.0, "predicted_ms": 0.0}
+
+    def call(payload: dict[str, Any]) -> str:
+        r = server.handle_chat_completions(payload)
+        for key in counts:
+            counts[key] += float(r["timings"].get(key, 0))
+        return str(r["choices"][0]["message"]["content"] or "")
+
     for ex in examples:
         seed = row_seed(config.seed, ex.id, "samples")
-        texts = []
-        for i in range(config.k):
-            r = server.handle_chat_completions({
-                "messages": prompts.sample_messages(ex.messages), "temperature": config.temperature,
-                "max_tokens": config.sample_max_tokens, "seed": seed + i})
-            texts.append(r["choices"][0]["message"]["content"] or "")
-            generated += int(r["usage"]["completion_tokens"])
+        texts = [call({"messages": prompts.sample_messages(ex.messages), "temperature": config.temperature,
+                       "max_tokens": config.sample_max_tokens, "seed": seed + i}) for i in range(config.k)]
         for rnd in range(config.rounds):
-            r = server.handle_chat_completions({
-                "messages": prompts.reflection_messages(ex.prompt_text, ex.response, rnd),
-                "temperature": 0.0, "max_tokens": SAMPLED_REFLECTION_TOKENS, "seed": seed})
-            generated += int(r["usage"]["completion_tokens"])
+            call({"messages": prompts.reflection_messages(ex.prompt_text, ex.response, rnd),
+                  "temperature": 0.0, "max_tokens": SAMPLED_REFLECTION_TOKENS, "seed": seed})
         similarity([(t, ex.response) for t in texts])
-    return time.monotonic() - started, generated
+    return {"seconds": time.monotonic() - started, **counts}
 
 
 def decode_peak(server: Any, n: int = 16, max_tokens: int = 64) -> float:
@@ -135,6 +140,8 @@ def main() -> int:
     p.add_argument("--slots", type=int, default=16, help="llama.cpp slots for the raw server's decode peak")
     p.add_argument("--fast-too", action="store_true", help="also time clearft with reproducible=False")
     p.add_argument("--default-too", action="store_true", help="also time clearft's default method (auto)")
+    p.add_argument("--reuse-too", action="store_true",
+                   help="also time clearft with prompt reuse on (calls one at a time) and off, whatever the default")
     p.add_argument("--rounds-too", action="store_true",
                    help="also time clearft with batched retry rounds (before asks were streamed)")
     args = p.parse_args()
@@ -158,16 +165,21 @@ def main() -> int:
     del server
 
     lines = []
-    variants = [(True, False), (True, True)] if args.rounds_too else [(True, False)]
+    # (label, the backend's settings, batched retry rounds); one backend per settings, in order
+    default: dict[str, Any] = {"reproducible": True}
+    variants = [("clearft", default, False)]
+    if args.rounds_too:
+        variants.append(("clearft, batched rounds (before)", default, True))
+    if args.reuse_too:
+        variants.append(("clearft, prompt reuse (calls one at a time)", {"reproducible": True, "reuse_prompts": True}, False))
+        variants.append(("clearft, every prompt afresh", {"reproducible": True, "reuse_prompts": False}, False))
     if args.fast_too:
-        variants.append((False, False))
+        variants.append(("clearft --fast-unreproducible", {"reproducible": False}, False))
     first_requests = 1 + config.rounds  # a row's sample request (its k samples) and reflections
-    for reproducible in dict.fromkeys(r for r, _ in variants):
-        backend = LlamaCppBackend(threads=threads, reproducible=reproducible)
+    for settings in [default] + [kw for _, kw, _ in variants if kw is not default]:
+        backend = LlamaCppBackend(threads=threads, **settings)
         try:
-            for rounds in [b for r, b in variants if r == reproducible]:
-                label = ("clearft" if reproducible else "clearft --fast-unreproducible") + (
-                    ", batched rounds (before)" if rounds else "")
+            for label, _, rounds in [v for v in variants if v[1] is settings]:
                 model: Backend = Batched(backend) if rounds else backend
                 for kind, rows in kinds.items():
                     usage = Usage()
@@ -176,7 +188,7 @@ def main() -> int:
                     seconds = time.monotonic() - started
                     retries = usage.requests - first_requests * len(rows)
                     unknown = sum(r.evidence.get("unknown", 0) for r in results)
-                    p_s, _ = plain[kind]
+                    p_s = plain[kind]["seconds"]
                     cached = usage.cached_prompt_tokens
                     floor = (usage.prompt_tokens - cached) / prompt_rate[kind] + usage.completion_tokens / peak
                     lines.append(
@@ -185,7 +197,7 @@ def main() -> int:
                         f"{usage.completion_tokens / seconds:.0f} "
                         f"({usage.completion_tokens / seconds / peak:.2f}) | {retries} | "
                         f"{usage.requests} | {usage.prompt_tokens} ({cached} cached) | {unknown} |")
-            if args.default_too and reproducible:
+            if args.default_too and settings is default:
                 auto = make_config(args.preset, batch_size=args.rows)
                 for kind, rows in kinds.items():
                     method = resolve_method(auto, rows, backend)
@@ -196,7 +208,7 @@ def main() -> int:
                     started = time.monotonic()
                     score_examples(rows, backend, auto, usage, method=method)
                     seconds = time.monotonic() - started
-                    p_s, _ = plain[kind]
+                    p_s = plain[kind]["seconds"]
                     lines.append(f"| {kind} | clearft default ({method}) | {len(rows)} | {len(rows) / p_s:.3f} | "
                                  f"{len(rows) / seconds:.3f} | **{p_s / seconds:.2f}x** | | | | | "
                                  f"{usage.requests} | {usage.prompt_tokens} | |")
@@ -211,6 +223,14 @@ def main() -> int:
           "prompt tokens | unknown samples/verdicts |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(lines))
+    print("\nThe paper's method written plainly, as llama.cpp's server counted it (its prompt cache on, "
+          "its default):\n")
+    print("| rows | seconds | prompt tokens evaluated (taken from the cache) | tokens generated | "
+          "decode tok/s, one sequence |")
+    print("|---|---|---|---|---|")
+    for kind, c in plain.items():
+        print(f"| {kind} | {c['seconds']:.1f} | {c['prompt_n']:.0f} ({c['cache_n']:.0f}) | {c['predicted_n']:.0f} | "
+              f"{1000 * c['predicted_n'] / max(c['predicted_ms'], 1e-9):.0f} |")
     return 0
 
 

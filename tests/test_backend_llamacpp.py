@@ -331,12 +331,12 @@ def test_prompt_reuse_gives_the_fresh_evaluations_numbers(default_backend: Any, 
     assert sum(c.cached_prompt_tokens for c in fresh) == 0
     assert sum(c.cached_prompt_tokens for c in reused) > 0.2 * sum(c.prompt_tokens for c in reused)
     assert redone[False] == 0 and redone[True] >= 1
-    # the defaults: reuse (and so one call at a time) with one slot, or when asked; parallel
-    # slots otherwise evaluate afresh, one call per slot at once
-    assert default_backend._reuse is None and default_backend.in_flight == default_backend.concurrency > 1
-    monkeypatch.setenv("CLEARFT_LLAMA_PROMPT_REUSE", "1" if slots > 1 else "")
+    # the defaults: reuse, and so one call at a time, with any number of slots; with
+    # CLEARFT_LLAMA_PROMPT_REUSE=0, every prompt afresh and one call per slot at once
+    assert default_backend._reuse is not None and default_backend.in_flight == 1 < default_backend.concurrency
+    monkeypatch.setenv("CLEARFT_LLAMA_PROMPT_REUSE", "0")
     chosen = LlamaCppBackend(concurrency=slots)
     try:
-        assert chosen._reuse is not None and chosen.in_flight == 1
+        assert chosen._reuse is None and chosen.in_flight == slots
     finally:
         chosen.close()

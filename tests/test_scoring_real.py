@@ -65,9 +65,10 @@ def test_method_runs_for_real(method: str, fpb_rows: list, default_backend) -> N
 
 
 def test_scores_do_not_change_with_batch_size_or_concurrency(fpb_rows: list, default_backend) -> None:  # type: ignore[no-untyped-def]
-    """One slot: bit-identical whatever the batch size. Eight slots: the same samples and
-    nearly the same scores (llama.cpp still evaluates a prompt beside others' at times, which
-    moves a reflection probability in the second decimal; see README, Backends)."""
+    """One slot: bit-identical whatever the batch size. Eight slots against one: the same
+    samples and nearly the same scores (a row's k samples decode side by side instead of one
+    after another, which can move a sample's numbers; see README, Backends); eight slots
+    against themselves, alone and batched: bit-identical."""
     from clearft.backends.registry import load_backend
 
     config = make_config("low", method="bsdetector", k=3, sample_max_tokens=16, batch_size=3)
@@ -87,3 +88,9 @@ def test_scores_do_not_change_with_batch_size_or_concurrency(fpb_rows: list, def
     for p, b in zip(parallel, batch, strict=True):
         # 0.1: batched evaluation still moves scores by up to ~0.05 (BENCHMARKS.md, scoring speed).
         assert abs(p.confidence - b.confidence) < 0.1, (p.confidence, b.confidence)
+    # Eight slots with the default prompt reuse (calls one at a time): bit-identical whatever
+    # the batch and its order, though each row now meets slots another row's prompts left.
+    alone8 = [score_examples([row], default_backend, config, method="bsdetector")[0] for row in reversed(fpb_rows)]
+    alone8.reverse()
+    assert [r.evidence for r in alone8] == [r.evidence for r in parallel]
+    assert [r.confidence for r in alone8] == [r.confidence for r in parallel]

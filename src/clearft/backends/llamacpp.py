@@ -15,13 +15,16 @@ same text whether 1 or 10 samples are asked for (the call cache relies on it).
 Reproducibility (the default): a call's result must not depend on what ran before or beside
 it. Each slot has its own KV buffer (``kv_unified = False``) and flash attention is off
 (measured: see ``REPRODUCIBLE_SETTINGS``). With parallel slots every prompt is evaluated
-afresh (``cache_prompt: false``). A prompt prefix left in a slot by an earlier request is
-reused only where that gives the fresh evaluation's exact numbers, which needs calls sent one
-at a time (``in_flight`` 1; a call's k samples still decode side by side; why and how it is
-checked: ``llamacpp_reuse``): on by default with one slot (``--concurrency 1``),
-``CLEARFT_LLAMA_PROMPT_REUSE=1`` with parallel slots too, ``=0`` off everywhere. With
-``reproducible=False`` (``--fast-unreproducible``) every call may reuse any cached prefix and
-llama.cpp keeps its own settings.
+afresh (``cache_prompt: false``) unless reuse gives the same numbers: a prompt prefix left in
+a slot by an earlier request is reused only where that gives the fresh evaluation's exact
+numbers, which needs calls sent one at a time (``in_flight`` 1; a call's k samples still
+decode side by side, one slot each; why and how it is checked: ``llamacpp_reuse``). That is
+the default (session 20, bench/results/scoring.md: on BSDetector as fast as parallel calls
+within this machine's noise, 28-42% fewer prompt tokens evaluated, and scores bit-identical
+whatever the batch and its order, which parallel calls are not quite);
+``CLEARFT_LLAMA_PROMPT_REUSE=0`` sends ``concurrency`` calls at once, every prompt afresh.
+With ``reproducible=False`` (``--fast-unreproducible``) every call may reuse any cached prefix
+and llama.cpp keeps its own settings.
 
 Log-likelihood of a continuation of at least ``PROMPT_RATE_MIN_TOKENS`` tokens: one forward
 pass over prompt + continuation, by the first of these that starts and agrees with the
@@ -125,10 +128,7 @@ class LlamaCppBackend(Backend):
             verbose = bool(os.environ.get("CLEARFT_LLAMA_VERBOSE"))
         self._model_id = f"gguf:{self.model_path.name}:{file_identity(self.model_path)}"
         if reuse_prompts is None:
-            # Off by default with parallel slots: exact reuse needs calls one at a time, which
-            # costs greedy calls their parallel decode (bench/llamacpp_prefix_reuse.py).
-            env = os.environ.get("CLEARFT_LLAMA_PROMPT_REUSE")
-            reuse_prompts = env != "0" if env else self.concurrency == 1
+            reuse_prompts = os.environ.get("CLEARFT_LLAMA_PROMPT_REUSE") != "0"
         # Reproducible prefix reuse (None: every prompt afresh, or any reuse when not reproducible).
         self._reuse = PromptReuseGuard(UBATCH) if reproducible and reuse_prompts else None
         # Calls sent at once: one while reusing, since after a cached prefix a prompt evaluated
