@@ -161,6 +161,10 @@ def main() -> int:
     server = raw_server(default_gguf_path(), args.slots, threads, {})
     peak = decode_peak(server, args.slots)
     prompt_rate = {k: Raw(server, args.slots).prompts(bsdetector_prompts(rows, config.rounds))[0] for k, rows in kinds.items()}
+    del server
+    # The plain method on a server of its own: the prompt-rate run above leaves these prompts in
+    # the slots and the RAM prompt cache, which the plain calls (prompt cache on) would reuse.
+    server = raw_server(default_gguf_path(), args.slots, threads, {})
     plain = {k: paper_plainly(server, rows, config, similarity) for k, rows in kinds.items()}
     del server
 
