@@ -89,7 +89,7 @@ def main() -> None:
         if name == "llamacpp":
             from clearft.backends.llamacpp import LlamaCppBackend
 
-            res = measure(lambda c: LlamaCppBackend(concurrency=c), args.max_tokens)
+            res = measure(lambda c: LlamaCppBackend(concurrency=c, reuse_prompts=False), args.max_tokens)
         elif name == "openai":
             from clearft.backends.openai_backend import OpenAIBackend
 

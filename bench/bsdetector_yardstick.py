@@ -9,8 +9,10 @@ in one run, on three kinds of rows.
   form (up to 128 tokens), the same similarity model over the samples.
 * "clearft": `score_examples` on the llamacpp backend with its defaults (what `clearft score
   --method bsdetector --cache off` runs per batch); the model load is outside both timings.
-  Its asks are streamed to the server's slots, a re-ask sent as soon as an answer fails to
-  parse; "retry requests" counts the re-asks. With --rounds-too, also as before session 15:
+  With calls one at a time (its default since session 20, prompt reuse) the asks go as one
+  batch and one call per retry round; with calls at once (``CLEARFT_LLAMA_PROMPT_REUSE=0``,
+  "every prompt afresh") they are streamed to the slots, a re-ask sent as soon as an answer
+  fails to parse; "retry requests" counts the re-asks. With --rounds-too, also as before session 15:
   the batch in one call, then one call per retry round.
 
 Rows: FPB multiple-choice rows (noisy30.csv), FPB plain prompt/response rows (a one-word

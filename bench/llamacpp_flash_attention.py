@@ -91,7 +91,8 @@ def main() -> int:
             reuse = score(rows, True, args.threads, 8, config, similarity)
             rev = score(rows[::-1], True, args.threads, 8, config, similarity)
             same = [sum(run["scores"][k] == ref["scores"][k] for k in ref["scores"]) for run in (reuse, rev)]
-            gap = max(abs(run["scores"][k][0] - ref["scores"][k][0]) for run in (reuse, rev) for k in ref["scores"])
+            gap = max(abs((run["scores"][k][0] or 0.0) - (ref["scores"][k][0] or 0.0))
+                      for run in (reuse, rev) for k in ref["scores"])
             print(f"| {'on' if flash else 'off'} | {kind} | {ref['seconds']:.1f} | {reuse['seconds']:.1f} | "
                   f"{rev['seconds']:.1f} | {same[0]} / {same[1]} of {len(rows)} | {gap:.2g} |", flush=True)
     print("\n" + "\n".join(notes))

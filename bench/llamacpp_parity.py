@@ -196,7 +196,7 @@ def main() -> int:
             del server
         else:
             backend = LlamaCppBackend(concurrency=args.parallel, threads=threads,
-                                      reproducible=name != "clearft-fast")
+                                      reproducible=name != "clearft-fast", reuse_prompts=False)
             try:
                 results.append((name, measure(Clearft(backend), requests, args.parallel, args.max_tokens)))
             finally:

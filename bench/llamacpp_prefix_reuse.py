@@ -7,12 +7,12 @@ For each kind of row (FPB multiple-choice, FPB plain prompt/response, GSM8K), BS
 batch) scores the rows five times, each on a freshly started backend:
 
 * "afresh": every prompt evaluated afresh, one call per slot at once (`reuse_prompts=False`:
-  the default with parallel slots);
+  the default with parallel slots until session 20; now `CLEARFT_LLAMA_PROMPT_REUSE=0`);
 * "afresh, reversed": the control -- how much the order alone moves a score without reuse
   (a sample's last tokens decode beside other slots or alone, in one schedule or another);
 * "afresh, one call at a time" (`in_flight=1`): what reuse must equal exactly;
 * "reuse": cached prefixes taken where `PromptReuseGuard` can tell they change nothing, calls
-  one at a time (the default with `--slots 1`; `CLEARFT_LLAMA_PROMPT_REUSE=1` with more);
+  one at a time (the default with any number of slots since session 20);
 * "reuse, reversed": the same, rows in reverse order (other slot histories).
 
 Reported: seconds, the speed-up over "afresh", prompt tokens evaluated and taken from the

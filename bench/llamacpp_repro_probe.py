@@ -113,7 +113,8 @@ def run_variant(name: str, reqs: list[GenerateRequest], reflection: list[bool], 
     saved = dict(llamacpp.REPRODUCIBLE_SETTINGS)
     llamacpp.REPRODUCIBLE_SETTINGS.update(VARIANTS[name])
     try:
-        backend = llamacpp.LlamaCppBackend(concurrency=concurrency, threads=threads, reproducible=True)
+        backend = llamacpp.LlamaCppBackend(concurrency=concurrency, threads=threads, reproducible=True,
+                                             reuse_prompts=False)
     finally:
         llamacpp.REPRODUCIBLE_SETTINGS.clear()
         llamacpp.REPRODUCIBLE_SETTINGS.update(saved)

@@ -88,7 +88,7 @@ def main() -> int:
     from clearft.backends.llamacpp import PROMPT_RATE_MIN_TOKENS, PROMPT_RATE_PATHS, LlamaCppBackend
 
     reqs = ifd_requests(args.rows)
-    backend = LlamaCppBackend()
+    backend = LlamaCppBackend(reuse_prompts=False)  # by_path sends from several threads, past the gate
     tokens = sum(len(backend._post("/tokenize", {"content": backend.render_chat(r.messages), "add_special": True})
                      ["tokens"]) + len(backend.tokenize(r.continuation)) for r in reqs)
     short = sum(len(backend.tokenize(r.continuation)) < PROMPT_RATE_MIN_TOKENS for r in reqs)

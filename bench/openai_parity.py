@@ -36,7 +36,7 @@ def main() -> int:
 
     threads = args.threads or default_threads()
     requests = real_requests(args.rows, args.preset)
-    local = LlamaCppBackend(concurrency=args.parallel, threads=threads)
+    local = LlamaCppBackend(concurrency=args.parallel, threads=threads, reuse_prompts=False)
     remote = OpenAIBackend(base_url=f"{local._address}/v1", model="default", api_key_env="CLEARFT_NO_KEY",
                            concurrency=args.parallel, max_concurrency=args.parallel)
     runners = {"in-process": Clearft(local), "openai": Clearft(remote)}

@@ -49,7 +49,7 @@ def main() -> int:
                                ("streamed (now), again", False), ("batched rounds (before), again", True)):
             # a fresh server each time: the server's prompt cache would otherwise carry the
             # earlier runs' prompts into the later ones
-            server = LlamaCppBackend(concurrency=args.slots)
+            server = LlamaCppBackend(concurrency=args.slots, reuse_prompts=False)
             client = OpenAIBackend(base_url=f"{server._address}/v1", model="default", api_key_env="CLEARFT_NO_KEY",
                                    concurrency=args.slots, max_concurrency=args.in_flight)
             try:

@@ -102,6 +102,7 @@ def main() -> int:
     opts: dict = {k: v for k, v in (("concurrency", args.concurrency), ("threads", args.threads)) if v}
     if args.fast_unreproducible:
         opts["reproducible"] = False
+    opts["reuse_prompts"] = False  # calls at once, as recorded (the default until session 20)
     backend = load_backend("llamacpp", **opts)
     config = make_config(args.preset, method="bsdetector", sample_max_tokens=args.max_tokens,
                          batch_size=len(examples))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from clearft.backends.llamacpp_reuse import PromptReuseGuard, common_prefix, pack
 
 HEADER = list(range(100, 140))  # 40 tokens every prompt starts with
@@ -283,3 +285,39 @@ def test_calls_go_one_at_a_time_whoever_sends_them() -> None:
     for t in threads:
         t.join()
     assert len(server.payloads) == 8 and server.most == 1
+
+
+def test_reuse_is_the_default_unless_turned_off_or_calls_at_once_are_asked_for(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Any number of slots: reuse and one call at a time. CLEARFT_LLAMA_PROMPT_REUSE=0 (or
+    false/off/no), or an explicit in_flight above 1: that many calls at once, no reuse."""
+    import clearft.backends.llamacpp as llamacpp
+    from clearft.errors import ClearftError
+
+    started: list[bool] = []
+
+    class Server:
+        listening_address = "http://127.0.0.1:1"
+
+    def fake_start(*_args, ram_prompt_cache: bool = True, **_kwargs):  # type: ignore[no-untyped-def]
+        started.append(ram_prompt_cache)
+        return Server()
+
+    monkeypatch.setattr(llamacpp, "start_server", fake_start)
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+
+    def make(**kwargs):  # type: ignore[no-untyped-def]
+        b = llamacpp.LlamaCppBackend(model, concurrency=8, **kwargs)
+        return b._reuse is not None, b.in_flight
+
+    monkeypatch.delenv("CLEARFT_LLAMA_PROMPT_REUSE", raising=False)
+    assert make() == (True, 1) and started[-1] is False  # the RAM prompt cache off under the guard
+    assert make(in_flight=4) == (False, 4) and started[-1] is True
+    assert make(in_flight=1) == (True, 1)
+    for off in ("0", "false", "OFF", "no"):
+        monkeypatch.setenv("CLEARFT_LLAMA_PROMPT_REUSE", off)
+        assert make() == (False, 8)
+    monkeypatch.setenv("CLEARFT_LLAMA_PROMPT_REUSE", "1")
+    assert make() == (True, 1)
+    with pytest.raises(ClearftError, match="in_flight"):
+        make(reuse_prompts=True, in_flight=4)

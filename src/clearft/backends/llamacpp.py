@@ -1,9 +1,10 @@
 """The default backend: a GGUF model run in-process by llama.cpp (the `xllamacpp` package).
 
 `xllamacpp.Server` is llama.cpp's own server, embedded: it owns ``n_parallel`` slots that
-decode together in one batch, and its ``handle_*`` methods release the GIL. So batching is
-a thread pool of ``concurrency`` workers, each sending one call at a time; the server
-interleaves them. The same server also listens on a loopback port, which gives us its
+decode together in one batch, and its ``handle_*`` methods release the GIL. So a batch goes
+to a thread pool of ``in_flight`` workers, each sending one call at a time; the server
+interleaves them. By default ``in_flight`` is 1 (prompt reuse, below): the ``concurrency``
+slots then serve a call's k samples, side by side, and keep earlier prompts to reuse. The same server also listens on a loopback port, which gives us its
 ``/tokenize`` and ``/apply-template`` endpoints. Payloads and reply parsing:
 ``llamacpp_payload.py``.
 
@@ -22,7 +23,8 @@ decode side by side, one slot each; why and how it is checked: ``llamacpp_reuse`
 the default (session 20, bench/results/scoring.md: on BSDetector as fast as parallel calls
 within this machine's noise, 28-42% fewer prompt tokens evaluated, and scores bit-identical
 whatever the batch and its order, which parallel calls are not quite);
-``CLEARFT_LLAMA_PROMPT_REUSE=0`` sends ``concurrency`` calls at once, every prompt afresh.
+``CLEARFT_LLAMA_PROMPT_REUSE=0`` (or ``false``, ``off``, ``no``), or an explicit ``in_flight``
+above 1, sends that many calls at once, every prompt afresh.
 With ``reproducible=False`` (``--fast-unreproducible``) every call may reuse any cached prefix
 and llama.cpp keeps its own settings.
 
@@ -88,7 +90,9 @@ from clearft.backends.llamacpp_start import (
 )
 from clearft.errors import BackendError, ClearftError
 
-DEFAULT_CONCURRENCY = 8  # 16 parallel gave 206 tok/s vs 173 at 4 on 2 cores; 8 keeps memory small
+# Slots: a call's k samples (at most one each) and the prompts kept for reuse; with reuse off,
+# calls at once (16 parallel gave 206 tok/s vs 173 at 4 on 2 cores; 8 keeps memory small).
+DEFAULT_CONCURRENCY = 8
 DEFAULT_CONTEXT = 2048  # tokens per slot
 # Continuations this long or longer are scored in one forward pass (bench/loglik_speed.py);
 # shorter ones (labels) by forcing their few tokens (with --fast-unreproducible, a prompt shared
@@ -128,7 +132,9 @@ class LlamaCppBackend(Backend):
             verbose = bool(os.environ.get("CLEARFT_LLAMA_VERBOSE"))
         self._model_id = f"gguf:{self.model_path.name}:{file_identity(self.model_path)}"
         if reuse_prompts is None:
-            reuse_prompts = os.environ.get("CLEARFT_LLAMA_PROMPT_REUSE") != "0"
+            # On unless turned off, or unless the caller asked for several calls at once.
+            off = os.environ.get("CLEARFT_LLAMA_PROMPT_REUSE", "").strip().lower() in ("0", "false", "off", "no")
+            reuse_prompts = not off and (in_flight is None or int(in_flight) <= 1)
         # Reproducible prefix reuse (None: every prompt afresh, or any reuse when not reproducible).
         self._reuse = PromptReuseGuard(UBATCH) if reproducible and reuse_prompts else None
         # Calls sent at once: one while reusing, since after a cached prefix a prompt evaluated
@@ -311,7 +317,8 @@ class LlamaCppBackend(Backend):
             "n_probs": 1,
             "temperature": 0.0,
             "n": 1,
-            # Reproducible (the default): the prompt is evaluated afresh, as in _call. A prefix
+            # Reproducible (the default): the prompt is evaluated afresh (a label's prompt is
+            # the same for each label, and a whole cached prompt is never exact: llamacpp_reuse). A prefix
             # another request left in the slot splits the evaluation elsewhere and moved a
             # sum by 0.12 nats (tests/test_backend_llamacpp.py: a row scored alone vs in a
             # batch). --fast-unreproducible keeps the cache: scoring a row against every label

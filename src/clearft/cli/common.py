@@ -151,7 +151,8 @@ NO_PROGRESS_HELP = "no progress bars or progress messages"
 ROWS_PER_CALL = 16
 ROWS_PER_CALL_HELP = f"rows per batched backend call (default {ROWS_PER_CALL}; results do not depend on it)"
 CACHE_HELP = "SQLite file caching every model call (default: .clearft-cache/calls.sqlite); 'off' disables"
-CONCURRENCY_HELP = "parallel sequences (llamacpp) or concurrent requests to start with (openai)"
+CONCURRENCY_HELP = ("llama.cpp slots: a call's k samples decode side by side, one slot each (llamacpp; its calls go "
+                    "one at a time unless CLEARFT_LLAMA_PROMPT_REUSE=0), or concurrent requests to start with (openai)")
 BASE_URL_HELP = "OpenAI-compatible server URL, e.g. http://127.0.0.1:8080/v1 (default: the OpenAI API)"
 API_KEY_ENV_HELP = ("openai backend: name of the environment variable holding the API key "
                     "(default OPENAI_API_KEY); the key itself is never accepted on the command line")
