@@ -17,31 +17,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bsdetector_yardstick import fpb_mc, fpb_plain, gsm8k  # noqa: E402
-from llamacpp_parity import raw_server  # noqa: E402
+from llamacpp_parity import Raw, raw_server  # noqa: E402
 from llamacpp_prefix_reuse import score  # noqa: E402
 
 SETTINGS: list[dict[str, Any]] = [{}, {"kv_unified": False}, {"kv_unified": True},
                                   {"kv_unified": False, "flash_attn_type": 0}, {"kv_unified": True, "flash_attn_type": 0}]
-
-
-def decode_rate(server: Any, n: int, max_tokens: int = 64) -> float:
-    def one(i: int) -> int:
-        r = server.handle_chat_completions({
-            "messages": [{"role": "user", "content": f"Write a long story about a robot number {i}."}],
-            "temperature": 1.0, "max_tokens": max_tokens, "seed": i, "ignore_eos": True})
-        return int(r["usage"]["completion_tokens"])
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        tokens = sum(pool.map(one, range(n)))
-    return tokens / (time.monotonic() - started)
 
 
 def main() -> int:
@@ -60,8 +45,9 @@ def main() -> int:
     print("| llama.cpp's own server, settings | generated tok/s, 1 / 4 / 16 sequences |\n|---|---|")
     for settings in SETTINGS:
         server = raw_server(default_gguf_path(), 16, args.threads, settings)
-        decode_rate(server, 2, 8)  # warm-up
-        rates = [decode_rate(server, n) for n in (1, 4, 16)]
+        raw = Raw(server, 16)
+        raw.decode(2, 8, ignore_eos=True)  # warm-up
+        rates = [raw.decode(n, 64, ignore_eos=True) for n in (1, 4, 16)]
         print(f"| {settings or 'defaults'} | {' / '.join(f'{r:.0f}' for r in rates)} |", flush=True)
         del server
 

@@ -87,11 +87,13 @@ class Raw:
     def __init__(self, server: Any, parallel: int) -> None:
         self.server, self.parallel = server, parallel
 
-    def decode(self, n: int, max_tokens: int) -> float:
+    def decode(self, n: int, max_tokens: int, ignore_eos: bool = False) -> float:
+        """Generated tokens/s of n story requests at once (`ignore_eos`: each runs to max_tokens)."""
         def one(i: int) -> int:
             r = self.server.handle_chat_completions({
                 "messages": [{"role": "user", "content": STORY.format(i=i)}],
-                "temperature": 1.0, "max_tokens": max_tokens, "seed": i})
+                "temperature": 1.0, "max_tokens": max_tokens, "seed": i,
+                **({"ignore_eos": True} if ignore_eos else {})})
             return int(r["usage"]["completion_tokens"])
 
         tokens, seconds = timed(_pool_map, one, range(n), min(n, self.parallel))

@@ -4,8 +4,9 @@
 decode together in one batch, and its ``handle_*`` methods release the GIL. So a batch goes
 to a thread pool of ``in_flight`` workers, each sending one call at a time; the server
 interleaves them. By default ``in_flight`` is 1 (prompt reuse, below): the ``concurrency``
-slots then serve a call's k samples, side by side, and keep earlier prompts to reuse. The same server also listens on a loopback port, which gives us its
-``/tokenize`` and ``/apply-template`` endpoints. Payloads and reply parsing:
+slots then serve a call's k samples, side by side, and keep earlier prompts to reuse. The
+same server also listens on a loopback port, which gives us its ``/tokenize`` and
+``/apply-template`` endpoints. Payloads and reply parsing:
 ``llamacpp_payload.py``.
 
 The k samples of a request are one call (``n_cmpl``, at most one per slot): the server
@@ -317,9 +318,10 @@ class LlamaCppBackend(Backend):
             "n_probs": 1,
             "temperature": 0.0,
             "n": 1,
-            # Reproducible (the default): the prompt is evaluated afresh (a label's prompt is
-            # the same for each label, and a whole cached prompt is never exact: llamacpp_reuse). A prefix
-            # another request left in the slot splits the evaluation elsewhere and moved a
+            # Reproducible (the default): the prompt is evaluated afresh, even under the guard
+            # (a label's prompt is the same for each label, and a whole cached prompt is never
+            # exact: llamacpp_reuse). A prefix another request left in the slot splits the
+            # evaluation elsewhere and moved a
             # sum by 0.12 nats (tests/test_backend_llamacpp.py: a row scored alone vs in a
             # batch). --fast-unreproducible keeps the cache: scoring a row against every label
             # (cross-fit label-prob) repeats one prompt per label, and evaluating it afresh
